@@ -1,0 +1,96 @@
+import { z } from 'zod';
+
+/**
+ * The session config: everything that fixes a training run. It crosses the network (client ->
+ * signaling server -> peers), so it is a zod schema; defaults are the paper's MNIST setting
+ * (section 4.2: MLP 784-64-64-10, 50 peers, 250 rounds, lr 1e-3, R = 1e-3, theta = 0.9,
+ * alpha = 0, K = 5).
+ */
+export const algorithmNames = [
+  'sgd-m',
+  'signsgd',
+  'signsgd-sim',
+  'double-momentum',
+  'mv-signsgd',
+  'mv-sto-signsgd',
+  'mv-sto-signsgd-sim',
+  'fed-mv-sto-signsgd-sim',
+  'ef-signsgd',
+] as const;
+export type AlgorithmName = (typeof algorithmNames)[number];
+
+export const scheduleSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('constant') }),
+  /** multiply the rate by `factor` at each milestone round (section 4.1: /10 twice) */
+  z.object({
+    kind: z.literal('step'),
+    milestones: z.array(z.number().int().nonnegative()).max(64),
+    factor: z.number().positive().max(1),
+  }),
+  /** gamma_t = lr * rate^t (section 4.2, CIFAR: 0.999 per round) */
+  z.object({ kind: z.literal('exponential'), rate: z.number().positive().max(1) }),
+]);
+export type Schedule = z.infer<typeof scheduleSchema>;
+
+export const algorithmConfigSchema = z.object({
+  name: z.enum(algorithmNames).default('mv-sto-signsgd-sim'),
+  /** gamma */
+  lr: z.number().positive().max(10).default(1e-3),
+  schedule: scheduleSchema.default({ kind: 'constant' }),
+  weightDecay: z.number().nonnegative().max(1).default(0),
+  /** momentum theta in [0, 1) */
+  theta: z.number().min(0).lt(1).default(0.9),
+  /** stochastic-sign scale R > 0 */
+  R: z.number().positive().default(1e-3),
+  /** extrapolation alpha >= 0 (0: single momentum; theta/(1-theta): double momentum) */
+  alpha: z.number().min(0).max(1000).default(0),
+  /** federated local steps K and local rate eta */
+  K: z.number().int().min(1).max(100).default(5),
+  eta: z.number().positive().max(10).default(1e-3),
+});
+export type AlgorithmConfig = z.infer<typeof algorithmConfigSchema>;
+
+export const iceServerSchema = z.object({
+  urls: z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).min(1).max(8)]),
+  username: z.string().max(256).optional(),
+  credential: z.string().max(256).optional(),
+});
+export type IceServer = z.infer<typeof iceServerSchema>;
+
+export const partitionSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('iid') }),
+  z.object({ kind: z.literal('dirichlet'), alpha: z.number().positive().max(1e6) }),
+]);
+export type Partition = z.infer<typeof partitionSchema>;
+
+export const sessionConfigSchema = z.object({
+  model: z.enum(['mlp', 'cnn']).default('mlp'),
+  dataset: z.enum(['mnist', 'fashion-mnist', 'synthetic']).default('mnist'),
+  algorithm: algorithmConfigSchema.default(algorithmConfigSchema.parse({})),
+  partition: partitionSchema.default({ kind: 'iid' }),
+  batchSize: z.number().int().min(1).max(4096).default(32),
+  rounds: z.number().int().min(1).max(1_000_000).default(250),
+  /** training starts when this many peers have joined */
+  expectedPeers: z.number().int().min(1).max(1000).default(4),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
+  /** straggler deadline: the aggregator tallies what it has this long after opening a round */
+  deadlineMs: z.number().int().min(50).max(600_000).default(5_000),
+  /** evaluate test accuracy every this many rounds (0: never) */
+  evalEvery: z.number().int().min(0).max(1_000_000).default(10),
+  /** checkpoint every this many rounds (0: never) */
+  checkpointEvery: z.number().int().min(0).max(1_000_000).default(0),
+  /** STUN/TURN servers for peers on other networks; none works on one machine and a LAN */
+  iceServers: z.array(iceServerSchema).max(8).default([]),
+});
+export type SessionConfig = z.infer<typeof sessionConfigSchema>;
+export type SessionConfigInput = z.input<typeof sessionConfigSchema>;
+
+/** Parse with a readable error that names the offending fields. */
+export function parseSessionConfig(input: unknown): SessionConfig {
+  const result = sessionConfigSchema.safeParse(input ?? {});
+  if (!result.success) {
+    const detail = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new Error(`invalid session config: ${detail}`);
+  }
+  return result.data;
+}
