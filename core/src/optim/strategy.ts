@@ -1,13 +1,20 @@
 import type { Rng } from '../random';
+import type { AlgorithmConfig, AlgorithmName } from '../session/config';
 
 /**
  * The algorithms of the paper behind one small interface (DESIGN.md "Algorithms").
  *
  * - `workerStep` runs on every peer: gradients -> the message it sends up (a ballot).
  * - `aggregate` runs on the elected aggregator: the ballots that arrived -> one update.
- *   It is a pure function of the ballots, so a new aggregator needs no hand-over.
+ *   It is a pure function of the ballots, so a new aggregator needs no hand-over. Like
+ *   Flower's `aggregate_fit(results, failures)`, it only ever sees the ballots that arrived:
+ *   absent peers are simply missing from the array (any n >= 1 works).
  * - `apply` runs on every peer, the aggregator included, with the same update, so all
- *   peers keep identical parameters.
+ *   peers keep identical parameters. It is stateless (a function of x, the update and the
+ *   round number), so a new aggregator or a late joiner needs only a snapshot of x.
+ *
+ * Wire forms of ballots and updates live in ./codec (`encodeBallot` ... `decodeUpdate`);
+ * `bytesUp` / `bytesDown` are the exact sizes of those encodings.
  */
 
 /** What one worker sends up for one round. */
@@ -16,17 +23,21 @@ export type Ballot =
   | { readonly kind: 'signs'; readonly bits: Uint8Array }
   /** fp32 per coordinate (SGD-M baseline) */
   | { readonly kind: 'dense'; readonly values: Float32Array }
-  /** magnitude + packed signs (EF-signSGD) */
+  /** magnitude + packed signs (EF-signSGD): the vector scale * (2 bit - 1) */
   | { readonly kind: 'scaled-signs'; readonly scale: number; readonly bits: Uint8Array };
+
+export type BallotKind = Ballot['kind'];
 
 /** What the aggregator broadcasts for one round. */
 export type Update =
   /** majority vote in three states (+1, -1, 0 on a tie), see core/src/signs */
   | { readonly kind: 'verdict'; readonly signs: Uint8Array; readonly ties: Uint8Array | null }
-  /** fp32 step direction (SGD-M mean, EF-signSGD mean of scaled signs) */
+  /** fp32 step direction (SGD-M mean momentum, EF-signSGD mean of scaled signs) */
   | { readonly kind: 'dense'; readonly values: Float32Array };
 
-/** Draws a fresh mini-batch of this peer's shard and returns the gradient at `at`. */
+export type UpdateKind = Update['kind'];
+
+/** Draws a fresh mini-batch of this peer's shard and returns the gradient at `at` (length d). */
 export type GradientFn = (at: Float32Array) => Promise<Float32Array>;
 
 export interface WorkerContext {
@@ -37,6 +48,48 @@ export interface WorkerContext {
   /** 0-based round number t */
   readonly round: number;
   readonly gradient: GradientFn;
-  /** this peer's stream for stochastic signs */
+  /** this peer's stream for stochastic signs (and the fair coin of the NaN policy) */
   readonly rng: Rng;
+}
+
+/**
+ * What a worker keeps between rounds. Only the worker's own memory lives here; the shared
+ * parameters x and x^{t-1} come in through the WorkerContext.
+ */
+export interface WorkerState {
+  readonly d: number;
+  /** m (momentum algorithms and SGD-M), null for memoryless ones */
+  readonly momentum: Float32Array | null;
+  /** e, the error-feedback residual (EF-signSGD only), else null */
+  readonly error: Float32Array | null;
+  /**
+   * Gradients (including Alg. 3's local-step gradients) that had a NaN or +-Inf entry and
+   * were therefore dropped whole; see docs/algorithms.md "NaN policy".
+   */
+  nonFiniteGradients: number;
+  /** gradient evaluations requested so far (K + 1 per round for Alg. 3, 1 otherwise) */
+  gradientCalls: number;
+}
+
+export interface Strategy {
+  readonly name: AlgorithmName;
+  /** the validated config, defaults filled in */
+  readonly config: AlgorithmConfig;
+  readonly ballotKind: BallotKind;
+  readonly updateKind: UpdateKind;
+  /** fresh per-peer memory (zero momentum / zero residual) for a d-parameter model */
+  createWorkerState(d: number): WorkerState;
+  /** one round on one peer: draw gradients, update its memory, return its ballot */
+  workerStep(ctx: WorkerContext, state: WorkerState): Promise<Ballot>;
+  /** pure: the ballots that arrived (n >= 1, all of this strategy's kind and length d) -> update */
+  aggregate(ballots: readonly Ballot[], d: number): Update;
+  /** x <- x - step(update, round); identical on every peer, stateless */
+  apply(x: Float32Array, update: Update, round: number): void;
+  /** exact encoded ballot size in bytes (./codec) */
+  bytesUp(d: number): number;
+  /**
+   * Exact encoded update size in bytes when the verdict has no tie (always so for an odd
+   * number of ballots); a verdict with ties is larger, see `encodedUpdateBytes` in ./codec.
+   */
+  bytesDown(d: number): number;
 }

@@ -1,0 +1,69 @@
+import type { AlgorithmConfig } from '../session/config';
+import { packSigns } from '../signs';
+import { ballotBytes, checkUpdate, updateBytes } from './codec';
+import { lrAt } from './schedule';
+import type { Ballot, Strategy, Update, WorkerContext, WorkerState } from './strategy';
+import { accumulate, checkBallots, checkContext, createState, drawGradient } from './worker';
+
+/**
+ * EF-signSGD (Karimireddy et al. 2019, Alg. 1 with error feedback), distributed by averaging.
+ *
+ * Worker: p = gamma_t g + e; delta = (||p||_1 / d) Sign(p); e <- p - delta; sends the scale
+ * ||p||_1 / d (float32) and Sign(p) (1 bit each). Aggregator: the mean of the n vectors
+ * delta_i. Every peer: x <- x - mean - gamma_t weightDecay x (the learning rate is already
+ * inside p, as in the paper).
+ *
+ * The residual is computed from the scale exactly as sent (rounded to float32) and from the
+ * packed sign (Sign(0) = +1), so e holds precisely what the wire lost.
+ */
+export function createEfSignSgdStrategy(config: AlgorithmConfig): Strategy {
+  const name = config.name;
+
+  async function workerStep(ctx: WorkerContext, state: WorkerState): Promise<Ballot> {
+    checkContext(ctx, state);
+    const e = state.error!;
+    const gamma = lrAt(config.schedule, config.lr, ctx.round);
+    const g = await drawGradient(ctx, state, ctx.x);
+    // p = gamma g + e, kept in e; a dropped gradient means p = e
+    if (g !== null) accumulate(e, g, 1, gamma, state);
+    let l1 = 0;
+    for (let i = 0; i < e.length; i++) l1 += Math.abs(e[i]);
+    const scale = Math.fround(l1 / e.length);
+    const bits = packSigns(e);
+    for (let i = 0; i < e.length; i++) e[i] -= e[i] < 0 ? -scale : scale;
+    return { kind: 'scaled-signs', scale, bits };
+  }
+
+  function aggregate(ballots: readonly Ballot[], d: number): Update {
+    checkBallots(ballots, d, 'scaled-signs', name);
+    const sum = new Float64Array(d);
+    for (const b of ballots) {
+      const { scale, bits } = b as Extract<Ballot, { kind: 'scaled-signs' }>;
+      for (let i = 0; i < d; i++) sum[i] += ((bits[i >>> 3] >>> (i & 7)) & 1) === 1 ? scale : -scale;
+    }
+    const values = new Float32Array(d);
+    for (let i = 0; i < d; i++) values[i] = sum[i] / ballots.length;
+    return { kind: 'dense', values };
+  }
+
+  function apply(x: Float32Array, update: Update, round: number): void {
+    if (update?.kind !== 'dense') throw new TypeError(`${name}: expected a 'dense' update, got '${String(update?.kind)}'`);
+    checkUpdate(update, x.length);
+    const decay = lrAt(config.schedule, config.lr, round) * config.weightDecay;
+    const u = update.values;
+    for (let i = 0; i < x.length; i++) x[i] -= u[i] + decay * x[i];
+  }
+
+  return {
+    name,
+    config,
+    ballotKind: 'scaled-signs',
+    updateKind: 'dense',
+    createWorkerState: (d) => createState(d, { error: true }),
+    workerStep,
+    aggregate,
+    apply,
+    bytesUp: (d) => ballotBytes('scaled-signs', d),
+    bytesDown: (d) => updateBytes('dense', d),
+  };
+}

@@ -1,0 +1,140 @@
+import type { AlgorithmConfig, AlgorithmName } from '../session/config';
+import { applyVerdict, majorityVerdict, packSigns, stochasticSignPack } from '../signs';
+import { ballotBytes, checkUpdate, updateBytes } from './codec';
+import { lrAt } from './schedule';
+import type { Ballot, Strategy, Update, WorkerContext, WorkerState } from './strategy';
+import { accumulate, checkBallots, checkContext, createState, drawGradient, extrapolate } from './worker';
+
+/**
+ * Every algorithm whose ballot is one bit per coordinate. They differ only in the vector a
+ * worker signs and in how it signs it:
+ *
+ *   name                     vector v           gradient taken at                       sign
+ *   signsgd, mv-signsgd      g                  x                                       Sign
+ *   signsgd-sim (Alg. 1)     m                  x                                       Sign
+ *   double-momentum (eq. 4)  m                  y = x + theta/(1-theta) (x - x_prev)    Sign
+ *   mv-sto-signsgd           g                  x                                       S_R
+ *   mv-sto-signsgd-sim (2)   m                  y = x + alpha (x - x_prev)              S_R
+ *   fed-mv-sto-signsgd-sim   m                  z^K: K local SGD steps (eta) from y     S_R
+ *
+ * with m <- theta m + (1 - theta) g. The aggregator takes Sign(sum of ballots) (majority
+ * vote, ties -> 0); with one ballot that is the ballot itself, so the single-node algorithms
+ * (signSGD, Alg. 1, eq. 4) are the n = 1 case of the same code. Every peer then applies
+ * x <- x - gamma_t (verdict + weightDecay x).
+ */
+
+export interface SignVoteSpec {
+  readonly momentum: boolean;
+  readonly stochastic: boolean;
+  /** extrapolation coefficient for y (0: gradient at x) */
+  readonly alpha: number;
+  /** local SGD steps before the momentum gradient (Alg. 3), 0 otherwise */
+  readonly localSteps: number;
+}
+
+export function signVoteSpec(config: AlgorithmConfig): SignVoteSpec {
+  const { theta, alpha, K } = config;
+  switch (config.name) {
+    case 'signsgd':
+    case 'mv-signsgd':
+      return { momentum: false, stochastic: false, alpha: 0, localSteps: 0 };
+    case 'signsgd-sim':
+      return { momentum: true, stochastic: false, alpha: 0, localSteps: 0 };
+    case 'double-momentum':
+      return { momentum: true, stochastic: false, alpha: theta / (1 - theta), localSteps: 0 };
+    case 'mv-sto-signsgd':
+      return { momentum: false, stochastic: true, alpha: 0, localSteps: 0 };
+    case 'mv-sto-signsgd-sim':
+      return { momentum: true, stochastic: true, alpha, localSteps: 0 };
+    case 'fed-mv-sto-signsgd-sim':
+      return { momentum: true, stochastic: true, alpha, localSteps: K };
+    default:
+      throw new RangeError(`'${config.name}' does not vote with sign ballots`);
+  }
+}
+
+export function createSignVoteStrategy(config: AlgorithmConfig): Strategy {
+  const spec = signVoteSpec(config);
+  const name: AlgorithmName = config.name;
+
+  async function workerStep(ctx: WorkerContext, state: WorkerState): Promise<Ballot> {
+    checkContext(ctx, state);
+    let at = extrapolate(ctx.x, ctx.xPrev, spec.alpha);
+    if (spec.localSteps > 0) at = await localSteps(ctx, state, at, spec.localSteps, config.eta);
+    const g = await drawGradient(ctx, state, at);
+    let v: Float32Array | null = g;
+    if (spec.momentum) {
+      const m = state.momentum!;
+      if (g !== null) accumulate(m, g, config.theta, 1 - config.theta, state);
+      // a dropped gradient leaves m as it was, and the worker still votes with it
+      v = m;
+    }
+    if (spec.stochastic) {
+      // S_R(0) is a fair coin, which is also the neutral vote for a dropped gradient
+      return { kind: 'signs', bits: stochasticSignPack(v ?? new Float32Array(state.d), config.R, ctx.rng) };
+    }
+    if (v === null) return { kind: 'signs', bits: fairCoin(state.d, ctx) };
+    return { kind: 'signs', bits: packSigns(v) };
+  }
+
+  function aggregate(ballots: readonly Ballot[], d: number): Update {
+    checkBallots(ballots, d, 'signs', name);
+    const verdict = majorityVerdict(
+      ballots.map((b) => (b as Extract<Ballot, { kind: 'signs' }>).bits),
+      d,
+    );
+    return { kind: 'verdict', signs: verdict.signs, ties: verdict.ties };
+  }
+
+  function apply(x: Float32Array, update: Update, round: number): void {
+    if (update?.kind !== 'verdict') throw new TypeError(`${name}: expected a 'verdict' update, got '${String(update?.kind)}'`);
+    checkUpdate(update, x.length);
+    applyVerdict(x, update, lrAt(config.schedule, config.lr, round), config.weightDecay);
+  }
+
+  return {
+    name,
+    config,
+    ballotKind: 'signs',
+    updateKind: 'verdict',
+    createWorkerState: (d) => createState(d, { momentum: spec.momentum }),
+    workerStep,
+    aggregate,
+    apply,
+    bytesUp: (d) => ballotBytes('signs', d),
+    bytesDown: (d) => updateBytes('verdict', d),
+  };
+}
+
+/**
+ * Alg. 3 step 2: z^{k+1} = z^k - eta grad f_i(z^k) on a local copy, K times from z^0 = y.
+ * A non-finite local gradient skips its step (the local point does not move).
+ */
+async function localSteps(ctx: WorkerContext, state: WorkerState, y: Float32Array, K: number, eta: number): Promise<Float32Array> {
+  const z = Float32Array.from(y);
+  for (let k = 0; k < K; k++) {
+    const g = await drawGradient(ctx, state, z);
+    if (g === null) continue;
+    let finite = true;
+    for (let i = 0; i < z.length && finite; i++) {
+      const v = Math.fround(z[i] - eta * g[i]);
+      if (v - v !== 0) finite = false;
+    }
+    if (!finite) {
+      state.nonFiniteGradients++;
+      continue;
+    }
+    for (let i = 0; i < z.length; i++) z[i] -= eta * g[i];
+  }
+  return z;
+}
+
+/** Uniformly random bits (zero padding): the vote of a memoryless worker with no gradient. */
+function fairCoin(d: number, ctx: WorkerContext): Uint8Array {
+  const bytes = (d + 7) >>> 3;
+  const bits = new Uint8Array(bytes);
+  for (let b = 0; b < bytes; b++) bits[b] = ctx.rng.u32() & 0xff;
+  const used = d & 7;
+  if (used !== 0) bits[bytes - 1] &= (1 << used) - 1;
+  return bits;
+}

@@ -1,0 +1,103 @@
+import { checkBallot } from './codec';
+import type { Ballot, BallotKind, WorkerContext, WorkerState } from './strategy';
+
+/**
+ * Worker-side pieces every strategy shares: drawing a gradient under the NaN policy, the
+ * extrapolated point y, and the momentum update.
+ *
+ * NaN policy (docs/algorithms.md): a gradient with any NaN or +-Inf entry is dropped whole:
+ * one poisoned coordinate usually means the whole forward/backward pass overflowed, so its
+ * finite entries are not trusted either. The worker counts it in `nonFiniteGradients`, leaves
+ * its memory (momentum, residual) unchanged, and votes from that memory as it stands.
+ */
+
+export function createState(d: number, memory: { momentum?: boolean; error?: boolean }): WorkerState {
+  if (!(Number.isInteger(d) && d > 0 && d <= 0x7fffffff)) {
+    throw new RangeError(`parameter count d must be an integer in [1, 2^31), got ${d}`);
+  }
+  return {
+    d,
+    momentum: memory.momentum === true ? new Float32Array(d) : null,
+    error: memory.error === true ? new Float32Array(d) : null,
+    nonFiniteGradients: 0,
+    gradientCalls: 0,
+  };
+}
+
+export function checkContext(ctx: WorkerContext, state: WorkerState): void {
+  const d = state.d;
+  if (!(ctx.x instanceof Float32Array) || ctx.x.length !== d) {
+    throw new RangeError(`worker context x has length ${ctx.x?.length}, expected d = ${d}`);
+  }
+  if (!(ctx.xPrev instanceof Float32Array) || ctx.xPrev.length !== d) {
+    throw new RangeError(`worker context xPrev has length ${ctx.xPrev?.length}, expected d = ${d}`);
+  }
+  if (!(Number.isInteger(ctx.round) && ctx.round >= 0)) {
+    throw new RangeError(`worker context round must be an integer >= 0, got ${ctx.round}`);
+  }
+  if (typeof ctx.gradient !== 'function') throw new TypeError('worker context gradient must be a function');
+}
+
+function isFiniteVector(v: Float32Array): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    if (x - x !== 0) return false;
+  }
+  return true;
+}
+
+/**
+ * The gradient at `at`, or null when it had a non-finite entry (counted). A gradient of the
+ * wrong type or length is a bug in the oracle, not bad data, so it throws.
+ */
+export async function drawGradient(ctx: WorkerContext, state: WorkerState, at: Float32Array): Promise<Float32Array | null> {
+  state.gradientCalls++;
+  const g = await ctx.gradient(at);
+  if (!(g instanceof Float32Array)) throw new TypeError('gradient function must return a Float32Array');
+  if (g.length !== state.d) throw new RangeError(`gradient has length ${g.length}, expected d = ${state.d}`);
+  if (!isFiniteVector(g)) {
+    state.nonFiniteGradients++;
+    return null;
+  }
+  return g;
+}
+
+/** y = x + alpha (x - xPrev); x itself (no copy) when alpha = 0. */
+export function extrapolate(x: Float32Array, xPrev: Float32Array, alpha: number): Float32Array {
+  if (alpha === 0) return x;
+  const y = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) y[i] = x[i] + alpha * (x[i] - xPrev[i]);
+  return y;
+}
+
+/**
+ * m <- beta m + c g, committed only if every new entry is finite (so a huge but finite
+ * gradient that would overflow float32 is dropped like a non-finite one). Returns whether
+ * it was committed.
+ */
+export function accumulate(m: Float32Array, g: Float32Array, beta: number, c: number, state: WorkerState): boolean {
+  for (let i = 0; i < m.length; i++) {
+    const v = Math.fround(beta * m[i] + c * g[i]);
+    if (v - v !== 0) {
+      state.nonFiniteGradients++;
+      return false;
+    }
+  }
+  for (let i = 0; i < m.length; i++) m[i] = beta * m[i] + c * g[i];
+  return true;
+}
+
+/** Throws unless there is at least one ballot and all are well-formed and of `kind`. */
+export function checkBallots(ballots: readonly Ballot[], d: number, kind: BallotKind, strategy: string): void {
+  if (!Array.isArray(ballots)) throw new TypeError(`${strategy}: ballots must be an array`);
+  if (ballots.length === 0) {
+    throw new RangeError(`${strategy}: no ballots to aggregate (n = 0); the round has no update`);
+  }
+  for (let j = 0; j < ballots.length; j++) {
+    const b = ballots[j];
+    if (b?.kind !== kind) {
+      throw new TypeError(`${strategy}: ballot ${j} is of kind '${String(b?.kind)}', expected '${kind}'`);
+    }
+    checkBallot(b, d, `ballot ${j}`);
+  }
+}
