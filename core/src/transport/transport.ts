@@ -17,6 +17,11 @@ export interface TransportListener {
   membership?(membership: Membership): void;
   /** the transport gave up on a peer (channel closed or failed) */
   unreachable?(peer: PeerId, reason: string): void;
+  /**
+   * this peer is out of the session for good (membership authority lost or it dropped us); the
+   * transport is closed and every pending send rejected. Not called for our own close().
+   */
+  left?(reason: string): void;
 }
 
 export interface Transport {

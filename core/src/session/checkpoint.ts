@@ -1,0 +1,88 @@
+import { Packr } from 'msgpackr';
+import { hashPair, paramHashPattern } from './hash';
+
+/**
+ * A saved session: the shared parameters at a round boundary. Worker memory (momentum) is
+ * per peer and not saved; a resumed peer restarts it from zero, as a late joiner does.
+ */
+export interface Checkpoint {
+  readonly session: string;
+  /** rounds applied: the parameters are x^round */
+  readonly round: number;
+  readonly x: Float32Array;
+  readonly xPrev: Float32Array;
+  /** pair hash of (x, xPrev), checked on load */
+  readonly hash: string;
+  /** ms since the Unix epoch */
+  readonly savedAt: number;
+}
+
+export interface CheckpointStore {
+  save(checkpoint: Checkpoint): Promise<void>;
+  /** the latest checkpoint, or null if none was saved; throws on a corrupt one */
+  load(): Promise<Checkpoint | null>;
+}
+
+const FORMAT = 'signvote-checkpoint';
+const VERSION = 1;
+const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
+
+export function encodeCheckpoint(cp: Checkpoint): Uint8Array {
+  checkCheckpoint(cp);
+  return new Uint8Array(
+    packr.pack({
+      format: FORMAT,
+      version: VERSION,
+      session: cp.session,
+      round: cp.round,
+      d: cp.x.length,
+      hash: cp.hash,
+      savedAt: cp.savedAt,
+      x: new Uint8Array(cp.x.buffer, cp.x.byteOffset, cp.x.byteLength),
+      xPrev: new Uint8Array(cp.xPrev.buffer, cp.xPrev.byteOffset, cp.xPrev.byteLength),
+    }),
+  );
+}
+
+export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
+  let raw: unknown;
+  try {
+    raw = packr.unpack(bytes);
+  } catch (e) {
+    throw new Error(`checkpoint is not msgpack: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (raw === null || typeof raw !== 'object') throw new Error('checkpoint is not a map');
+  const m = raw as Record<string, unknown>;
+  if (m.format !== FORMAT) throw new Error(`not a signvote checkpoint (format ${String(m.format)})`);
+  if (m.version !== VERSION) throw new Error(`checkpoint version ${String(m.version)}, expected ${VERSION}`);
+  if (typeof m.session !== 'string' || m.session.length === 0) throw new Error('checkpoint session must be a string');
+  if (!isUint(m.round)) throw new Error('checkpoint round must be a non-negative integer');
+  if (!isUint(m.d) || m.d === 0) throw new Error('checkpoint d must be a positive integer');
+  if (typeof m.savedAt !== 'number') throw new Error('checkpoint savedAt must be a number');
+  if (typeof m.hash !== 'string' || !paramHashPattern.test(m.hash)) throw new Error('checkpoint hash must be 16 hex digits');
+  const x = floats(m.x, m.d, 'x');
+  const xPrev = floats(m.xPrev, m.d, 'xPrev');
+  const cp: Checkpoint = { session: m.session, round: m.round, x, xPrev, hash: m.hash, savedAt: m.savedAt };
+  checkCheckpoint(cp);
+  return cp;
+}
+
+/** Throws unless the parameters hash to the recorded hash (a torn or tampered checkpoint). */
+export function checkCheckpoint(cp: Checkpoint): void {
+  if (cp.x.length !== cp.xPrev.length) throw new Error(`checkpoint x has ${cp.x.length} values but xPrev ${cp.xPrev.length}`);
+  const actual = hashPair(cp.x, cp.xPrev);
+  if (actual !== cp.hash) throw new Error(`checkpoint hash mismatch: recorded ${cp.hash}, parameters hash to ${actual}`);
+}
+
+function isUint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function floats(v: unknown, d: number, what: string): Float32Array {
+  if (!(v instanceof Uint8Array)) throw new Error(`checkpoint ${what} must be binary`);
+  if (v.byteLength !== 4 * d) throw new Error(`checkpoint ${what} has ${v.byteLength} bytes, expected ${4 * d}`);
+  // copy: the decoded bytes may sit at an offset that is not a multiple of 4
+  const out = new Float32Array(d);
+  new Uint8Array(out.buffer).set(v);
+  return out;
+}

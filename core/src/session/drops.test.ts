@@ -1,0 +1,77 @@
+import { pack } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import { encodeMessage } from '../protocol/messages';
+import { createSim } from './testing';
+
+describe('bad input from the network', () => {
+  it('is dropped and counted, and the session trains on', async () => {
+    const hash = '0123456789abcdef';
+    let injected = false;
+    const sim = createSim({
+      n: 5,
+      config: { rounds: 20 },
+      onEvent: (i, e) => {
+        if (i !== 0 || e.type !== 'round' || e.round !== 5) return;
+        injected = true;
+        const agg = sim.peers[0].peer;
+        const rogue = sim.peers[2].transport;
+        const term = agg.state().term;
+        const ballot = { v: 1, type: 'ballot', session: 'local', term, round: 6, hash, payload: new Uint8Array(9) } as const;
+        const bad: Uint8Array[] = [
+          new Uint8Array([0xc1, 0xff, 0x00]),
+          pack({ ...ballot, v: 2 }),
+          pack({ v: 1, type: 'gossip', session: 'local', term }),
+          pack({ ...ballot, hash: 'not a hash' }),
+          pack({ ...ballot, payload: [1, 2, 3] }),
+          encodeMessage({ ...ballot, session: 'another' }),
+          encodeMessage({ ...ballot, term: term - 1 }),
+          encodeMessage({ ...ballot, round: 2 }),
+          new Uint8Array(4 * 64 + 200 * 1024),
+        ];
+        for (const b of bad) void rogue.send(agg.self, b);
+      },
+    });
+    const res = await Promise.all(sim.peers.map((p) => p.peer.finished));
+    expect(injected).toBe(true);
+    expect(new Set(res.map((r) => r.hash)).size).toBe(1);
+    const dropped = sim.peers[0].peer.stats().dropped;
+    expect(dropped.malformed).toBe(1);
+    expect(dropped.version).toBe(1);
+    expect(dropped['unknown-type']).toBe(1);
+    expect(dropped.invalid).toBe(2);
+    expect(dropped['wrong-session']).toBe(1);
+    expect(dropped['too-large']).toBe(1);
+    expect(dropped['stale-term']).toBeGreaterThanOrEqual(1);
+    expect(dropped['stale-round']).toBeGreaterThanOrEqual(1);
+    // every verdict still counted every honest peer
+    const rounds = sim.peers[0].events.filter((e) => e.type === 'round');
+    expect(rounds.length).toBe(20);
+    expect(rounds.every((e) => e.type === 'round' && e.counted === 5)).toBe(true);
+    expect(sim.peers[0].events.some((e) => e.type === 'error')).toBe(false);
+    await sim.stop();
+  });
+
+  it('a ballot with a bad payload (wrong length) is dropped, not tallied', async () => {
+    let sent = false;
+    const sim = createSim({
+      n: 3,
+      config: { rounds: 8 },
+      onEvent: (i, e) => {
+        if (i !== 0 || e.type !== 'round' || e.round !== 2) return;
+        const agg = sim.peers[0].peer;
+        const s = agg.state();
+        sent = true;
+        // a member "votes" early for the open round with a truncated sign vector
+        void sim.peers[1].transport.send(
+          agg.self,
+          encodeMessage({ v: 1, type: 'ballot', session: 'local', term: s.term, round: s.round, hash: s.hash, payload: new Uint8Array([1, 0xff]) }),
+        );
+      },
+    });
+    const res = await Promise.all(sim.peers.map((p) => p.peer.finished));
+    expect(sent).toBe(true);
+    expect(new Set(res.map((r) => r.hash)).size).toBe(1);
+    expect(sim.peers[0].peer.stats().dropped['bad-payload']).toBe(1);
+    await sim.stop();
+  });
+});

@@ -1,0 +1,51 @@
+import type { PeerId } from '../transport/transport';
+
+/** What a session reports to UIs, CLIs and experiment runners. */
+export type Role = 'aggregator' | 'worker';
+
+/** Why an incoming message was dropped (each reason has a counter in `SessionPeer.stats()`). */
+export type DropReason =
+  | 'too-large'
+  | 'malformed'
+  | 'version'
+  | 'unknown-type'
+  | 'invalid'
+  | 'wrong-session'
+  | 'not-member'
+  | 'stale-term'
+  | 'stale-round'
+  | 'future-overflow'
+  | 'not-aggregator'
+  | 'hash-mismatch'
+  | 'bad-payload'
+  | 'duplicate'
+  | 'unexpected';
+
+export type SessionEvent =
+  | {
+      readonly type: 'round';
+      /** the round just applied (the parameters are now at round + 1) */
+      readonly round: number;
+      readonly term: number;
+      readonly role: Role;
+      /** this peer's mean training loss in the round (from the gradient hook), or the evaluation loss */
+      readonly loss: number;
+      readonly accuracy?: number;
+      /** parameter hash after applying */
+      readonly hash: string;
+      /** encoded bytes this peer sent / received since the previous round event */
+      readonly bytesUp: number;
+      readonly bytesDown: number;
+      /** wall time since the previous round event (or since the round opened) */
+      readonly ms: number;
+      /** ballots tallied into this verdict, and whether ours was one of them */
+      readonly counted: number;
+      readonly mine: boolean;
+    }
+  | { readonly type: 'term'; readonly term: number; readonly peers: readonly PeerId[]; readonly aggregator: PeerId }
+  | { readonly type: 'aggregator'; readonly term: number; readonly aggregator: PeerId; readonly previous: PeerId | null }
+  | { readonly type: 'waiting'; readonly term: number; readonly have: number; readonly need: number }
+  | { readonly type: 'resync'; readonly round: number; readonly from: PeerId; readonly hash: string }
+  | { readonly type: 'drop'; readonly reason: DropReason; readonly from: PeerId; readonly detail: string }
+  | { readonly type: 'finished'; readonly round: number; readonly hash: string }
+  | { readonly type: 'error'; readonly error: string };

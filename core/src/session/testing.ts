@@ -1,0 +1,141 @@
+import { createStrategy } from '../optim';
+import { createSkewedQuadratic, type SyntheticProblem } from '../problems/skewed-quadratic';
+import { createMemoryHub, type MemoryHub, type MemoryHubOptions } from '../transport/memory';
+import type { Transport } from '../transport/transport';
+import type { CheckpointStore } from './checkpoint';
+import { parseSessionConfig, type SessionConfig, type SessionConfigInput } from './config';
+import type { SessionEvent } from './events';
+import { createSessionPeer, type Clock, type SessionGradient, type SessionPeer } from './peer';
+
+/**
+ * A small simulated session for tests: n peers on an in-memory hub training a seeded noisy
+ * quadratic (core/src/problems) with majority-vote momentum signs.
+ */
+export interface SimPeer {
+  readonly peer: SessionPeer;
+  readonly transport: Transport;
+  readonly events: SessionEvent[];
+  /** rounds applied, in order */
+  readonly applied: number[];
+}
+
+export interface Sim {
+  readonly hub: MemoryHub;
+  readonly problem: SyntheticProblem;
+  readonly config: SessionConfig;
+  readonly peers: SimPeer[];
+  add(opts?: { slow?: (round: number) => number; checkpoints?: CheckpointStore }): SimPeer;
+  alive(): SimPeer[];
+  stop(): Promise<void>;
+}
+
+export interface SimOptions {
+  readonly n: number;
+  readonly d?: number;
+  readonly config?: SessionConfigInput;
+  readonly hub?: MemoryHubOptions;
+  readonly problemSeed?: number;
+  readonly checkpoints?: (i: number) => CheckpointStore | undefined;
+  /** called synchronously for every event of every peer (tests act at exact rounds) */
+  readonly onEvent?: (i: number, e: SessionEvent) => void;
+  readonly evaluate?: (x: Float32Array) => Promise<{ loss: number; accuracy: number }>;
+  readonly clock?: Clock;
+}
+
+/** A clock that only moves when told: deadlines fire on `advance`, not on wall time. */
+export function createManualClock(): Clock & { advance(ms: number): void } {
+  let now = 0;
+  let seq = 0;
+  const timers = new Map<number, { at: number; fn: () => void }>();
+  return {
+    now: () => now,
+    setTimeout(fn, ms) {
+      const id = ++seq;
+      timers.set(id, { at: now + ms, fn });
+      return id;
+    },
+    clearTimeout(h) {
+      timers.delete(h as number);
+    },
+    advance(ms) {
+      now += ms;
+      const due = [...timers].filter(([, t]) => t.at <= now).sort((a, b) => a[1].at - b[1].at || a[0] - b[0]);
+      for (const [id, t] of due) {
+        if (!timers.delete(id)) continue;
+        t.fn();
+      }
+    },
+  };
+}
+
+export function createSim(options: SimOptions): Sim {
+  const config = parseSessionConfig({
+    rounds: 40,
+    expectedPeers: options.n,
+    deadlineMs: 2000,
+    evalEvery: 0,
+    ...options.config,
+    algorithm: { name: 'mv-sto-signsgd-sim', lr: 0.05, R: 2, theta: 0.9, ...options.config?.algorithm },
+  });
+  const problem = createSkewedQuadratic({ d: options.d ?? 64, seed: options.problemSeed ?? 7, noise: 0.5 });
+  const hub = createMemoryHub(options.hub);
+  const peers: SimPeer[] = [];
+  const left = new Set<string>();
+  const sim: Sim = {
+    hub,
+    problem,
+    config,
+    peers,
+    add(opts = {}) {
+      const i = peers.length;
+      const transport = hub.join();
+      const grad = problem.gradient(i, 4);
+      const gradient: SessionGradient = async (at, round) => {
+        const wait = opts.slow?.(round) ?? 0;
+        // Infinity: a worker that hangs for good (a frozen tab)
+        if (wait === Infinity) await new Promise(() => {});
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        return { grad: await grad(at), loss: problem.loss(at) };
+      };
+      const events: SessionEvent[] = [];
+      const applied: number[] = [];
+      const peer = createSessionPeer({
+        transport,
+        config,
+        strategy: createStrategy(config.algorithm),
+        params: problem.x0,
+        gradient,
+        evaluate: options.evaluate,
+        clock: options.clock,
+        checkpoints: opts.checkpoints ?? options.checkpoints?.(i),
+        onEvent: (e) => {
+          events.push(e);
+          if (e.type === 'round') applied.push(e.round);
+          options.onEvent?.(i, e);
+        },
+      });
+      const p = { peer, transport, events, applied };
+      peers.push(p);
+      return p;
+    },
+    alive: () => peers.filter((p) => !left.has(p.peer.self) && hub.epoch.peers.includes(p.peer.self)),
+    async stop() {
+      for (const p of peers) await p.peer.stop();
+    },
+  };
+  for (let i = 0; i < options.n; i++) sim.add();
+  return sim;
+}
+
+/** Polls `cond` on the macrotask queue until it holds (or fails after `ms`). */
+export async function waitFor(cond: () => boolean, ms = 20_000, what = 'condition'): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+export function roundsOf(p: SimPeer): number {
+  return p.peer.state().round;
+}

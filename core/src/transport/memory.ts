@@ -1,0 +1,238 @@
+import type { Membership, PeerId, Transport, TransportListener } from './transport';
+
+/**
+ * An in-process membership authority plus message bus, standing in for the signaling server
+ * and WebRTC channels in tests and paper-scale simulations (50-100 peers in one process).
+ *
+ * Semantics copied from the real thing, because the session must not be able to tell them apart:
+ * - every join or leave publishes a new epoch (peers in join order) to every member;
+ * - delivery is asynchronous and FIFO per (sender, receiver) pair, also under injected delay;
+ * - `leave` is a crash: the peer gets nothing more, and sends to or from it reject.
+ *
+ * Delivery drains one hub-wide queue from a microtask, but hands back to the macrotask queue
+ * every BATCH messages: a simulation whose gradients resolve instantly would otherwise run a
+ * whole training in one microtask chain and starve timers (round deadlines) and I/O.
+ */
+
+/** What the fault hook decides for one message. */
+export type FaultAction = 'deliver' | 'drop';
+
+export interface SendInfo {
+  readonly from: PeerId;
+  readonly to: PeerId;
+  readonly bytes: Uint8Array;
+}
+
+export interface MemoryHubOptions {
+  /** delay (ms) for every message, or per message; 0 = next drain */
+  readonly delayMs?: number | ((info: SendInfo) => number);
+  /** peer ids are `${prefix}${n}`, n counting joins from 1 */
+  readonly prefix?: string;
+}
+
+export interface MemoryHub {
+  /** a new member at the end of the join order; publishes a new epoch */
+  join(): Transport;
+  /** crash a member: a new epoch without it, messages to and from it fail */
+  leave(peer: PeerId): void;
+  readonly epoch: Membership;
+  /** fault injection: decide per message whether it arrives (`undefined` clears the hook) */
+  setFault(hook: ((info: SendInfo) => FaultAction) | undefined): void;
+  /** fault injection: drop every message this peer sends (a half-dead peer) */
+  dropOutgoing(peer: PeerId, drop: boolean): void;
+  /** messages and bytes that went through `send`, delivered or not */
+  readonly stats: { messages: number; bytes: number; dropped: number };
+}
+
+interface Member {
+  readonly id: PeerId;
+  readonly listeners: Set<ListenerState>;
+  alive: boolean;
+}
+
+interface ListenerState {
+  readonly listener: TransportListener;
+  /** highest epoch delivered to this listener, so replays never go backwards */
+  seen: number;
+}
+
+interface Pending {
+  readonly to: Member;
+  readonly from: PeerId;
+  readonly bytes: Uint8Array;
+  readonly resolve: () => void;
+}
+
+interface Lane {
+  /** delayed messages of one (from, to) pair, readyAt non-decreasing */
+  readonly queue: { readonly item: Pending; readonly readyAt: number }[];
+  lastReadyAt: number;
+}
+
+const BATCH = 512;
+
+export function createMemoryHub(options: MemoryHubOptions = {}): MemoryHub {
+  const prefix = options.prefix ?? 'p';
+  const members = new Map<PeerId, Member>();
+  const order: PeerId[] = [];
+  let joined = 0;
+  let epoch: Membership = { epoch: 0, peers: [] };
+  let fault: ((info: SendInfo) => FaultAction) | undefined;
+  const mute = new Set<PeerId>();
+  const stats = { messages: 0, bytes: 0, dropped: 0 };
+
+  const ready: (() => void)[] = [];
+  let head = 0;
+  let scheduled = false;
+  const lanes = new Map<string, Lane>();
+
+  const schedule = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(drain);
+  };
+  function drain(): void {
+    let n = 0;
+    while (head < ready.length && n < BATCH) {
+      const job = ready[head];
+      ready[head++] = noop;
+      n++;
+      try {
+        job();
+      } catch {
+        // a throwing listener must not stop delivery to everyone else
+      }
+    }
+    if (head >= ready.length) {
+      ready.length = 0;
+      head = 0;
+      scheduled = false;
+    } else {
+      setTimeout(drain, 0);
+    }
+  }
+  const enqueue = (job: () => void): void => {
+    ready.push(job);
+    schedule();
+  };
+
+  const deliver = (p: Pending): void => {
+    p.resolve();
+    if (!p.to.alive) return;
+    for (const l of p.to.listeners) l.listener.message?.(p.from, p.bytes);
+  };
+
+  const publish = (): void => {
+    epoch = { epoch: epoch.epoch + 1, peers: order.filter((id) => members.get(id)?.alive) };
+    const snapshot = epoch;
+    for (const id of snapshot.peers) {
+      const m = members.get(id);
+      if (m) for (const l of m.listeners) enqueue(() => deliverEpoch(m, l, snapshot));
+    }
+  };
+  const deliverEpoch = (m: Member, l: ListenerState, e: Membership): void => {
+    if (!m.alive || !m.listeners.has(l) || e.epoch <= l.seen) return;
+    l.seen = e.epoch;
+    l.listener.membership?.(e);
+  };
+
+  const flushLane = (lane: Lane, now: number): void => {
+    while (lane.queue.length > 0 && lane.queue[0].readyAt <= now) {
+      const { item } = lane.queue.shift()!;
+      enqueue(() => deliver(item));
+    }
+    if (lane.queue.length > 0) {
+      setTimeout(() => flushLane(lane, Date.now()), Math.max(0, lane.queue[0].readyAt - now));
+    }
+  };
+
+  const send = (from: Member, to: PeerId, bytes: Uint8Array): Promise<void> => {
+    if (!from.alive) return Promise.reject(new Error(`peer ${from.id} has left the hub`));
+    const target = members.get(to);
+    if (!target || !target.alive) return Promise.reject(new Error(`peer ${to} is not reachable`));
+    stats.messages++;
+    stats.bytes += bytes.byteLength;
+    const info: SendInfo = { from: from.id, to, bytes };
+    if (mute.has(from.id) || (fault !== undefined && fault(info) === 'drop')) {
+      stats.dropped++;
+      // a dropped message still "left" the sender, as on a channel that dies in flight
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const item: Pending = { to: target, from: from.id, bytes, resolve };
+      const delay = typeof options.delayMs === 'function' ? options.delayMs(info) : (options.delayMs ?? 0);
+      const key = `${from.id}\u0000${to}`;
+      let lane = lanes.get(key);
+      if (delay <= 0 && (lane === undefined || lane.queue.length === 0)) {
+        enqueue(() => deliver(item));
+        return;
+      }
+      if (lane === undefined) {
+        lane = { queue: [], lastReadyAt: 0 };
+        lanes.set(key, lane);
+      }
+      const now = Date.now();
+      const readyAt = Math.max(now + Math.max(0, delay), lane.lastReadyAt);
+      lane.lastReadyAt = readyAt;
+      lane.queue.push({ item, readyAt });
+      if (lane.queue.length === 1) {
+        const l = lane;
+        setTimeout(() => flushLane(l, Date.now()), readyAt - now);
+      }
+    });
+  };
+
+  return {
+    join(): Transport {
+      const id = `${prefix}${++joined}`;
+      const member: Member = { id, listeners: new Set(), alive: true };
+      members.set(id, member);
+      order.push(id);
+      publish();
+      return {
+        self: id,
+        send: (to, bytes) => send(member, to, bytes),
+        subscribe(listener) {
+          const state: ListenerState = { listener, seen: 0 };
+          member.listeners.add(state);
+          // a listener that subscribes after the last epoch still learns the current membership
+          const current = epoch;
+          if (member.alive) enqueue(() => deliverEpoch(member, state, current));
+          return () => {
+            member.listeners.delete(state);
+          };
+        },
+        reportUnreachable: (peer) => {
+          if (member.alive && members.get(peer)?.alive) leave(peer);
+        },
+        close: async () => {
+          if (member.alive) leave(id);
+        },
+      };
+    },
+    leave,
+    get epoch() {
+      return epoch;
+    },
+    setFault(hook) {
+      fault = hook;
+    },
+    dropOutgoing(peer, drop) {
+      if (drop) mute.add(peer);
+      else mute.delete(peer);
+    },
+    stats,
+  };
+
+  function leave(peer: PeerId): void {
+    const m = members.get(peer);
+    if (!m || !m.alive) return;
+    m.alive = false;
+    m.listeners.clear();
+    const i = order.indexOf(peer);
+    if (i >= 0) order.splice(i, 1);
+    publish();
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,192 @@
+import { io } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
+import type { SessionConfig, SessionConfigInput } from '../session/config';
+import {
+  SIGNALING_EVENTS,
+  createAckSchema,
+  describeIssues,
+  errorNoticeSchema,
+  joinAckSchema,
+  membershipEpochSchema,
+  signalInSchema,
+} from './signaling-protocol';
+import type { CreatedSession, ErrorNotice, JoinRequest, MembershipEpoch, SignalData } from './signaling-protocol';
+import type { PeerId } from './transport';
+
+/**
+ * Isomorphic client of the signaling server (browser and Node: socket.io-client picks the
+ * platform's WebSocket). Everything received is validated before it reaches a listener, so a
+ * misbehaving server cannot feed the transport malformed epochs or signals.
+ */
+
+export interface SignalingListener {
+  /** a newer membership epoch (stale or duplicate epochs are filtered out) */
+  membership?(membership: MembershipEpoch): void;
+  /** a WebRTC signal relayed from another member */
+  signal?(from: PeerId, data: SignalData): void;
+  /** a refused event or a notice from the server (e.g. code 'dropped') */
+  error?(notice: ErrorNotice): void;
+  /** the socket closed: this peer has left the session */
+  disconnect?(reason: string): void;
+}
+
+export interface JoinedSession {
+  readonly peerId: PeerId;
+  readonly config: SessionConfig;
+  readonly membership: MembershipEpoch;
+}
+
+export interface SignalingClient {
+  readonly url: string;
+  /** set once join() resolved */
+  readonly joined: JoinedSession | undefined;
+  /** the latest epoch seen (from the join ack or a broadcast) */
+  readonly membership: MembershipEpoch | undefined;
+  readonly connected: boolean;
+  createSession(config?: SessionConfigInput): Promise<CreatedSession>;
+  join(request: JoinRequest): Promise<JoinedSession>;
+  sendSignal(to: PeerId, data: SignalData): void;
+  reportUnreachable(peer: PeerId): void;
+  subscribe(listener: SignalingListener): () => void;
+  close(): void;
+}
+
+export interface SignalingClientOptions {
+  /** how long to wait for an ack before failing (default 10 s) */
+  ackTimeoutMs?: number;
+  /** 'websocket' alone skips the long-polling handshake (faster in Node and tests) */
+  transports?: ('websocket' | 'polling')[];
+}
+
+export class SignalingError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SignalingError';
+  }
+}
+
+export function createSignalingClient(url: string, options: SignalingClientOptions = {}): SignalingClient {
+  const ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
+  // Reconnecting would silently make this a new peer (the server assigns ids per connection),
+  // so a dropped socket is surfaced as a disconnect and the caller decides whether to rejoin.
+  const socket: Socket = io(url, {
+    reconnection: false,
+    transports: options.transports ?? ['websocket', 'polling'],
+    timeout: ackTimeoutMs,
+  });
+  const listeners = new Set<SignalingListener>();
+  let joined: JoinedSession | undefined;
+  let membership: MembershipEpoch | undefined;
+  let closed = false;
+
+  const each = (fn: (l: SignalingListener) => void): void => {
+    for (const l of [...listeners]) {
+      try {
+        fn(l);
+      } catch (err) {
+        // a listener's bug must not stop delivery to the others or break the socket loop
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+  };
+
+  const acceptMembership = (m: MembershipEpoch): void => {
+    if (membership && m.epoch <= membership.epoch) return;
+    membership = m;
+    each((l) => l.membership?.(m));
+  };
+
+  socket.on(SIGNALING_EVENTS.membership, (payload: unknown) => {
+    const parsed = membershipEpochSchema.safeParse(payload);
+    if (!parsed.success) return each((l) => l.error?.({ code: 'invalid', error: `bad membership from server: ${describeIssues(parsed.error)}` }));
+    // epochs broadcast before our own join ack are for a session we are not yet part of
+    if (joined) acceptMembership(parsed.data);
+  });
+  socket.on(SIGNALING_EVENTS.signal, (payload: unknown) => {
+    const parsed = signalInSchema.safeParse(payload);
+    if (!parsed.success) return each((l) => l.error?.({ code: 'invalid', error: `bad signal from server: ${describeIssues(parsed.error)}` }));
+    each((l) => l.signal?.(parsed.data.from, parsed.data.data));
+  });
+  socket.on(SIGNALING_EVENTS.error, (payload: unknown) => {
+    const parsed = errorNoticeSchema.safeParse(payload);
+    const notice: ErrorNotice = parsed.success ? parsed.data : { code: 'invalid', error: 'unreadable error notice from server' };
+    each((l) => l.error?.(notice));
+  });
+  socket.on('disconnect', (reason: string) => each((l) => l.disconnect?.(reason)));
+
+  const connected = (): Promise<void> => {
+    if (socket.connected) return Promise.resolve();
+    if (closed) return Promise.reject(new SignalingError('closed', 'signaling client is closed'));
+    return new Promise((resolve, reject) => {
+      const ok = () => {
+        socket.off('connect_error', bad);
+        resolve();
+      };
+      const bad = (err: Error) => {
+        socket.off('connect', ok);
+        reject(new SignalingError('connect', `cannot reach signaling server ${url}: ${err.message}`));
+      };
+      socket.once('connect', ok);
+      socket.once('connect_error', bad);
+    });
+  };
+
+  const request = async (event: string, payload: unknown): Promise<unknown> => {
+    await connected();
+    try {
+      return await socket.timeout(ackTimeoutMs).emitWithAck(event, payload);
+    } catch (err) {
+      throw new SignalingError('timeout', `no answer to ${event} within ${ackTimeoutMs} ms (${(err as Error).message})`);
+    }
+  };
+
+  return {
+    url,
+    get joined() {
+      return joined;
+    },
+    get membership() {
+      return membership;
+    },
+    get connected() {
+      return socket.connected;
+    },
+    async createSession(config = {}) {
+      const parsed = createAckSchema.safeParse(await request(SIGNALING_EVENTS.create, config));
+      if (!parsed.success) throw new SignalingError('invalid', `bad create ack: ${describeIssues(parsed.error)}`);
+      if (!parsed.data.ok) throw new SignalingError(parsed.data.code, parsed.data.error);
+      const { id, token, url: link } = parsed.data;
+      return { id, token, url: link };
+    },
+    async join(req) {
+      if (joined) throw new SignalingError('already-joined', `already joined as ${joined.peerId}`);
+      const parsed = joinAckSchema.safeParse(await request(SIGNALING_EVENTS.join, req));
+      if (!parsed.success) throw new SignalingError('invalid', `bad join ack: ${describeIssues(parsed.error)}`);
+      if (!parsed.data.ok) throw new SignalingError(parsed.data.code, parsed.data.error);
+      joined = { peerId: parsed.data.peerId, config: parsed.data.config, membership: parsed.data.membership };
+      acceptMembership(parsed.data.membership);
+      return joined;
+    },
+    sendSignal(to, data) {
+      if (!closed) socket.emit(SIGNALING_EVENTS.signal, { to, data });
+    },
+    reportUnreachable(peer) {
+      if (!closed) socket.emit(SIGNALING_EVENTS.unreachable, { peer });
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      socket.disconnect();
+      listeners.clear();
+    },
+  };
+}

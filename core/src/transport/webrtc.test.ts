@@ -1,0 +1,218 @@
+import SimplePeer from 'simple-peer';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createSignalingServer } from '../../../signaling/src/server';
+import type { SignalingServer } from '../../../signaling/src/server';
+import { nodeWrtc } from '../node/wrtc';
+import { createRng } from '../random';
+import { FRAME_HEADER_BYTES, encodeFrames } from './framing';
+import { createSignalingClient } from './signaling-client';
+import type { SignalingClient } from './signaling-client';
+import type { SignalData } from './signaling-protocol';
+import type { Membership, PeerId } from './transport';
+import { createWebRtcTransport } from './webrtc';
+import type { WebRtcTransport } from './webrtc';
+
+const wrtc = nodeWrtc();
+let server: SignalingServer;
+const open: { transports: WebRtcTransport[]; clients: SignalingClient[]; peers: SimplePeer.Instance[] } = {
+  transports: [],
+  clients: [],
+  peers: [],
+};
+
+beforeAll(async () => {
+  server = await createSignalingServer({ port: 0, logger: false });
+});
+afterAll(async () => {
+  await server.close();
+});
+afterEach(async () => {
+  for (const p of open.peers.splice(0)) p.destroy();
+  await Promise.all(open.transports.splice(0).map((t) => t.close()));
+  for (const c of open.clients.splice(0)) c.close();
+});
+
+async function newSession(): Promise<{ id: string; token: string }> {
+  const creator = createSignalingClient(server.url, { transports: ['websocket'] });
+  open.clients.push(creator);
+  return creator.createSession({ iceServers: [] });
+}
+
+async function joinClient(session: { id: string; token: string }, label: string): Promise<SignalingClient> {
+  const c = createSignalingClient(server.url, { transports: ['websocket'] });
+  open.clients.push(c);
+  await c.join({ sessionId: session.id, token: session.token, info: { backend: 'node', label } });
+  return c;
+}
+
+async function joinTransport(session: { id: string; token: string }, label: string): Promise<WebRtcTransport> {
+  const t = createWebRtcTransport({ signaling: await joinClient(session, label), wrtc, connectTimeoutMs: 15_000 });
+  open.transports.push(t);
+  return t;
+}
+
+/** Collects whole messages per sender. */
+function inbox(t: WebRtcTransport): Map<PeerId, Uint8Array[]> {
+  const got = new Map<PeerId, Uint8Array[]>();
+  t.subscribe({
+    message: (from, bytes) => {
+      if (!got.has(from)) got.set(from, []);
+      got.get(from)!.push(bytes);
+    },
+  });
+  return got;
+}
+
+const until = async (cond: () => boolean, ms = 15_000, what = 'condition'): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+const text = (s: string) => new TextEncoder().encode(s);
+const untext = (b: Uint8Array) => new TextDecoder().decode(b);
+
+describe('WebRTC transport (real signaling server + @roamhq/wrtc on loopback)', () => {
+  it('connects three peers in a mesh that exchange messages both ways, queueing sends before the channel opens', async () => {
+    const session = await newSession();
+    const a = await joinTransport(session, 'a');
+    const b = await joinTransport(session, 'b');
+    const c = await joinTransport(session, 'c');
+    const ts = [a, b, c];
+    const boxes = ts.map(inbox);
+    // sent right away: c's channels are still connecting, so these must be queued, not dropped
+    const sends: Promise<void>[] = [];
+    for (const from of ts) for (const to of ts) if (from !== to) sends.push(from.send(to.self, text(`${from.self}->${to.self}`)));
+    await Promise.all(sends);
+    await until(() => boxes.every((box) => [...box.values()].flat().length === 2), 15_000, 'mesh delivery');
+    for (const [i, to] of ts.entries()) {
+      for (const from of ts) {
+        if (from === to) continue;
+        expect(boxes[i].get(from.self)?.map(untext)).toEqual([`${from.self}->${to.self}`]);
+      }
+    }
+    await Promise.all(ts.map((t) => t.whenConnected()));
+    expect(a.connectedPeers().sort()).toEqual([b.self, c.self].sort());
+    expect(c.membership.peers).toEqual([a.self, b.self, c.self]);
+  });
+
+  it('delivers a 5 MiB message intact and 2000 small messages in order', async () => {
+    const session = await newSession();
+    const a = await joinTransport(session, 'a');
+    const b = await joinTransport(session, 'b');
+    const got = inbox(b);
+    await a.whenConnected();
+
+    const big = createRng(42).fillU32(new Uint32Array((5 * 1024 * 1024) / 4));
+    const bigBytes = new Uint8Array(big.buffer);
+    const t0 = performance.now();
+    await a.send(b.self, bigBytes);
+    await until(() => (got.get(a.self)?.length ?? 0) === 1, 20_000, '5 MiB message').catch((err: Error) => {
+      throw new Error(`${err.message}; sender ${JSON.stringify(a.stats())}, receiver ${JSON.stringify(b.stats())}`);
+    });
+    const ms = performance.now() - t0;
+    const received = got.get(a.self)![0];
+    expect(received.byteLength).toBe(bigBytes.byteLength);
+    expect(Buffer.compare(Buffer.from(received), Buffer.from(bigBytes))).toBe(0);
+    expect(a.stats().framesSent).toBeGreaterThanOrEqual(Math.ceil(bigBytes.byteLength / (64 * 1024 - FRAME_HEADER_BYTES)));
+    console.info(`5 MiB over loopback in ${ms.toFixed(0)} ms (${((5 / ms) * 1000).toFixed(1)} MiB/s)`);
+
+    got.clear();
+    const n = 2000;
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) {
+      const msg = new Uint8Array(8);
+      new DataView(msg.buffer).setUint32(0, i, true);
+      sends.push(a.send(b.self, msg));
+    }
+    await Promise.all(sends);
+    await until(() => (got.get(a.self)?.length ?? 0) === n, 20_000, '2000 messages');
+    const order = got.get(a.self)!.map((m) => new DataView(m.buffer, m.byteOffset).getUint32(0, true));
+    expect(order).toEqual(Array.from({ length: n }, (_, i) => i));
+  });
+
+  it('publishes an epoch without a peer that closed, and sends to it reject', async () => {
+    const session = await newSession();
+    const a = await joinTransport(session, 'a');
+    const b = await joinTransport(session, 'b');
+    await a.whenConnected();
+    const epochs: Membership[] = [];
+    a.subscribe({ membership: (m) => epochs.push(m) });
+    await until(() => epochs.length === 1);
+    await b.close();
+    await until(() => epochs.length === 2, 10_000, 'leave epoch');
+    expect(epochs[1].peers).toEqual([a.self]);
+    expect(epochs[1].epoch).toBeGreaterThan(epochs[0].epoch);
+    await expect(a.send(b.self, text('anyone?'))).rejects.toThrow(/not a member/);
+    expect(a.connectedPeers()).toEqual([]);
+  });
+
+  it('tells a peer dropped by the majority that it has left, and rejects its pending sends', async () => {
+    const session = await newSession();
+    const a = await joinTransport(session, 'a');
+    const b = await joinTransport(session, 'b');
+    await b.whenConnected();
+    const left: string[] = [];
+    b.subscribe({ left: (reason) => left.push(reason) });
+    const epochs: Membership[] = [];
+    a.subscribe({ membership: (m) => epochs.push(m) });
+    a.reportUnreachable(b.self); // with two peers, one report is a majority
+    await until(() => left.length === 1, 10_000, 'left event');
+    expect(left[0]).toMatch(/dropped/);
+    await until(() => epochs.some((m) => m.peers.length === 1), 10_000, 'epoch without b');
+    expect(epochs[epochs.length - 1].peers).toEqual([a.self]);
+    await expect(b.send(a.self, text('late'))).rejects.toThrow(/closed/);
+  });
+
+  it('survives malformed frames from a raw channel and still reassembles the next good message', async () => {
+    const session = await newSession();
+    const victim = await joinTransport(session, 'victim');
+    const got = inbox(victim);
+    // a hand-driven peer: joins through signaling and answers the transport's offer itself
+    const rawClient = await joinClient(session, 'raw');
+    const raw = new SimplePeer({ initiator: false, wrtc, iceCompleteTimeout: 250 });
+    open.peers.push(raw);
+    raw.on('signal', (data: unknown) => rawClient.sendSignal(victim.self, data as SignalData));
+    rawClient.subscribe({ signal: (from, data) => from === victim.self && raw.signal(data as SimplePeer.SignalData) });
+    await new Promise<void>((resolve, reject) => {
+      raw.once('connect', () => resolve());
+      raw.once('error', reject);
+    });
+    const alive = 'still alive '.repeat(10); // 3 frames of 64 bytes
+    const good = [...encodeFrames(7, text(alive), 64)];
+    expect(good.length).toBe(3);
+    const badVersion = good[0].slice();
+    badVersion[0] = 99;
+    const huge = good[0].slice();
+    new DataView(huge.buffer).setUint32(13, 0xffffffff, true);
+    const garbage = [
+      new Uint8Array([1, 2, 3]), // shorter than a header
+      badVersion,
+      huge, // claims 4 GiB
+      good[1], // continuation without a start
+      'a string, not bytes',
+      ...[...encodeFrames(8, text('x'.repeat(200)), 64)].slice(0, 2), // abandoned half-way
+    ];
+    for (const g of garbage) raw.send(g);
+    for (const f of good) raw.send(f);
+    await until(() => (got.get(rawClient.joined!.peerId)?.length ?? 0) === 1, 10_000, 'good message after garbage');
+    expect(untext(got.get(rawClient.joined!.peerId)![0])).toBe(alive);
+    expect(victim.stats().malformedFrames).toBeGreaterThanOrEqual(6);
+    expect(victim.connectedPeers()).toEqual([rawClient.joined!.peerId]);
+
+    // the raw peer's channel dies while its socket stays up: unreachable, then failover via report
+    const rawId = rawClient.joined!.peerId;
+    const unreachable: PeerId[] = [];
+    const epochs: Membership[] = [];
+    victim.subscribe({ unreachable: (p) => unreachable.push(p), membership: (m) => epochs.push(m) });
+    raw.destroy();
+    await until(() => unreachable.length === 1, 10_000, 'unreachable event');
+    expect(unreachable).toEqual([rawId]);
+    await expect(victim.send(rawId, text('hello?'))).rejects.toThrow(/unreachable/);
+    victim.reportUnreachable(rawId);
+    await until(() => epochs.some((m) => !m.peers.includes(rawId)), 10_000, 'epoch without the dropped peer');
+    expect(epochs[epochs.length - 1].peers).toEqual([victim.self]);
+  });
+});
