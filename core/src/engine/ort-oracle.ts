@@ -1,0 +1,171 @@
+import type * as OrtCommon from 'onnxruntime-web';
+import { featureSize, type Batch, type Dataset } from '../data/dataset';
+import type { Model, TrainingGraphOptions } from '../models/model';
+import type { Backend, Evaluation, GradientOracle, GradientResult } from './oracle';
+
+/**
+ * The gradient oracle on ONNX Runtime. onnxruntime-web has no training API, so the model's
+ * training graph (forward + autodiff backward, core/src/graph) runs as a plain inference
+ * session whose `grad` output is the flat gradient. The same code drives onnxruntime-node,
+ * whose API is the shared onnxruntime-common one.
+ */
+
+/** the part of an onnxruntime module (web or node) the oracle uses */
+export type OrtModule = Pick<typeof OrtCommon, 'InferenceSession' | 'Tensor' | 'env'>;
+
+export interface OrtOracleOptions {
+  /** 'auto': WebGPU when `navigator.gpu` yields an adapter, wasm otherwise (always wasm in Node) */
+  readonly backend?: 'auto' | 'wasm' | 'webgpu';
+  /** an already imported onnxruntime-web module (default: dynamic import) */
+  readonly ort?: OrtModule;
+  /** samples per evaluation run (default 1000) */
+  readonly evalBatchSize?: number;
+  /**
+   * wasm threads; default 1 outside cross-origin-isolated browsers (Node peers share their
+   * cores with other peers, and ORT cannot use threads without isolation anyway)
+   */
+  readonly numThreads?: number;
+  /** passed to the model's training graph (tests use it to break a backward rule) */
+  readonly graph?: TrainingGraphOptions;
+}
+
+export async function createOrtOracle(model: Model, options: OrtOracleOptions = {}): Promise<GradientOracle> {
+  const ort = options.ort ?? ((await import('onnxruntime-web')) as OrtModule);
+  const backend = await pickBackend(options.backend ?? 'auto');
+  const threads = options.numThreads ?? (isolatedBrowser() ? undefined : 1);
+  if (threads !== undefined) ort.env.wasm.numThreads = threads;
+  return createSessionOracle(model, ort, backend, { executionProviders: [backend] }, options);
+}
+
+/**
+ * Builds an oracle on any onnxruntime-common module. `backend` is the label reported;
+ * `sessionOptions` chooses the execution providers.
+ */
+export async function createSessionOracle(
+  model: Model,
+  ort: OrtModule,
+  backend: Backend,
+  sessionOptions: OrtCommon.InferenceSession.SessionOptions,
+  options: Pick<OrtOracleOptions, 'evalBatchSize' | 'graph'> = {},
+): Promise<GradientOracle> {
+  const evalBatchSize = options.evalBatchSize ?? 1000;
+  if (!(Number.isInteger(evalBatchSize) && evalBatchSize > 0)) throw new RangeError(`evalBatchSize must be a positive integer, got ${evalBatchSize}`);
+  const features = featureSize(model);
+  const k = model.numClasses;
+  const settings = { logSeverityLevel: 3 as const, ...sessionOptions };
+  const open = async (graph: Uint8Array, kind: string): Promise<OrtCommon.InferenceSession> => {
+    try {
+      return await ort.InferenceSession.create(graph, settings);
+    } catch (err) {
+      throw new Error(`cannot open the ${model.name} ${kind} graph on the ${backend} backend: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  };
+  const train = await open(model.trainingGraph(options.graph), 'training');
+  let evaluator: OrtCommon.InferenceSession | null = null;
+  let disposed = false;
+
+  // ORT sessions do not allow overlapping runs; queue them so callers need not care.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = queue.then(() => {
+      if (disposed) throw new Error('oracle is disposed');
+      return fn();
+    });
+    queue = next.catch(() => undefined);
+    return next;
+  };
+
+  const feeds = (params: Float32Array, inputs: Float32Array, labels: Uint8Array, n: number): Record<string, OrtCommon.Tensor> => {
+    const out: Record<string, OrtCommon.Tensor> = {
+      x: new ort.Tensor('float32', inputs, [n, ...model.inputShape]),
+      labels: new ort.Tensor('float32', oneHot(labels, n, k), [n, k]),
+    };
+    // Views, not copies: the flat vector is the one source of truth.
+    for (const e of model.layout) out[e.name] = new ort.Tensor('float32', params.subarray(e.offset, e.offset + e.size), [...e.shape]);
+    return out;
+  };
+
+  const checkParams = (params: Float32Array): void => {
+    if (!(params instanceof Float32Array)) throw new TypeError('params must be a Float32Array');
+    if (params.length !== model.d) throw new RangeError(`params has length ${params.length}, model ${model.name} has d = ${model.d}`);
+  };
+
+  return {
+    backend,
+    d: model.d,
+
+    gradient: async (params, batch) => {
+      checkParams(params);
+      checkSamples(batch.inputs, batch.labels, batch.size, features, k, 'batch');
+      return serial(async (): Promise<GradientResult> => {
+        const out = await train.run(feeds(params, batch.inputs, batch.labels, batch.size));
+        return { loss: scalar(out.loss), correct: scalar(out.correct), grad: out.grad.data as Float32Array };
+      });
+    },
+
+    evaluate: async (params, data) => {
+      checkParams(params);
+      if (featureSize(data) !== features) throw new RangeError(`dataset ${data.name} has ${featureSize(data)} features per sample, model ${model.name} needs ${features}`);
+      checkSamples(data.inputs, data.labels, data.count, features, k, `dataset ${data.name}`);
+      return serial(async (): Promise<Evaluation> => {
+        evaluator ??= await open(model.evalGraph(), 'evaluation');
+        let lossSum = 0, correct = 0;
+        for (let start = 0; start < data.count; start += evalBatchSize) {
+          const n = Math.min(evalBatchSize, data.count - start);
+          const inputs = data.inputs.subarray(start * features, (start + n) * features);
+          const out = await evaluator.run(feeds(params, inputs, data.labels.subarray(start, start + n), n));
+          lossSum += scalar(out.loss);
+          correct += scalar(out.correct);
+        }
+        return { loss: lossSum / data.count, accuracy: correct / data.count, count: data.count };
+      });
+    },
+
+    dispose: async () => {
+      if (disposed) return;
+      await queue;
+      disposed = true;
+      await train.release();
+      await evaluator?.release();
+    },
+  };
+}
+
+function checkSamples(inputs: Float32Array, labels: Uint8Array, n: number, features: number, k: number, what: string): void {
+  if (!(Number.isInteger(n) && n > 0)) throw new RangeError(`${what}: size must be a positive integer, got ${n}`);
+  if (!(inputs instanceof Float32Array)) throw new TypeError(`${what}: inputs must be a Float32Array`);
+  if (!(labels instanceof Uint8Array)) throw new TypeError(`${what}: labels must be a Uint8Array`);
+  if (inputs.length !== n * features) throw new RangeError(`${what}: ${inputs.length} input floats for ${n} samples of ${features} features (expected ${n * features})`);
+  if (labels.length !== n) throw new RangeError(`${what}: ${labels.length} labels for ${n} samples`);
+  for (let i = 0; i < n; i++) if (labels[i] >= k) throw new RangeError(`${what}: label ${labels[i]} at ${i} is not a class in [0, ${k})`);
+}
+
+function oneHot(labels: Uint8Array, n: number, k: number): Float32Array {
+  const out = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) out[i * k + labels[i]] = 1;
+  return out;
+}
+
+function scalar(t: OrtCommon.Tensor): number {
+  return Number((t.data as Float32Array)[0]);
+}
+
+interface GpuNavigator {
+  gpu?: { requestAdapter(): Promise<unknown> };
+}
+
+async function pickBackend(choice: 'auto' | 'wasm' | 'webgpu'): Promise<'wasm' | 'webgpu'> {
+  if (choice !== 'auto') return choice;
+  const nav = (globalThis as { navigator?: GpuNavigator }).navigator;
+  try {
+    if (nav?.gpu && (await nav.gpu.requestAdapter())) return 'webgpu';
+  } catch {
+    // An adapter request can reject (blocklisted GPU, lost device): wasm still works.
+  }
+  return 'wasm';
+}
+
+function isolatedBrowser(): boolean {
+  const g = globalThis as { window?: unknown; crossOriginIsolated?: boolean };
+  return g.window !== undefined && g.crossOriginIsolated === true;
+}
