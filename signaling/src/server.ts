@@ -262,11 +262,17 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       });
     };
 
-    socket.onAny((event: string, ...args: unknown[]) => {
-      if (known.has(event)) return;
-      const ack = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as (body: unknown) => void) : undefined;
-      state.bucket.take();
-      strike(event.slice(0, 64), fail('invalid', `unknown event ${JSON.stringify(event.slice(0, 64))}`), ack);
+    socket.onAny((event: unknown, ...args: unknown[]) => {
+      // socket.io's parser also accepts numeric event names, so nothing about `event` is trusted
+      const name = String(event).slice(0, 64);
+      if (typeof event === 'string' && known.has(event)) return;
+      try {
+        const ack = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as (body: unknown) => void) : undefined;
+        state.bucket.take();
+        strike(name, fail('invalid', `unknown event ${JSON.stringify(name)}`), ack);
+      } catch (err) {
+        log.error({ err, event: name }, 'refusing an unknown event failed');
+      }
     });
 
     on(SIGNALING_EVENTS.create, sessionConfigSchema, (config, base): CreateAck => ({

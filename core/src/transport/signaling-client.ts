@@ -10,7 +10,7 @@ import {
   membershipEpochSchema,
   signalInSchema,
 } from './signaling-protocol';
-import type { CreatedSession, ErrorNotice, JoinRequest, MembershipEpoch, SignalData } from './signaling-protocol';
+import type { CreatedSession, ErrorNotice, JoinRequest, MembershipEpoch, SignalData, SignalIn } from './signaling-protocol';
 import type { PeerId } from './transport';
 
 /**
@@ -107,9 +107,20 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
     // epochs broadcast before our own join ack are for a session we are not yet part of
     if (joined) acceptMembership(parsed.data);
   });
+  /**
+   * Offers can arrive between the join ack and the moment the caller creates its transport (it
+   * may be loading data meanwhile); they are held here until a signal listener subscribes,
+   * since a lost offer would only surface as a connect timeout much later.
+   */
+  const held: SignalIn[] = [];
+  const MAX_HELD = 1024;
   socket.on(SIGNALING_EVENTS.signal, (payload: unknown) => {
     const parsed = signalInSchema.safeParse(payload);
     if (!parsed.success) return each((l) => l.error?.({ code: 'invalid', error: `bad signal from server: ${describeIssues(parsed.error)}` }));
+    if (![...listeners].some((l) => l.signal)) {
+      if (held.length < MAX_HELD) held.push(parsed.data);
+      return;
+    }
     each((l) => l.signal?.(parsed.data.from, parsed.data.data));
   });
   socket.on(SIGNALING_EVENTS.error, (payload: unknown) => {
@@ -180,6 +191,12 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
     },
     subscribe(listener) {
       listeners.add(listener);
+      if (listener.signal && held.length > 0) {
+        // delivered after subscribe() returns, so the caller's setup has finished
+        queueMicrotask(() => {
+          for (const sig of held.splice(0)) if (listeners.has(listener)) listener.signal?.(sig.from, sig.data);
+        });
+      }
       return () => listeners.delete(listener);
     },
     close() {

@@ -133,6 +133,20 @@ describe('WebRTC transport (real signaling server + @roamhq/wrtc on loopback)', 
     expect(order).toEqual(Array.from({ length: n }, (_, i) => i));
   });
 
+  it('connects a peer that creates its transport well after joining (early offers are held)', async () => {
+    const session = await newSession();
+    const a = await joinTransport(session, 'a');
+    const lateClient = await joinClient(session, 'late');
+    // a (smaller seq) offers right away, while the late peer is busy elsewhere
+    await new Promise((r) => setTimeout(r, 300));
+    const late = createWebRtcTransport({ signaling: lateClient, wrtc, connectTimeoutMs: 15_000 });
+    open.transports.push(late);
+    const got = inbox(late);
+    await a.send(late.self, text('welcome'));
+    await until(() => (got.get(a.self)?.length ?? 0) === 1, 10_000, 'message to the late peer');
+    expect(untext(got.get(a.self)![0])).toBe('welcome');
+  });
+
   it('publishes an epoch without a peer that closed, and sends to it reject', async () => {
     const session = await newSession();
     const a = await joinTransport(session, 'a');
