@@ -1,4 +1,5 @@
 import type { AlgorithmConfig, AlgorithmName } from '../session/config';
+import { createRng, type Rng } from '../random';
 import { applyVerdict, majorityVerdict, packSigns, stochasticSignPack } from '../signs';
 import { ballotBytes, checkUpdate, updateBytes } from './codec';
 import { lrAt } from './schedule';
@@ -77,12 +78,17 @@ export function createSignVoteStrategy(config: AlgorithmConfig): Strategy {
     return { kind: 'signs', bits: packSigns(v) };
   }
 
+  // Only the aggregator draws these; peers apply the verdict it broadcasts, so they need not agree
+  // on the stream (a new aggregator after failover just continues with its own).
+  const tieCoins = createRng('tie-break');
+
   function aggregate(ballots: readonly Ballot[], d: number): Update {
     checkBallots(ballots, d, 'signs', name);
     const verdict = majorityVerdict(
       ballots.map((b) => (b as Extract<Ballot, { kind: 'signs' }>).bits),
       d,
     );
+    if (config.ties === 'coin' && verdict.ties) return { kind: 'verdict', signs: breakTies(verdict.signs, verdict.ties, tieCoins), ties: null };
     return { kind: 'verdict', signs: verdict.signs, ties: verdict.ties };
   }
 
@@ -137,4 +143,13 @@ function fairCoin(d: number, ctx: WorkerContext): Uint8Array {
   const used = d & 7;
   if (used !== 0) bits[bytes - 1] &= (1 << used) - 1;
   return bits;
+}
+
+/** Resolves every tied coordinate to +1 or -1 with a fair coin (the tie bits are zero in `signs`). */
+function breakTies(signs: Uint8Array, ties: Uint8Array, rng: Rng): Uint8Array {
+  const out = Uint8Array.from(signs);
+  for (let i = 0; i < ties.length; i++) {
+    if (ties[i] !== 0) out[i] |= ties[i] & rng.u32();
+  }
+  return out;
 }

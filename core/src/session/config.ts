@@ -47,6 +47,12 @@ export const algorithmConfigSchema = z.object({
   /** federated local steps K and local rate eta */
   K: z.number().int().min(1).max(100).default(5),
   eta: z.number().positive().max(10).default(1e-3),
+  /**
+   * What a tied majority vote (even number of ballots) means. 'zero': Sign(0) = 0, the paper's
+   * rule; the verdict then carries a tie bitmap (up to d/8 more bytes down). 'coin': a seeded fair
+   * coin picks +1 or -1, so the verdict stays at d/8 bytes; still unbiased, one bit per coordinate.
+   */
+  ties: z.enum(['zero', 'coin']).default('zero'),
 });
 export type AlgorithmConfig = z.infer<typeof algorithmConfigSchema>;
 

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { createRng } from '../random';
+import { packSigns, verdictValue } from '../signs';
+import { encodeUpdate } from './codec';
+import { createStrategy } from './index';
+import type { Ballot } from './strategy';
+
+/** Two ballots that disagree on every coordinate: every coordinate of the vote is a tie. */
+function opposedBallots(d: number): Ballot[] {
+  const rng = createRng(11);
+  const v = Float32Array.from({ length: d }, () => rng.normal());
+  const w = v.map((a) => -a);
+  return [
+    { kind: 'signs', bits: packSigns(v) },
+    { kind: 'signs', bits: packSigns(w) },
+  ];
+}
+
+describe('tied votes', () => {
+  const d = 4001;
+
+  it("'zero' keeps the paper's Sign(0) = 0 and pays for a tie bitmap", () => {
+    const s = createStrategy({ name: 'mv-sto-signsgd-sim' });
+    const u = s.aggregate(opposedBallots(d), d);
+    if (u.kind !== 'verdict') throw new Error('expected a verdict');
+    expect(u.ties).not.toBeNull();
+    for (let i = 0; i < d; i += 97) expect(verdictValue(u, i)).toBe(0);
+    expect(encodeUpdate(u, d).length).toBeGreaterThan(s.bytesDown(d));
+  });
+
+  it("'coin' resolves ties to fair, seeded +-1 and keeps the verdict at d/8 bytes", () => {
+    const a = createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'coin' });
+    const b = createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'coin' });
+    const ua = a.aggregate(opposedBallots(d), d);
+    const ub = b.aggregate(opposedBallots(d), d);
+    if (ua.kind !== 'verdict' || ub.kind !== 'verdict') throw new Error('expected verdicts');
+    expect(ua.ties).toBeNull();
+    expect(encodeUpdate(ua, d).length).toBe(a.bytesDown(d));
+    expect(ua.signs).toEqual(ub.signs);
+    let plus = 0;
+    for (let i = 0; i < d; i++) plus += verdictValue(ua, i) === 1 ? 1 : 0;
+    // a fair coin: within 5 standard errors of d/2, and padding bits stay zero
+    expect(Math.abs(plus - d / 2)).toBeLessThan(5 * Math.sqrt(d / 4));
+    expect(ua.signs[ua.signs.length - 1] >> (d % 8)).toBe(0);
+  });
+});
