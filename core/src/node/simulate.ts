@@ -5,7 +5,8 @@ import { runSimulation, type SimulationResult } from '../optim/simulation';
 
 /**
  * Terminal simulator: n virtual peers of one (or every) algorithm on the seeded skewed-noise
- * quadratic (core/src/problems), in one process.
+ * quadratic (core/src/problems), in one process, as session peers on the in-memory hub (so the
+ * byte columns are whole protocol messages as the session measured them, framing included).
  *
  *   npm run simulate -- --algo mv-sto-signsgd-sim --peers 50 --batch 8 --rounds 500 --seed 1
  *
@@ -29,7 +30,7 @@ function real(value: string): number {
 }
 
 export function formatTable(results: readonly SimulationResult[]): string {
-  const head = ['algorithm', 'peers', 'batch', 'rounds', 'initial loss', 'final loss', 'up B/peer/round', 'down B/peer/round', 'non-finite', 'wall s'];
+  const head = ['algorithm', 'peers', 'batch', 'rounds', 'initial loss', 'final loss', 'up B/peer/round', 'down B/peer/round', 'aggregator up/down B/round', 'non-finite', 'wall s'];
   const rows = results.map((r) => [
     r.algorithm,
     String(r.peers),
@@ -39,6 +40,7 @@ export function formatTable(results: readonly SimulationResult[]): string {
     r.finalLoss.toPrecision(4),
     r.bytesUpPerPeerPerRound.toFixed(0),
     r.bytesDownPerPeerPerRound.toFixed(0),
+    `${r.aggregatorBytesUpPerRound.toFixed(0)} / ${r.aggregatorBytesDownPerRound.toFixed(0)}`,
     String(r.nonFiniteGradients),
     (r.wallMs / 1000).toFixed(2),
   ]);

@@ -1,14 +1,14 @@
-import { createRng } from '../random';
 import { createSkewedQuadratic, type SkewedQuadraticOptions, type SyntheticProblem } from '../problems/skewed-quadratic';
-import { decodeBallot, decodeUpdate, encodeBallot, encodeUpdate } from './codec';
+import { parseSessionConfig } from '../session/config';
+import { runLocalSession } from '../session/local';
 import { createStrategy, type AlgorithmConfigInput } from './index';
-import type { Ballot, WorkerContext, WorkerState } from './strategy';
 
 /**
- * n virtual peers of one strategy on a synthetic problem, in one process: the round loop
- * (ballots -> encode/decode -> aggregate -> encode/decode -> apply), with honest byte counts
- * taken from the actual encodings. Deterministic in `seed`. All peers hold identical
- * parameters (that is the point of the protocol), so one x stands for all of them.
+ * n virtual peers of one strategy on a synthetic problem, in one process, through the real
+ * round state machine: session peers on the in-memory hub (core/src/session/local.ts), so
+ * every ballot and verdict is a protocol message that is encoded, carried, decoded and
+ * validated, and byte counts are the session's own. Deterministic in `seed` (the session runs
+ * on virtual time, see local.ts).
  */
 export interface SimulationOptions {
   readonly algorithm: AlgorithmConfigInput;
@@ -21,9 +21,13 @@ export interface SimulationOptions {
   readonly problemOptions?: SkewedQuadraticOptions;
   /** record the loss every this many rounds (default: max(1, rounds / 50)); the last round always */
   readonly lossEvery?: number;
-  /** called at every recorded loss */
+  /** called at every recorded loss, in round order */
   readonly onProgress?: (round: number, loss: number) => void;
-  /** peers whose ballot is lost in a round (Flower's failures); default: none */
+  /**
+   * peers whose ballot is lost in transit in a round (Flower's failures): the aggregator
+   * tallies without it at the (virtual) deadline. Peer 0 aggregates; its own ballot never
+   * crosses the wire, so it always counts.
+   */
   readonly absent?: (round: number, peer: number) => boolean;
 }
 
@@ -39,81 +43,102 @@ export interface SimulationResult {
   readonly finalLoss: number;
   /** [round, loss after that round] */
   readonly curve: ReadonlyArray<readonly [number, number]>;
-  /** mean encoded ballot bytes per voting peer per round */
+  /**
+   * mean encoded bytes a worker (a peer other than the aggregator) sent per round: whole
+   * protocol messages (ballots, plus the join-time status reports), framing included;
+   * 0 with one peer, which sends nothing
+   */
   readonly bytesUpPerPeerPerRound: number;
-  /** mean encoded update bytes per round (each peer receives one) */
+  /** mean encoded bytes a worker received per round (verdicts, round openings) */
   readonly bytesDownPerPeerPerRound: number;
+  /** the aggregator's bytes per round: verdicts out to every worker, ballots in */
+  readonly aggregatorBytesUpPerRound: number;
+  readonly aggregatorBytesDownPerRound: number;
   readonly nonFiniteGradients: number;
   readonly gradientCalls: number;
-  /** rounds in which no ballot arrived (no update applied) */
+  /** rounds tallied without any ballot; 0 under the session, whose aggregator always counts its own */
   readonly skippedRounds: number;
+  /** ballots the aggregator tallied without (lost to `absent`) */
+  readonly missedBallots: number;
   readonly wallMs: number;
   readonly finalParams: Float32Array;
 }
 
-function checkCount(name: string, v: number, min: number): void {
-  if (!(Number.isInteger(v) && v >= min)) throw new RangeError(`${name} must be an integer >= ${min}, got ${v}`);
+function checkCount(name: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (!(Number.isInteger(v) && v >= min && v <= max)) {
+    throw new RangeError(`${name} must be an integer >= ${min}${max < Number.MAX_SAFE_INTEGER ? ` and <= ${max}` : ''}, got ${v}`);
+  }
 }
 
 export async function runSimulation(opts: SimulationOptions): Promise<SimulationResult> {
-  checkCount('peers', opts.peers, 1);
-  checkCount('batch', opts.batch, 1);
-  checkCount('rounds', opts.rounds, 1);
-  checkCount('seed', opts.seed, 0);
+  // the session config's bounds, named as the caller knows them
+  checkCount('peers', opts.peers, 1, 1000);
+  checkCount('batch', opts.batch, 1, 4096);
+  checkCount('rounds', opts.rounds, 1, 1_000_000);
+  checkCount('seed', opts.seed, 0, 2 ** 31 - 1);
   const t0 = performance.now();
+  // validates the algorithm config with errors that name the field (theta, R, ...)
   const strategy = createStrategy(opts.algorithm);
   const problem = opts.problem ?? createSkewedQuadratic({ seed: opts.seed, peers: opts.peers, ...opts.problemOptions });
-  const d = problem.d;
   const lossEvery = opts.lossEvery ?? Math.max(1, Math.floor(opts.rounds / 50));
   checkCount('lossEvery', lossEvery, 1);
+  const config = parseSessionConfig({
+    dataset: 'synthetic',
+    algorithm: strategy.config,
+    batchSize: opts.batch,
+    rounds: opts.rounds,
+    expectedPeers: opts.peers,
+    seed: opts.seed,
+    // virtual time: it only matters when a ballot is lost (absent), healthy rounds never wait
+    deadlineMs: 1000,
+    evalEvery: lossEvery,
+    checkpointEvery: 0,
+  });
 
-  const root = createRng(opts.seed).fork('simulation');
-  const peers = Array.from({ length: opts.peers }, (_, i) => ({
-    state: strategy.createWorkerState(d) as WorkerState,
-    gradient: problem.gradient(i, opts.batch, `sim/${opts.seed}`),
-    rng: root.fork(`peer/${i}`),
-  }));
-
-  const x = Float32Array.from(problem.x0);
-  let xPrev = Float32Array.from(x);
-  const initialLoss = problem.loss(x);
   const curve: Array<[number, number]> = [];
-  let up = 0, votes = 0, down = 0, updates = 0, skipped = 0;
+  const run = await runLocalSession({
+    config,
+    peers: opts.peers,
+    params: problem.x0,
+    gradientFor: (i) => {
+      const gradient = problem.gradient(i, opts.batch, `sim/${opts.seed}`);
+      return (at) => gradient(at);
+    },
+    // one evaluation per recorded round, on peer 0: every peer holds the same parameters
+    evaluate: async (x) => ({ loss: problem.loss(x), accuracy: Number.NaN }),
+    onEvent: (i, e) => {
+      if (i !== 0 || e.type !== 'round' || e.accuracy === undefined) return;
+      curve.push([e.round + 1, e.loss]);
+      opts.onProgress?.(e.round + 1, e.loss);
+    },
+    ...(opts.absent !== undefined && { absent: opts.absent }),
+  });
 
-  for (let round = 0; round < opts.rounds; round++) {
-    const ballots: Ballot[] = [];
-    for (let i = 0; i < peers.length; i++) {
-      const peer = peers[i];
-      const ctx: WorkerContext = { x, xPrev, round, gradient: peer.gradient, rng: peer.rng };
-      // an absent peer still computes (its memory advances) but its ballot is lost in transit
-      const ballot = await strategy.workerStep(ctx, peer.state);
-      if (opts.absent?.(round, i) === true) continue;
-      const wire = encodeBallot(ballot, d);
-      up += wire.length;
-      votes++;
-      ballots.push(decodeBallot(wire, d));
-    }
-    if (ballots.length === 0) {
-      skipped++;
-      xPrev = Float32Array.from(x);
-    } else {
-      const wire = encodeUpdate(strategy.aggregate(ballots, d), d);
-      down += wire.length;
-      updates++;
-      xPrev = Float32Array.from(x);
-      strategy.apply(x, decodeUpdate(wire, d), round);
-    }
-    if ((round + 1) % lossEvery === 0 || round === opts.rounds - 1) {
-      const loss = problem.loss(x);
-      curve.push([round + 1, loss]);
-      opts.onProgress?.(round + 1, loss);
-    }
+  const finalLoss = problem.loss(run.params);
+  if (curve.length === 0 || curve[curve.length - 1][0] !== opts.rounds) {
+    curve.push([opts.rounds, finalLoss]);
+    opts.onProgress?.(opts.rounds, finalLoss);
   }
 
+  let workerUp = 0, workerDown = 0, workerRounds = 0, aggUp = 0, aggDown = 0, skipped = 0, missed = 0;
+  for (const r of run.rounds) {
+    for (let i = 0; i < opts.peers; i++) {
+      if (i === r.aggregator) {
+        aggUp += r.bytesUp[i];
+        aggDown += r.bytesDown[i];
+      } else {
+        workerUp += r.bytesUp[i];
+        workerDown += r.bytesDown[i];
+        workerRounds++;
+      }
+    }
+    if (r.counted === 0) skipped++;
+    missed += opts.peers - r.counted;
+  }
   let nonFinite = 0, calls = 0;
-  for (const p of peers) {
-    nonFinite += p.state.nonFiniteGradients;
-    calls += p.state.gradientCalls;
+  for (const p of run.peers) {
+    nonFinite += p.nonFiniteGradients;
+    calls += p.gradientCalls;
   }
   return {
     algorithm: strategy.name,
@@ -122,16 +147,19 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     batch: opts.batch,
     rounds: opts.rounds,
     seed: opts.seed,
-    d,
-    initialLoss,
-    finalLoss: problem.loss(x),
+    d: problem.d,
+    initialLoss: problem.loss(problem.x0),
+    finalLoss,
     curve,
-    bytesUpPerPeerPerRound: votes === 0 ? 0 : up / votes,
-    bytesDownPerPeerPerRound: updates === 0 ? 0 : down / updates,
+    bytesUpPerPeerPerRound: workerRounds === 0 ? 0 : workerUp / workerRounds,
+    bytesDownPerPeerPerRound: workerRounds === 0 ? 0 : workerDown / workerRounds,
+    aggregatorBytesUpPerRound: aggUp / run.rounds.length,
+    aggregatorBytesDownPerRound: aggDown / run.rounds.length,
     nonFiniteGradients: nonFinite,
     gradientCalls: calls,
     skippedRounds: skipped,
+    missedBallots: missed,
     wallMs: performance.now() - t0,
-    finalParams: x,
+    finalParams: run.params,
   };
 }

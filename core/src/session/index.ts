@@ -7,3 +7,4 @@ export { encodeCheckpoint, decodeCheckpoint, checkCheckpoint } from './checkpoin
 export type { Checkpoint, CheckpointStore } from './checkpoint';
 export { createIdbCheckpointStore } from './checkpoint-idb';
 export { snapshotPieces, SnapshotAssembler } from './snapshot';
+export { runLocalSession } from './local';

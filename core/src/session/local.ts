@@ -1,0 +1,455 @@
+import { createStrategy } from '../optim';
+import type { Strategy, WorkerState } from '../optim/strategy';
+import { decodeMessage } from '../protocol/messages';
+import { createMemoryHub, type MemoryHub } from '../transport/memory';
+import type { Membership, PeerId, Transport, TransportListener } from '../transport/transport';
+import { parseSessionConfig, type SessionConfig } from './config';
+import type { DropReason, SessionEvent } from './events';
+import { createSessionPeer, type Clock, type SessionGradient, type SessionPeer, type SessionStats } from './peer';
+
+/**
+ * n session peers on one in-memory hub, run to the last round: how simulations go through the
+ * same round state machine as real peers (DESIGN: "the one idea that keeps it simple").
+ *
+ * Time is virtual by default. The session's deadlines are set on a clock that only moves when
+ * the run is quiescent: no message in flight on the hub, no epoch undelivered, no gradient or
+ * evaluation pending. Then nothing but a timer can make progress, so the clock jumps to the
+ * earliest one. A healthy run therefore never sees a deadline fire however slow the machine,
+ * which keeps runs reproducible bit for bit, while a lost ballot costs one deadline of virtual
+ * time instead of real waiting. A gradient that never settles stalls such a run: virtual time
+ * cannot tell slow from hung. Pass `clock` to run on real (or test) time instead.
+ */
+
+export interface LocalSessionOptions {
+  /** validated again here; `expectedPeers` must not exceed `peers` */
+  readonly config: SessionConfig;
+  readonly peers: number;
+  /** x^0, the same for every peer (copied) */
+  readonly params: Float32Array;
+  /** peer i's gradient hook (peer i joins i-th; peer 0 leads the only term) */
+  gradientFor(peerIndex: number): SessionGradient;
+  /** run on peer 0's parameters every `config.evalEvery` rounds (every peer holds the same ones) */
+  readonly evaluate?: (x: Float32Array) => Promise<{ loss: number; accuracy: number }>;
+  /** every event of every peer, synchronously (a throwing callback is ignored by the session) */
+  readonly onEvent?: (peerIndex: number, e: SessionEvent) => void;
+  /**
+   * Peer i's ballot for round t is lost in transit; the aggregator tallies without it at the
+   * deadline. The aggregator's own ballot never crosses the wire, so it cannot be lost.
+   */
+  readonly absent?: (round: number, peerIndex: number) => boolean;
+  /**
+   * Peers that crash right after applying a round: they leave the hub (a new membership
+   * epoch, so a new term, and a new aggregator if it was the aggregator) and never return.
+   * The run then finishes when every surviving peer has.
+   */
+  readonly crashes?: ReadonlyArray<{ readonly peer: number; readonly afterRound: number }>;
+  /** default: the virtual clock described above */
+  readonly clock?: Clock;
+  /** session id carried by every message (default 'local') */
+  readonly session?: string;
+  /** virtual deadlines that may fire in a row without any round applied before the run counts as stalled (default 1000) */
+  readonly maxIdleTimers?: number;
+  /**
+   * Hand the event loop a turn at least this often (ms, default 50; 0: before every gradient).
+   * Instant gradients make the whole run one chain of microtasks, which would otherwise keep
+   * timers, I/O and a browser's rendering waiting until the last round. Results do not depend
+   * on it: the session's outcome is independent of the order in which ballots arrive.
+   */
+  readonly yieldEveryMs?: number;
+}
+
+export interface LocalRound {
+  /** 0-based round */
+  readonly round: number;
+  /** index of the peer that tallied this round */
+  readonly aggregator: number;
+  /** ballots counted into the verdict */
+  readonly counted: number;
+  /** mean of the training losses the gradient hooks reported for this round (NaN: none did) */
+  readonly trainLoss: number;
+  /** peer 0's evaluation after this round, when `evaluate` ran */
+  readonly evaluation?: { readonly loss: number; readonly accuracy: number };
+  /** encoded message bytes (protocol framing included) peer i sent / received for this round */
+  readonly bytesUp: Float64Array;
+  readonly bytesDown: Float64Array;
+}
+
+export interface LocalPeerResult {
+  readonly self: PeerId;
+  readonly round: number;
+  readonly hash: string;
+  readonly params: Float32Array;
+  readonly stats: SessionStats;
+  /** the strategy's per-peer memory counters */
+  readonly nonFiniteGradients: number;
+  readonly gradientCalls: number;
+  /** crashed (`crashes`): its round, hash and params are where it stopped */
+  readonly crashed: boolean;
+}
+
+export interface LocalSessionResult {
+  /** the parameter hash every surviving peer ended on */
+  readonly hash: string;
+  /** the first surviving peer's final parameters (equal to every other survivor's: same hash) */
+  readonly params: Float32Array;
+  readonly peers: readonly LocalPeerResult[];
+  readonly rounds: readonly LocalRound[];
+  /** messages and bytes through the hub, and those lost to `absent` */
+  readonly hub: { readonly messages: number; readonly bytes: number; readonly dropped: number };
+  /** drops the peers counted, summed over peers */
+  readonly dropped: Readonly<Partial<Record<DropReason, number>>>;
+  /** virtual ms spent waiting on deadlines (0 with a caller's clock), and how many fired */
+  readonly virtualMs: number;
+  readonly timersFired: number;
+  readonly wallMs: number;
+}
+
+/** Timers that run only when `fireNext` is called, earliest first, ties in arming order. */
+class VirtualClock implements Clock {
+  private t = 0;
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+  get pending(): number {
+    return this.timers.size;
+  }
+  fireNext(): boolean {
+    let best: number | null = null, at = Infinity;
+    // Map iteration is arming order, so `<` keeps the earliest-armed among equal times
+    for (const [id, timer] of this.timers) {
+      if (timer.at < at) [best, at] = [id, timer.at];
+    }
+    if (best === null) return false;
+    const timer = this.timers.get(best)!;
+    this.timers.delete(best);
+    this.t = Math.max(this.t, timer.at);
+    timer.fn();
+    return true;
+  }
+}
+
+function checkOptions(o: LocalSessionOptions): SessionConfig {
+  if (o.yieldEveryMs !== undefined && !(o.yieldEveryMs >= 0)) throw new RangeError(`yieldEveryMs must be >= 0, got ${o.yieldEveryMs}`);
+  if (!(Number.isInteger(o.peers) && o.peers >= 1 && o.peers <= 1000)) {
+    throw new RangeError(`peers must be an integer in [1, 1000], got ${o.peers}`);
+  }
+  if (!(o.params instanceof Float32Array) || o.params.length === 0) throw new RangeError('params must be a non-empty Float32Array');
+  if (typeof o.gradientFor !== 'function') throw new TypeError('gradientFor must be a function');
+  const config = parseSessionConfig(o.config);
+  // the session would wait for peers that never come
+  if (config.expectedPeers > o.peers) {
+    throw new RangeError(`config.expectedPeers (${config.expectedPeers}) exceeds the ${o.peers} local peers`);
+  }
+  for (const c of o.crashes ?? []) {
+    if (!(Number.isInteger(c.peer) && c.peer >= 0 && c.peer < o.peers)) throw new RangeError(`crash: peer must be an index in [0, ${o.peers}), got ${c.peer}`);
+    if (!(Number.isInteger(c.afterRound) && c.afterRound >= 0 && c.afterRound < config.rounds - 1)) {
+      throw new RangeError(`crash: afterRound must be an integer in [0, ${config.rounds - 1}), got ${c.afterRound}`);
+    }
+  }
+  if (new Set((o.crashes ?? []).map((c) => c.peer)).size === o.peers) throw new RangeError('crash: at least one peer must survive');
+  return config;
+}
+
+export async function runLocalSession(options: LocalSessionOptions): Promise<LocalSessionResult> {
+  const config = checkOptions(options);
+  const n = options.peers;
+  const t0 = performance.now();
+  const virtual = options.clock === undefined ? new VirtualClock() : null;
+  const clock: Clock = options.clock ?? virtual!;
+  const hub: MemoryHub = createMemoryHub();
+  const maxIdleTimers = options.maxIdleTimers ?? 1000;
+  const yieldEveryMs = options.yieldEveryMs ?? 50;
+  let lastYield = performance.now();
+
+  // ---- what "quiescent" is made of ----
+  let inflightSends = 0;
+  let pendingWork = 0;
+  const seenEpoch = new Int32Array(n);
+  const crashed = new Uint8Array(n);
+  const crashAfter = new Map<number, number>();
+  for (const c of options.crashes ?? []) crashAfter.set(c.peer, Math.min(c.afterRound, crashAfter.get(c.peer) ?? Infinity));
+  const indexOf = new Map<PeerId, number>();
+
+  // ---- per-round collection ----
+  interface Pending {
+    aggregator: number;
+    counted: number;
+    lossSum: number;
+    lossCount: number;
+    evaluation?: { loss: number; accuracy: number };
+    bytesUp: Float64Array;
+    bytesDown: Float64Array;
+  }
+  const rounds: Pending[] = [];
+  const roundAt = (r: number): Pending => {
+    while (rounds.length <= r) {
+      rounds.push({ aggregator: -1, counted: 0, lossSum: 0, lossCount: 0, bytesUp: new Float64Array(n), bytesDown: new Float64Array(n) });
+    }
+    return rounds[r];
+  };
+  let roundEvents = 0;
+
+  let settle!: { resolve: () => void; reject: (e: Error) => void };
+  const outcome = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  let settled = false;
+  const fail = (e: Error): void => {
+    if (settled) return;
+    settled = true;
+    settle.reject(e);
+  };
+
+  if (options.absent !== undefined) {
+    const absent = options.absent;
+    hub.setFault(({ from, bytes }) => {
+      const i = indexOf.get(from);
+      if (i === undefined) return 'deliver';
+      let msg;
+      try {
+        msg = decodeMessage(bytes);
+      } catch {
+        // not ours to judge: the receiver drops malformed bytes and counts them
+        return 'deliver';
+      }
+      if (msg.type !== 'ballot') return 'deliver';
+      try {
+        return absent(msg.round, i) ? 'drop' : 'deliver';
+      } catch (e) {
+        fail(new Error(`absent(${msg.round}, ${i}) threw: ${e instanceof Error ? e.message : String(e)}`));
+        return 'deliver';
+      }
+    });
+  }
+
+  const workerStates: (WorkerState | null)[] = new Array<WorkerState | null>(n).fill(null);
+  const peers: SessionPeer[] = [];
+  // Everyone joins before anyone listens, so each peer learns only the final epoch: a session
+  // that starts with all its peers present, without a term per join (and the status reports
+  // and stale-term drops that a join-by-join start costs).
+  const transports = Array.from({ length: n }, () => hub.join());
+  transports.forEach((t, i) => indexOf.set(t.self, i));
+  try {
+    for (let i = 0; i < n; i++) {
+      peers.push(createSessionPeer({
+        transport: observed(transports[i], i),
+        config,
+        strategy: keepingState(createStrategy(config.algorithm), i),
+        params: options.params,
+        gradient: tracked(options.gradientFor(i)),
+        ...(i === 0 && options.evaluate !== undefined && { evaluate: tracked(options.evaluate) }),
+        clock,
+        session: options.session,
+        onEvent: (e) => onEvent(i, e),
+      }));
+    }
+  } catch (e) {
+    for (const p of peers) await p.stop();
+    throw e;
+  }
+
+  function observed(inner: Transport, i: number): Transport {
+    return {
+      self: inner.self,
+      send(to, bytes) {
+        inflightSends++;
+        // the hub resolves a send on delivery (or on a drop), so this counts messages still queued
+        try {
+          return inner.send(to, bytes).finally(() => inflightSends--);
+        } catch (e) {
+          inflightSends--;
+          throw e;
+        }
+      },
+      subscribe(listener: TransportListener) {
+        return inner.subscribe({
+          ...listener,
+          membership: (m: Membership) => {
+            seenEpoch[i] = Math.max(seenEpoch[i], m.epoch);
+            listener.membership?.(m);
+          },
+        });
+      },
+      reportUnreachable: (peer) => inner.reportUnreachable?.(peer),
+      close: () => inner.close(),
+    };
+  }
+
+  function keepingState(strategy: Strategy, i: number): Strategy {
+    return {
+      ...strategy,
+      createWorkerState(d: number): WorkerState {
+        const s = strategy.createWorkerState(d);
+        workerStates[i] = s;
+        return s;
+      },
+    };
+  }
+
+  /** counts the caller's async work as pending, so virtual time stands still while it runs */
+  function tracked<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+    return (...args) => {
+      pendingWork++;
+      let p: Promise<R>;
+      try {
+        const now = performance.now();
+        if (now - lastYield >= yieldEveryMs) {
+          lastYield = now;
+          p = new Promise<void>((resolve) => setTimeout(resolve, 0)).then(() => fn(...args));
+        } else {
+          p = Promise.resolve(fn(...args));
+        }
+      } catch (e) {
+        pendingWork--;
+        throw e;
+      }
+      return p.finally(() => pendingWork--);
+    };
+  }
+
+  const finished = new Uint8Array(n);
+  function checkDone(): void {
+    if (settled) return;
+    for (let i = 0; i < n; i++) if (finished[i] === 0 && crashed[i] === 0) return;
+    settled = true;
+    settle.resolve();
+  }
+  function crash(i: number): void {
+    crashed[i] = 1;
+    checkDone();
+    // after the event has run its course: the peer finishes the step it is in (sends included),
+    // then vanishes, as a process killed between two rounds would
+    queueMicrotask(() => {
+      hub.leave(peers[i].self);
+      void peers[i].stop();
+    });
+  }
+  function onEvent(i: number, e: SessionEvent): void {
+    if (crashed[i] === 1) return;
+    switch (e.type) {
+      case 'round': {
+        const r = roundAt(e.round);
+        r.bytesUp[i] += e.bytesUp;
+        r.bytesDown[i] += e.bytesDown;
+        if (e.role === 'aggregator') {
+          r.aggregator = i;
+          r.counted = e.counted;
+        }
+        if (Number.isFinite(e.loss) && e.accuracy === undefined) {
+          r.lossSum += e.loss;
+          r.lossCount++;
+        }
+        if (e.accuracy !== undefined) r.evaluation = { loss: e.loss, accuracy: e.accuracy };
+        roundEvents++;
+        // >=: a peer that skipped rounds by installing a snapshot still crashes at its next one
+        if (e.round >= (crashAfter.get(i) ?? Infinity)) crash(i);
+        break;
+      }
+      case 'finished':
+        finished[i] = 1;
+        checkDone();
+        break;
+      case 'error':
+        fail(new Error(`peer ${i} (${peers[i]?.self ?? '?'}): ${e.error}`));
+        break;
+      default:
+        break;
+    }
+    options.onEvent?.(i, e);
+  }
+
+  // ---- the virtual clock's driver ----
+  let probeTimer: ReturnType<typeof setTimeout> | null = null;
+  let timersFired = 0;
+  let idleFirings = 0;
+  let progressMark = -1;
+  const quiescent = (): boolean => {
+    if (inflightSends > 0 || pendingWork > 0) return false;
+    // an epoch on its way usually comes with status reports in flight, but a term change that
+    // sends nothing yet must not look like a stall either
+    const epoch = hub.epoch.epoch;
+    for (let i = 0; i < n; i++) if (crashed[i] === 0 && seenEpoch[i] < epoch) return false;
+    return true;
+  };
+  const where = (): string => peers.map((p, i) => `${i}@${p.state().round}`).join(' ');
+  const probe = (): void => {
+    probeTimer = null;
+    if (settled || virtual === null) return;
+    if (quiescent()) {
+      if (roundEvents !== progressMark) {
+        progressMark = roundEvents;
+        idleFirings = 0;
+      }
+      if (virtual.pending === 0) {
+        return fail(new Error(`local session stalled: nothing in flight and no deadline armed (peer@round: ${where()})`));
+      }
+      if (++idleFirings > maxIdleTimers) {
+        return fail(new Error(`local session stalled: ${maxIdleTimers} deadlines fired without a round applied (peer@round: ${where()})`));
+      }
+      virtual.fireNext();
+      timersFired++;
+    }
+    probeTimer = setTimeout(probe, 0);
+  };
+  if (virtual !== null) probeTimer = setTimeout(probe, 0);
+
+  try {
+    await outcome;
+    const results: LocalPeerResult[] = peers.map((p, i) => {
+      const s = p.state();
+      return {
+        self: p.self,
+        round: s.round,
+        hash: s.hash,
+        params: new Float32Array(s.x),
+        stats: p.stats(),
+        nonFiniteGradients: workerStates[i]?.nonFiniteGradients ?? 0,
+        gradientCalls: workerStates[i]?.gradientCalls ?? 0,
+        crashed: crashed[i] === 1,
+      };
+    });
+    const alive = results.filter((r) => !r.crashed);
+    const hashes = new Set(alive.map((r) => r.hash));
+    // every peer applied the same verdicts in the same order: anything else is a protocol bug
+    if (hashes.size !== 1) {
+      throw new Error(`peers disagree after the last round: ${hashes.size} distinct parameter hashes (${alive.map((r) => r.hash).join(', ')})`);
+    }
+    const dropped: Partial<Record<DropReason, number>> = {};
+    for (const r of results) {
+      for (const [reason, count] of Object.entries(r.stats.dropped) as [DropReason, number][]) {
+        dropped[reason] = (dropped[reason] ?? 0) + count;
+      }
+    }
+    return {
+      hash: alive[0].hash,
+      params: alive[0].params,
+      peers: results,
+      rounds: rounds.map((r, round) => ({
+        round,
+        aggregator: r.aggregator,
+        counted: r.counted,
+        trainLoss: r.lossCount > 0 ? r.lossSum / r.lossCount : Number.NaN,
+        ...(r.evaluation !== undefined && { evaluation: r.evaluation }),
+        bytesUp: r.bytesUp,
+        bytesDown: r.bytesDown,
+      })),
+      hub: { ...hub.stats },
+      dropped,
+      virtualMs: virtual?.now() ?? 0,
+      timersFired,
+      wallMs: performance.now() - t0,
+    };
+  } finally {
+    settled = true;
+    if (probeTimer !== null) clearTimeout(probeTimer);
+    for (const p of peers) await p.stop();
+  }
+}
