@@ -1,0 +1,277 @@
+import { useId, useState, type ReactNode } from 'react';
+import { createSession, joinLink } from './api';
+import {
+  algorithmLabels,
+  algorithmNames,
+  datasetNames,
+  defaultForm,
+  fieldLabels,
+  formToConfig,
+  modelNames,
+  partitionKinds,
+  scheduleKinds,
+  type FieldErrors,
+  type FieldName,
+  type FormState,
+} from './form';
+
+interface Props {
+  readonly server: string;
+  readonly onOpen: (link: string) => void;
+}
+
+/** Which hyper-parameters an algorithm reads, so the form can say which ones matter. */
+const uses: Record<string, readonly FieldName[]> = {
+  'sgd-m': ['theta'],
+  signsgd: [],
+  'signsgd-sim': ['theta'],
+  'double-momentum': ['theta', 'alpha'],
+  'mv-signsgd': [],
+  'mv-sto-signsgd': ['R'],
+  'mv-sto-signsgd-sim': ['theta', 'R', 'alpha'],
+  'fed-mv-sto-signsgd-sim': ['theta', 'R', 'alpha', 'K', 'eta'],
+  'ef-signsgd': [],
+};
+
+export function CreateSession({ server, onOpen }: Props) {
+  const [form, setForm] = useState<FormState>(defaultForm);
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState<string | null>(null);
+  const [link, setLink] = useState<string | null>(null);
+
+  const set = <K extends FieldName>(name: K, value: FormState[K]) => {
+    setForm((f) => ({ ...f, [name]: value }));
+    // an error is about the old value; drop it as soon as the user edits that field
+    setErrors((e) => (e[name] ? { ...e, [name]: undefined } : e));
+  };
+
+  const submit = async () => {
+    setFailure(null);
+    const result = formToConfig(form);
+    if (!result.ok) {
+      setErrors(result.errors);
+      const first = Object.keys(result.errors)[0];
+      if (first) document.getElementById(`field-${first}`)?.focus();
+      return;
+    }
+    setErrors({});
+    setBusy(true);
+    try {
+      const created = await createSession(result.config, server);
+      setLink(joinLink(window.location.href, created.id, created.token));
+    } catch (err) {
+      setFailure((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const used = uses[form.algorithm] ?? [];
+  const hint = (f: FieldName) => (used.includes(f) ? undefined : `not used by ${form.algorithm}`);
+  const num = (name: FieldName, extra?: { step?: string; hint?: string }) => (
+    <Field name={name} error={errors[name]} hint={extra?.hint}>
+      {(id, describedBy) => (
+        <input
+          id={id}
+          name={name}
+          inputMode="decimal"
+          value={form[name]}
+          aria-invalid={errors[name] ? true : undefined}
+          aria-describedby={describedBy}
+          onChange={(e) => set(name, e.target.value)}
+        />
+      )}
+    </Field>
+  );
+  const select = <K extends FieldName>(name: K, options: readonly string[], label?: (o: string) => string) => (
+    <Field name={name} error={errors[name]}>
+      {(id, describedBy) => (
+        <select
+          id={id}
+          name={name}
+          value={form[name]}
+          aria-invalid={errors[name] ? true : undefined}
+          aria-describedby={describedBy}
+          onChange={(e) => set(name, e.target.value as FormState[K])}
+        >
+          {options.map((o) => (
+            <option key={o} value={o}>
+              {label ? label(o) : o}
+            </option>
+          ))}
+        </select>
+      )}
+    </Field>
+  );
+
+  if (link) {
+    return (
+      <section className="panel created" aria-labelledby="created-title">
+        <h1 id="created-title">Session created</h1>
+        <p>Open this link in other tabs or on other machines; each one joins as a peer. Training starts once {form.expectedPeers} peers are in.</p>
+        <JoinLink link={link} />
+        <p>
+          Headless peer from a checkout:{' '}
+          <code data-testid="cli-command">
+            signvote peer --server {server} --session {new URL(link).searchParams.get('session')} --token {new URL(link).searchParams.get('token')}
+          </code>
+        </p>
+        <div className="actions">
+          <button type="button" className="primary" onClick={() => onOpen(link)} data-testid="open-session">
+            Join this session
+          </button>
+          <button type="button" onClick={() => setLink(null)}>
+            Create another
+          </button>
+        </div>
+      </section>
+    );
+  }
+
+  return (
+    <form
+      className="panel create"
+      aria-labelledby="create-title"
+      noValidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        void submit();
+      }}
+    >
+      <h1 id="create-title">Create a training session</h1>
+      <p className="lede">Defaults are the paper's MNIST setting (MLP 784-64-64-10, lr 10⁻³, R = 10⁻³, θ = 0.9).</p>
+      <fieldset>
+        <legend>Task</legend>
+        {select('model', modelNames)}
+        {select('dataset', datasetNames)}
+        {select('partition', partitionKinds, (o) => (o === 'iid' ? 'IID (shuffled evenly)' : 'Dirichlet (non-IID)'))}
+        {form.partition === 'dirichlet' && num('dirichletAlpha', { hint: 'smaller is more skewed' })}
+        {num('seed')}
+      </fieldset>
+      <fieldset>
+        <legend>Algorithm</legend>
+        {select('algorithm', algorithmNames, (o) => algorithmLabels[o as keyof typeof algorithmLabels])}
+        {num('lr')}
+        {select('schedule', scheduleKinds)}
+        {form.schedule === 'step' && num('milestones', { hint: 'e.g. 100, 200' })}
+        {form.schedule === 'step' && num('factor')}
+        {form.schedule === 'exponential' && num('rate')}
+        {num('weightDecay')}
+        {num('theta', { hint: hint('theta') })}
+        {num('R', { hint: hint('R') })}
+        {num('alpha', { hint: hint('alpha') ?? 'θ/(1−θ) gives double momentum' })}
+        {num('K', { hint: hint('K') })}
+        {num('eta', { hint: hint('eta') })}
+      </fieldset>
+      <fieldset>
+        <legend>Session</legend>
+        {num('expectedPeers', { hint: 'training starts when this many have joined' })}
+        {num('batchSize')}
+        {num('rounds')}
+        {num('deadlineMs', { hint: 'the aggregator tallies what arrived by then' })}
+        {num('evalEvery', { hint: '0 turns test evaluation off' })}
+        <Field name="iceServers" error={errors.iceServers} hint="one per line: urls [username credential]; none needed on one machine or LAN">
+          {(id, describedBy) => (
+            <textarea
+              id={id}
+              name="iceServers"
+              rows={2}
+              placeholder="stun:stun.example.org:3478"
+              value={form.iceServers}
+              aria-invalid={errors.iceServers ? true : undefined}
+              aria-describedby={describedBy}
+              onChange={(e) => set('iceServers', e.target.value)}
+            />
+          )}
+        </Field>
+      </fieldset>
+      {failure && (
+        <p className="error" role="alert" data-testid="create-error">
+          Could not create the session: {failure}
+        </p>
+      )}
+      {Object.values(errors).some(Boolean) && (
+        <p className="error" role="alert">
+          Some fields need fixing (marked below their labels).
+        </p>
+      )}
+      <div className="actions">
+        <button type="submit" className="primary" disabled={busy} data-testid="create-session">
+          {busy ? 'Creating…' : 'Create session'}
+        </button>
+        <button
+          type="button"
+          onClick={() => {
+            setForm(defaultForm());
+            setErrors({});
+          }}
+        >
+          Reset to defaults
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function Field({
+  name,
+  error,
+  hint,
+  children,
+}: {
+  name: FieldName;
+  error?: string;
+  hint?: string;
+  children: (id: string, describedBy: string | undefined) => ReactNode;
+}) {
+  const id = `field-${name}`;
+  const errorId = `${id}-error`;
+  const hintId = `${id}-hint`;
+  const describedBy = [error ? errorId : null, hint ? hintId : null].filter(Boolean).join(' ') || undefined;
+  return (
+    <div className={error ? 'field invalid' : 'field'}>
+      <label htmlFor={id}>{fieldLabels[name]}</label>
+      {children(id, describedBy)}
+      {error && (
+        <span className="field-error" id={errorId} data-testid={`error-${name}`}>
+          {error}
+        </span>
+      )}
+      {hint && !error && (
+        <span className="hint" id={hintId}>
+          {hint}
+        </span>
+      )}
+    </div>
+  );
+}
+
+export function JoinLink({ link }: { link: string }) {
+  const [copied, setCopied] = useState<'no' | 'yes' | 'failed'>('no');
+  const id = useId();
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(link);
+      setCopied('yes');
+    } catch {
+      // clipboard needs a secure context and permission; selecting the text still lets the user copy
+      (document.getElementById(id) as HTMLInputElement | null)?.select();
+      setCopied('failed');
+    }
+  };
+  return (
+    <div className="join-link">
+      <label htmlFor={id}>Join link</label>
+      <div className="row">
+        <input id={id} readOnly value={link} data-testid="join-link" onFocus={(e) => e.target.select()} />
+        <button type="button" onClick={() => void copy()} data-testid="copy-link">
+          {copied === 'yes' ? 'Copied' : 'Copy'}
+        </button>
+      </div>
+      <span className="hint" aria-live="polite">
+        {copied === 'failed' ? 'Clipboard unavailable: the link is selected, press Ctrl+C.' : ''}
+      </span>
+    </div>
+  );
+}

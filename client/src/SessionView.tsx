@@ -1,0 +1,210 @@
+import { useCallback, useEffect } from 'react';
+import type uPlot from 'uplot';
+import { Chart } from './Chart';
+import { JoinLink } from './CreateSession';
+import type { BackendChoice } from './oracle-protocol';
+import { joinLink } from './api';
+import { aggregatorRecentlyChanged, describeState, short, type SessionSnapshot } from './session-model';
+import { useTraining } from './useTraining';
+import { WeightGrid } from './WeightGrid';
+
+interface Props {
+  readonly server: string;
+  readonly session: string;
+  readonly token: string;
+  readonly onLeave: () => void;
+}
+
+export function SessionView({ server, session, token, onLeave }: Props) {
+  const t = useTraining(server, session, token, backendChoice());
+  const s = t.snapshot;
+  const x = t.model.series;
+  const fp32 = s.d === null ? null : 4 * s.d;
+
+  const lossData = useCallback((): uPlot.AlignedData => [x.round, x.loss, x.testLoss], [x]);
+  const accData = useCallback((): uPlot.AlignedData => [x.round, x.accuracy.map((a) => (a === null ? null : 100 * a))], [x]);
+  const msData = useCallback((): uPlot.AlignedData => [x.round, x.ms], [x]);
+  const bytesData = useCallback(
+    // a log scale has no zero: rounds this peer sent nothing are gaps
+    (): uPlot.AlignedData => [x.round, x.bytesUp.map(positive), x.bytesDown.map(positive), x.round.map(() => fp32)],
+    [x, fp32],
+  );
+
+  useEffect(() => {
+    // a background tab's title says how its peer is doing
+    const acc = s.accuracy === null ? '' : ` · ${(100 * s.accuracy).toFixed(0)}%`;
+    const round = s.round < 0 ? '' : ` · round ${s.round + 1}${s.totalRounds ? `/${s.totalRounds}` : ''}`;
+    document.title = `${s.state === 'training' ? 'training' : s.state}${round}${acc} · signvote`;
+    return () => {
+      document.title = 'signvote';
+    };
+  }, [s.state, s.round, s.totalRounds, s.accuracy]);
+
+  const running = s.state === 'connecting' || s.state === 'waiting' || s.state === 'training';
+  const canStart = s.state === 'idle' || s.state === 'left' || s.state === 'error';
+
+  return (
+    <div className="session">
+      <section className="panel status" aria-labelledby="session-title">
+        <h1 id="session-title">
+          Session <code data-testid="session-id">{session}</code>
+        </h1>
+        <p className={`state state-${s.state}`} role="status" aria-live="polite">
+          <span data-testid="state" data-state={s.state}>
+            {describeState(s)}
+          </span>
+        </p>
+        {aggregatorRecentlyChanged(s) && (
+          <p className="notice" data-testid="aggregator-changed">
+            Aggregator changed: {short(s.previousAggregator)} → {short(s.aggregator)} (term {s.term}).
+          </p>
+        )}
+        <dl className="facts">
+          <Fact label="Round" testId="round" value={s.round < 0 ? '—' : `${s.round + 1}${s.totalRounds ? ` / ${s.totalRounds}` : ''}`} raw={s.round + 1} />
+          <Fact label="Test accuracy" testId="accuracy" value={s.accuracy === null ? '—' : `${(100 * s.accuracy).toFixed(1)}%`} raw={s.accuracy ?? ''} />
+          <Fact label="Train loss" testId="loss" value={s.loss === null ? '—' : s.loss.toFixed(3)} raw={s.loss ?? ''} />
+          <Fact label="My role" testId="role" value={s.role ?? '—'} raw={s.role ?? ''} />
+          <Fact label="Aggregator" testId="aggregator" value={short(s.aggregator)} raw={s.aggregator ?? ''} title={s.aggregator ?? undefined} />
+          <Fact label="Term" testId="term" value={s.term < 0 ? '—' : String(s.term)} raw={s.term} />
+          <Fact label="Backend" testId="backend" value={s.backend ?? '—'} raw={s.backend ?? ''} />
+          <Fact label="Parameter hash" testId="hash" value={s.hash ?? '—'} raw={s.hash ?? ''} mono />
+          <Fact label="Peer id" testId="peer-id" value={short(s.peerId)} raw={s.peerId ?? ''} title={s.peerId ?? undefined} />
+          <Fact label="Algorithm" testId="algorithm" value={s.algorithm ? `${s.algorithm} · ${s.model ?? ''}` : '—'} raw={s.algorithm ?? ''} />
+        </dl>
+        <div className="actions">
+          <button type="button" className="primary" onClick={s.state === 'paused' ? t.resume : t.start} disabled={!canStart && s.state !== 'paused'} data-testid="start">
+            {s.state === 'paused' ? 'Resume' : 'Start'}
+          </button>
+          <button type="button" onClick={t.pause} disabled={s.state !== 'training'} data-testid="pause">
+            Pause
+          </button>
+          <button type="button" onClick={t.leave} disabled={!running && s.state !== 'paused'} data-testid="leave">
+            Leave
+          </button>
+          <button type="button" onClick={onLeave}>
+            New session
+          </button>
+        </div>
+        <JoinLink link={joinLink(window.location.href, session, token)} />
+      </section>
+
+      <section className="panel" aria-labelledby="peers-title">
+        <h2 id="peers-title">Peers</h2>
+        <PeersTable s={s} />
+      </section>
+
+      <section className="panel charts" aria-labelledby="charts-title">
+        <h2 id="charts-title">Training</h2>
+        <div className="chart-grid">
+          <Chart
+            title="Loss"
+            testId="chart-loss"
+            series={[
+              { label: 'train (this peer)', color: '#c0392b' },
+              { label: 'test', color: '#27ae60', points: true },
+            ]}
+            data={lossData}
+            version={s.seriesVersion}
+            yLabel="cross-entropy"
+          />
+          <Chart
+            title="Test accuracy"
+            testId="chart-accuracy"
+            series={[{ label: 'accuracy %', color: '#27ae60', points: true }]}
+            data={accData}
+            version={s.seriesVersion}
+            yLabel="%"
+            yRange={[0, 100]}
+          />
+          <Chart title="Round time" testId="chart-ms" series={[{ label: 'ms', color: '#2c3e50' }]} data={msData} version={s.seriesVersion} yLabel="ms" />
+          <Chart
+            title="Bytes per round (log scale)"
+            testId="chart-bytes"
+            series={[
+              { label: 'up', color: '#2980b9' },
+              { label: 'down', color: '#8e44ad' },
+              { label: 'fp32 (4d)', color: '#7f8c8d', dash: [6, 4] },
+            ]}
+            data={bytesData}
+            version={s.seriesVersion + (fp32 ?? 0)}
+            yLabel="bytes"
+            format={formatBytes}
+            log
+          />
+        </div>
+      </section>
+
+      <section className="panel" aria-labelledby="weights-title">
+        <h2 id="weights-title">What the first layer learns</h2>
+        <WeightGrid frame={s.weights} />
+      </section>
+
+      {s.log.length > 0 && (
+        <section className="panel" aria-labelledby="log-title">
+          <h2 id="log-title">Log</h2>
+          <ol className="log" data-testid="log">
+            {s.log.map((line, i) => (
+              <li key={i}>{line}</li>
+            ))}
+          </ol>
+        </section>
+      )}
+    </div>
+  );
+}
+
+function formatBytes(v: number): string {
+  return v >= 1e6 ? `${v / 1e6} MB` : v >= 1e3 ? `${v / 1e3} kB` : `${v} B`;
+}
+
+function positive(v: number): number | null {
+  return v > 0 ? v : null;
+}
+
+/** `?backend=wasm|webgpu` forces a backend (comparisons, broken GPU drivers); default auto. */
+function backendChoice(): BackendChoice {
+  const named = new URLSearchParams(window.location.search).get('backend');
+  return named === 'wasm' || named === 'webgpu' ? named : 'auto';
+}
+
+function Fact({ label, value, raw, testId, title, mono }: { label: string; value: string; raw: string | number; testId: string; title?: string; mono?: boolean }) {
+  return (
+    <div>
+      <dt>{label}</dt>
+      <dd data-testid={testId} data-value={raw} title={title} className={mono ? 'mono' : undefined}>
+        {value}
+      </dd>
+    </div>
+  );
+}
+
+function PeersTable({ s }: { s: SessionSnapshot }) {
+  if (s.peers.length === 0) return <p className="hint">No peers yet.</p>;
+  return (
+    <table className="peers" data-testid="peers">
+      <thead>
+        <tr>
+          <th scope="col">Peer</th>
+          <th scope="col">Role</th>
+          <th scope="col">Backend</th>
+          <th scope="col">Rounds voted</th>
+          <th scope="col">Last ballot latency</th>
+        </tr>
+      </thead>
+      <tbody>
+        {s.peers.map((p) => (
+          <tr key={p.id} data-testid="peer-row" data-peer={p.id} data-role={p.role} data-self={p.self} data-voted={p.voted ?? ''} className={p.self ? 'self' : undefined}>
+            <td title={p.id}>
+              {short(p.id)}
+              {p.self ? ' (this tab)' : p.label ? ` (${p.label})` : ''}
+            </td>
+            <td>{p.role}</td>
+            <td>{p.backend ?? '—'}</td>
+            <td>{p.voted ?? '—'}</td>
+            <td>{p.latencyMs === undefined ? '—' : `${Math.round(p.latencyMs)} ms`}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}

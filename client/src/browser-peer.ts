@@ -1,0 +1,222 @@
+import type { TrainTest } from '../../core/src/runtime/peer';
+import { startPeer, type PeerEvent, type RunningPeer } from '../../core/src/runtime/peer';
+import { decodeDataset } from '../../core/src/data/codec';
+import type { Dataset } from '../../core/src/data/dataset';
+import type { GradientOracle } from '../../core/src/engine/oracle';
+import type { SessionConfig } from '../../core/src/session/config';
+import type { BackendChoice } from './oracle-protocol';
+import type { PeerInfo, ViewMessage } from './peer-messages';
+import { firstLayerPictures, type Pictures } from './weights';
+import { openGradientWorker, type GradientWorker } from './worker-oracle';
+
+/**
+ * One browser tab as one peer. The session protocol runs here on the page, because browsers
+ * expose RTCPeerConnection only to the main thread (Chromium has none in workers); gradients and
+ * evaluations, the work that takes time, run in the gradient worker (worker.ts).
+ */
+
+export interface BrowserPeerOptions {
+  readonly server: string;
+  readonly session: string;
+  readonly token: string;
+  readonly backend: BackendChoice;
+  /** send first-layer weight pictures every this many rounds */
+  readonly weightsEvery: number;
+  readonly onMessage: (msg: ViewMessage) => void;
+}
+
+export interface BrowserPeer {
+  /** stop computing ballots; verdicts are still applied so the tab stays in step */
+  pause(): void;
+  resume(): void;
+  /** leave the session (idempotent) */
+  leave(): Promise<void>;
+}
+
+/** hidden units drawn by the weight pictures */
+const pictureUnits = 16;
+
+export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
+  const post = options.onMessage;
+  let running: RunningPeer | null = null;
+  let gradients: GradientWorker | null = null;
+  let leaving = false;
+  let finished = false;
+  let resumeGate: { promise: Promise<void>; open: () => void } | null = null;
+  let aggregator: string | null = null;
+  let members: PeerInfo[] = [];
+  let drops = 0;
+
+  const fail = (detail: string) => {
+    if (leaving) return;
+    post({ type: 'state', state: 'error', detail });
+  };
+
+  const gated = (inner: GradientOracle): GradientOracle => ({
+    backend: inner.backend,
+    d: inner.d,
+    async gradient(params, batch) {
+      // a paused tab holds its ballot back; the aggregator's deadline tallies without it
+      while (resumeGate) await resumeGate.promise;
+      const t0 = performance.now();
+      const r = await inner.gradient(params, batch);
+      post({ type: 'ballot', latencyMs: performance.now() - t0 });
+      return r;
+    },
+    evaluate: (params, data) => inner.evaluate(params, data),
+    dispose: () => inner.dispose(),
+  });
+
+  const onEvent = (e: PeerEvent) => {
+    switch (e.type) {
+      case 'joined':
+        post({
+          type: 'ready',
+          peerId: e.peerId,
+          backend: e.backend,
+          d: e.d,
+          rounds: e.config.rounds,
+          algorithm: e.config.algorithm.name,
+          model: e.config.model,
+        });
+        post({ type: 'log', message: `joined as ${e.peerId}, training shard ${e.shard} (${e.shardSize} samples) on ${e.backend}` });
+        post({ type: 'state', state: 'waiting' });
+        return;
+      case 'members':
+        members = e.peers.map((m) => ({ id: m.id, backend: m.info.backend, ...(m.info.label ? { label: m.info.label } : {}) }));
+        post({ type: 'peers', peers: members });
+        return;
+      case 'term':
+        aggregator = e.aggregator;
+        // a term names its live peers; members this tab has not heard of yet are added
+        members = [...members.filter((m) => e.peers.includes(m.id)), ...e.peers.filter((id) => !members.some((m) => m.id === id)).map((id) => ({ id }))];
+        post({ type: 'peers', peers: members });
+        post({ type: 'term', term: e.term, aggregator: e.aggregator });
+        return;
+      case 'aggregator':
+        aggregator = e.aggregator;
+        post({ type: 'term', term: e.term, aggregator: e.aggregator });
+        if (e.previous !== null) post({ type: 'log', message: `aggregator changed: ${e.previous} → ${e.aggregator} (term ${e.term})` });
+        return;
+      case 'waiting':
+        post({ type: 'state', state: 'waiting', detail: `${e.have} of ${e.need} peers` });
+        return;
+      case 'round': {
+        const evaluated = e.accuracy !== undefined;
+        post({
+          type: 'round',
+          round: e.round,
+          term: e.term,
+          role: e.role,
+          aggregator,
+          loss: evaluated || !Number.isFinite(e.loss) ? null : e.loss,
+          accuracy: e.accuracy ?? null,
+          testLoss: evaluated ? e.loss : null,
+          hash: e.hash,
+          bytesUp: e.bytesUp,
+          bytesDown: e.bytesDown,
+          ms: e.ms,
+          mine: e.mine,
+        });
+        if ((e.round + 1) % options.weightsEvery === 0) postWeights(e.round);
+        return;
+      }
+      case 'resync':
+        post({ type: 'log', message: `caught up to round ${e.round + 1} with a snapshot from ${e.from}` });
+        return;
+      case 'drop':
+        // drops are normal around failover (stale terms); a few lines say so without flooding
+        if (++drops <= 5) post({ type: 'log', message: `dropped a message from ${e.from}: ${e.reason}${e.detail ? ` (${e.detail})` : ''}` });
+        return;
+      case 'finished':
+        finished = true;
+        postWeights(e.round - 1); // e.round counts the applied rounds
+        post({ type: 'state', state: 'finished' });
+        post({ type: 'log', message: `finished after ${e.round} rounds, parameter hash ${e.hash}` });
+        return;
+      case 'error':
+        fail(e.error);
+        return;
+      case 'disconnected':
+        if (!finished) fail(`lost the signaling server (${e.reason})`);
+        return;
+    }
+  };
+
+  let pictures: ((params: Float32Array) => Pictures) | null | undefined;
+  const postWeights = (round: number) => {
+    if (!running) return;
+    pictures ??= firstLayerPictures(running.model.layout, running.model.inputShape, pictureUnits);
+    if (!pictures) return;
+    const p = pictures(running.session.state().x);
+    post({ type: 'weights', round, ...p });
+  };
+
+  const base = options.server.endsWith('/') ? options.server : `${options.server}/`;
+  const fetchSplit = async (config: SessionConfig, split: 'train' | 'test'): Promise<Dataset> => {
+    const url = new URL(`datasets/${config.dataset}-${split}.bin`, base);
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`cannot load ${config.dataset} ${split} data: the server answered ${response.status}`);
+    return decodeDataset(new Uint8Array(await response.arrayBuffer()));
+  };
+  const loadData = async (config: SessionConfig): Promise<TrainTest> => {
+    const [train, test] = await Promise.all([fetchSplit(config, 'train'), fetchSplit(config, 'test')]);
+    return { train, test };
+  };
+
+  const run = async () => {
+    post({ type: 'state', state: 'connecting' });
+    // the backend is chosen before joining: the other peers are told which one this tab uses
+    const worker = await openGradientWorker(options.backend);
+    gradients = worker;
+    if (leaving) return worker.terminate('left');
+    const peer = await startPeer({
+      serverUrl: options.server,
+      sessionId: options.session,
+      token: options.token,
+      backend: worker.backend,
+      label: 'browser',
+      loadData,
+      createOracle: async (model) => gated(await worker.createOracle(model.name)),
+      onEvent,
+    });
+    running = peer;
+    if (leaving) await peer.stop();
+  };
+
+  run().catch((err: unknown) => {
+    gradients?.terminate('failed to start');
+    fail(describeError(err));
+  });
+
+  return {
+    pause() {
+      if (resumeGate) return;
+      let open = () => {};
+      const promise = new Promise<void>((r) => (open = r));
+      resumeGate = { promise, open };
+    },
+    resume() {
+      const gate = resumeGate;
+      resumeGate = null;
+      gate?.open();
+    },
+    async leave() {
+      if (leaving) return;
+      leaving = true;
+      this.resume();
+      try {
+        await running?.stop();
+      } finally {
+        gradients?.terminate('left the session');
+      }
+    },
+  };
+}
+
+function describeError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/unknown-session|unknown session/i.test(message)) return 'this session does not exist (it may have expired)';
+  if (/bad-token|token/i.test(message)) return 'the join link has a wrong token';
+  return message;
+}

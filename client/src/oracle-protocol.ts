@@ -1,0 +1,44 @@
+import type { Backend } from '../../core/src/engine/oracle';
+import type { ModelName } from '../../core/src/models';
+
+/**
+ * Messages between the page and the gradient worker (worker.ts). The page runs the session
+ * protocol, because browsers expose RTCPeerConnection only on the main thread; the worker runs
+ * onnxruntime, the part that takes the time, so the page stays responsive while it computes.
+ */
+
+export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
+
+export interface DatasetPayload {
+  readonly name: string;
+  readonly inputs: Float32Array;
+  readonly labels: Uint8Array;
+  readonly count: number;
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+}
+
+export type ToOracle =
+  /** pick the backend (answered with `backend`): peers announce it when they join */
+  | { readonly type: 'init'; readonly backend: BackendChoice }
+  /** build the oracle for the session's model (answered with `ready`) */
+  | { readonly type: 'model'; readonly model: ModelName }
+  | {
+      readonly type: 'gradient';
+      readonly id: number;
+      readonly params: Float32Array;
+      readonly inputs: Float32Array;
+      readonly labels: Uint8Array;
+      readonly size: number;
+    }
+  /** `dataset` is sent once per `key`; later evaluations of the same data name only the key */
+  | { readonly type: 'evaluate'; readonly id: number; readonly params: Float32Array; readonly key: number; readonly dataset?: DatasetPayload }
+  | { readonly type: 'dispose' };
+
+export type FromOracle =
+  | { readonly type: 'backend'; readonly backend: 'webgpu' | 'wasm' }
+  | { readonly type: 'ready'; readonly backend: Backend; readonly d: number }
+  | { readonly type: 'gradient'; readonly id: number; readonly loss: number; readonly correct: number; readonly grad: Float32Array }
+  | { readonly type: 'evaluation'; readonly id: number; readonly loss: number; readonly accuracy: number; readonly count: number }
+  /** `id` null: the worker itself failed (init, an uncaught error) */
+  | { readonly type: 'failed'; readonly id: number | null; readonly message: string };

@@ -1,0 +1,66 @@
+/**
+ * What the session view is told about its peer. `browser-peer.ts` translates the runtime's
+ * events into these, so the UI depends on one small vocabulary it owns.
+ */
+export type Backend = 'webgpu' | 'wasm' | 'node';
+export type Role = 'aggregator' | 'worker';
+
+export type PeerState =
+  | 'idle'
+  | 'connecting'
+  | 'waiting'
+  | 'training'
+  | 'paused'
+  | 'finished'
+  | 'left'
+  | 'error';
+
+export interface PeerInfo {
+  readonly id: string;
+  readonly backend?: Backend;
+  /** what the peer calls itself ('browser', a CLI --label) */
+  readonly label?: string;
+  /** rounds whose verdict counted this peer's ballot, as far as this tab knows */
+  readonly voted?: number;
+  /** how long this peer took to produce its last ballot */
+  readonly latencyMs?: number;
+}
+
+export interface RoundInfo {
+  readonly round: number;
+  readonly term: number;
+  readonly role: Role;
+  readonly aggregator: string | null;
+  /** this peer's mean training loss in the round; null when it computed no ballot */
+  readonly loss: number | null;
+  /** test accuracy when the round was an evaluation round */
+  readonly accuracy: number | null;
+  /** test loss when the round was an evaluation round */
+  readonly testLoss: number | null;
+  readonly hash: string;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly ms: number;
+  /** whether this peer's ballot was tallied into the verdict */
+  readonly mine: boolean;
+}
+
+export type ViewMessage =
+  | { readonly type: 'state'; readonly state: PeerState; readonly detail?: string }
+  | {
+      readonly type: 'ready';
+      readonly peerId: string;
+      readonly backend: Backend;
+      /** number of parameters: one fp32 vector costs 4d bytes */
+      readonly d: number;
+      readonly rounds: number;
+      readonly algorithm: string;
+      readonly model: string;
+    }
+  | { readonly type: 'peers'; readonly peers: readonly PeerInfo[] }
+  | { readonly type: 'term'; readonly term: number; readonly aggregator: string | null }
+  | ({ readonly type: 'round' } & RoundInfo)
+  | { readonly type: 'ballot'; readonly latencyMs: number }
+  /** first-layer weights: `units` images of `width*height` floats */
+  | { readonly type: 'weights'; readonly round: number; readonly units: number; readonly width: number; readonly height: number; readonly data: Float32Array }
+  | { readonly type: 'log'; readonly message: string };

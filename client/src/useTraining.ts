@@ -1,0 +1,70 @@
+import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
+import { startBrowserPeer, type BrowserPeer } from './browser-peer';
+import type { BackendChoice } from './oracle-protocol';
+import { SessionModel, type SessionSnapshot } from './session-model';
+
+export interface Training {
+  readonly snapshot: SessionSnapshot;
+  readonly model: SessionModel;
+  start(): void;
+  pause(): void;
+  resume(): void;
+  leave(): void;
+}
+
+/** How often (in rounds) the first-layer weight pictures are refreshed. */
+const weightsEvery = 5;
+
+/**
+ * This tab's peer, folded into a SessionModel for the view. The peer starts when the view
+ * mounts: opening a join link joins.
+ */
+export function useTraining(server: string, session: string, token: string, backend: BackendChoice): Training {
+  const model = useMemo(() => new SessionModel(), []);
+  const peer = useRef<BrowserPeer | null>(null);
+
+  const leave = useCallback(() => {
+    const p = peer.current;
+    peer.current = null;
+    if (!p) return;
+    model.apply({ type: 'state', state: 'left' });
+    void p.leave();
+  }, [model]);
+
+  const start = useCallback(() => {
+    // one tab is one peer: a restart after an error or leaving replaces the old one
+    void peer.current?.leave();
+    peer.current = startBrowserPeer({ server, session, token, backend, weightsEvery, onMessage: (m) => model.apply(m) });
+  }, [model, server, session, token, backend]);
+
+  useEffect(() => {
+    start();
+    return () => {
+      void peer.current?.leave();
+      peer.current = null;
+    };
+  }, [start]);
+
+  // a closing tab leaves cleanly, so the others re-elect at once instead of after a timeout
+  useEffect(() => {
+    const onHide = () => void peer.current?.leave();
+    window.addEventListener('pagehide', onHide);
+    return () => window.removeEventListener('pagehide', onHide);
+  }, []);
+
+  const snapshot = useSyncExternalStore(model.subscribe, model.getSnapshot);
+  return {
+    snapshot,
+    model,
+    start,
+    pause: () => {
+      peer.current?.pause();
+      model.apply({ type: 'state', state: 'paused' });
+    },
+    resume: () => {
+      peer.current?.resume();
+      model.apply({ type: 'state', state: 'training' });
+    },
+    leave,
+  };
+}

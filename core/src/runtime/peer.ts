@@ -1,0 +1,264 @@
+import { createBatchSampler } from '../data/sampler';
+import { partitionFor } from '../data/partition';
+import type { Dataset } from '../data/dataset';
+import type { Backend, GradientOracle } from '../engine/oracle';
+import { createModel, type Model } from '../models';
+import { createStrategy } from '../optim';
+import { createRng } from '../random';
+import type { SessionConfig } from '../session/config';
+import type { SessionEvent } from '../session/events';
+import type { Checkpoint, CheckpointStore } from '../session/checkpoint';
+import { hashParams } from '../session/hash';
+import { createSessionPeer, type SessionPeer } from '../session/peer';
+import { createSignalingClient } from '../transport/signaling-client';
+import type { Member } from '../transport/signaling-protocol';
+import { createWebRtcTransport, type WrtcImplementation } from '../transport/webrtc';
+import type { PeerId, Transport } from '../transport/transport';
+
+/**
+ * One real peer: joins a session through the signaling server, opens WebRTC channels to the
+ * other members, and trains its shard through the shared round state machine. Isomorphic: the
+ * Node CLI and the browser's Web Worker differ only in what they pass in (wrtc, data, oracle).
+ */
+
+export interface TrainTest {
+  readonly train: Dataset;
+  readonly test: Dataset;
+}
+
+export interface StartPeerOptions {
+  readonly serverUrl: string;
+  readonly sessionId: string;
+  readonly token: string;
+  /** reported to the other peers; resolve 'auto' with `detectBackend` first */
+  readonly backend: Backend;
+  readonly label?: string;
+  /** Node: @roamhq/wrtc (core/src/node/wrtc.ts); browsers: omit */
+  readonly wrtc?: WrtcImplementation;
+  /** the session's dataset (Node: from disk; browsers: fetched from the signaling server) */
+  loadData(config: SessionConfig): Promise<TrainTest>;
+  /** a gradient oracle for the session's model on the chosen backend */
+  createOracle(model: Model, backend: Backend): Promise<GradientOracle>;
+  readonly checkpoints?: CheckpointStore;
+  /**
+   * Start from this checkpoint although it was saved in another session (the server restarted, or
+   * the run continues under a new session). `checkpoints`, when it holds a checkpoint of this very
+   * session, wins: it is newer. Only the parameter count is checked against the model.
+   */
+  readonly resumeFrom?: CheckpointStore;
+  onEvent?(event: PeerEvent): void;
+}
+
+/** A session round event, plus the ms this peer spent in its gradient oracle for that round. */
+export type PeerRoundEvent = Extract<SessionEvent, { type: 'round' }> & { readonly computeMs: number };
+
+export type PeerEvent =
+  | Exclude<SessionEvent, { type: 'round' }>
+  | PeerRoundEvent
+  | { readonly type: 'resume'; readonly round: number; readonly hash: string; readonly fromSession: string }
+  | { readonly type: 'joined'; readonly peerId: string; readonly config: SessionConfig; readonly backend: Backend; readonly shard: number; readonly shardSize: number; readonly d: number }
+  | { readonly type: 'members'; readonly epoch: number; readonly peers: readonly Member[] }
+  | { readonly type: 'disconnected'; readonly reason: string };
+
+export interface RunningPeer {
+  readonly peerId: string;
+  readonly config: SessionConfig;
+  readonly model: Model;
+  readonly session: SessionPeer;
+  /** resolves when the session's last round is applied here */
+  readonly finished: Promise<{ round: number; hash: string }>;
+  stop(): Promise<void>;
+}
+
+/** WebGPU when the platform offers an adapter, wasm otherwise. */
+export async function detectBackend(): Promise<Backend> {
+  const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
+  if (!gpu) return 'wasm';
+  try {
+    return (await gpu.requestAdapter()) ? 'webgpu' : 'wasm';
+  } catch {
+    return 'wasm';
+  }
+}
+
+export async function startPeer(options: StartPeerOptions): Promise<RunningPeer> {
+  const emit = (e: PeerEvent): void => options.onEvent?.(e);
+  // gradient time per round, so round events can say how much of a round was compute
+  const computeMs = new Map<number, number>();
+  const emitSession = (e: SessionEvent): void => {
+    if (e.type !== 'round') return emit(e);
+    const ms = computeMs.get(e.round) ?? 0;
+    computeMs.delete(e.round);
+    for (const r of computeMs.keys()) if (r < e.round) computeMs.delete(r);
+    emit({ ...e, computeMs: ms });
+  };
+  const signaling = createSignalingClient(options.serverUrl);
+  let transport: ReturnType<typeof createWebRtcTransport> | undefined;
+  let oracle: GradientOracle | undefined;
+  try {
+    const joined = await signaling.join({
+      sessionId: options.sessionId,
+      token: options.token,
+      info: { backend: options.backend, ...(options.label ? { label: options.label } : {}) },
+    });
+    const { config, peerId } = joined;
+    // Channels connect while the data and the engine load; the offers of peers already in the
+    // session would otherwise reach a peer with no transport to answer them.
+    transport = createWebRtcTransport({ signaling, wrtc: options.wrtc, iceServers: config.iceServers });
+    const held = holdMessagesUntilSubscribed(transport);
+    const model = createModel(config.model);
+    // before the slow loads, so an unusable checkpoint fails fast
+    const checkpoints = await resumableCheckpoints(options, model.d, emit);
+    const [data, createdOracle] = await Promise.all([options.loadData(config), options.createOracle(model, options.backend)]);
+    oracle = createdOracle;
+    checkDataFitsModel(data.train, model);
+
+    // Shards are fixed by join order: the k-th peer to join trains shard k mod expectedPeers of
+    // a partition that every peer computes identically from the session seed.
+    const self = joined.membership.peers.find((m) => m.id === peerId);
+    const shard = (self?.seq ?? 0) % config.expectedPeers;
+    const shards = partitionFor(config.partition, data.train, config.expectedPeers, createRng(config.seed).fork('partition'));
+    const sampler = createBatchSampler(data.train, shards[shard], config.batchSize, createRng(config.seed).fork(`sampler-${shard}`), {
+      reuseBuffers: true,
+    });
+    emit({ type: 'joined', peerId, config, backend: options.backend, shard, shardSize: shards[shard].length, d: model.d });
+
+    signaling.subscribe({
+      membership: (m) => emit({ type: 'members', epoch: m.epoch, peers: m.peers }),
+      disconnect: (reason) => emit({ type: 'disconnected', reason }),
+    });
+    emit({ type: 'members', epoch: joined.membership.epoch, peers: joined.membership.peers });
+
+    const activeOracle = oracle;
+    const session = createSessionPeer({
+      transport: held,
+      config,
+      session: options.sessionId,
+      strategy: createStrategy(config.algorithm),
+      params: model.init(config.seed),
+      gradient: async (at, round) => {
+        // A peer that votes alone (the others left) would otherwise run round after round in
+        // one promise chain, if the engine resolves without I/O: signals (Ctrl-C), socket
+        // events and timers would wait until the session ends.
+        await yieldToEventLoop();
+        const t0 = performance.now();
+        const { grad, loss } = await activeOracle.gradient(at, sampler.next());
+        computeMs.set(round, (computeMs.get(round) ?? 0) + performance.now() - t0);
+        return { grad, loss };
+      },
+      evaluate: async (x) => activeOracle.evaluate(x, data.test),
+      checkpoints,
+      rng: createRng(config.seed).fork(`signs-${self?.seq ?? peerId}`),
+      onEvent: emitSession,
+    });
+    const openTransport = transport;
+    let stopped = false;
+    return {
+      peerId,
+      config,
+      model,
+      session,
+      finished: session.finished,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await session.stop();
+        await openTransport.close();
+        await activeOracle.dispose();
+      },
+    };
+  } catch (err) {
+    await transport?.close().catch(() => undefined);
+    signaling.close();
+    await oracle?.dispose().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * The checkpoint store the session sees. The starting checkpoint is read here, before the session
+ * exists, so a checkpoint that cannot be used (another session, another model) stops the peer
+ * with a clear error instead of silently training from round 0.
+ */
+async function resumableCheckpoints(
+  options: StartPeerOptions,
+  d: number,
+  emit: (e: PeerEvent) => void,
+): Promise<CheckpointStore | undefined> {
+  const own = options.checkpoints;
+  if (own === undefined && options.resumeFrom === undefined) return undefined;
+  let start: Checkpoint | null = own ? await own.load() : null;
+  if (start !== null && start.session !== options.sessionId) {
+    if (options.resumeFrom === undefined) {
+      throw new Error(
+        `the checkpoint is of session ${start.session}, not ${options.sessionId}; ` +
+          'to continue it in this session, pass it as the resume source (CLI: --resume FILE)',
+      );
+    }
+    start = null;
+  }
+  let fromSession = start?.session ?? '';
+  if (start === null && options.resumeFrom !== undefined) {
+    const other = await options.resumeFrom.load();
+    if (other === null) throw new Error('the resume checkpoint does not exist');
+    fromSession = other.session;
+    start = { ...other, session: options.sessionId };
+  }
+  if (start !== null && start.x.length !== d) {
+    throw new Error(`the checkpoint holds ${start.x.length} parameters, the session's model has d = ${d}`);
+  }
+  if (start !== null) emit({ type: 'resume', round: start.round, hash: hashParams(start.x), fromSession });
+  const initial = start;
+  let loaded = false;
+  return {
+    // the session loads once at start; later loads (none today) see the store itself
+    load: async () => {
+      if (loaded) return own ? own.load() : initial;
+      loaded = true;
+      return initial;
+    },
+    save: (cp) => (own ? own.save(cp) : Promise.resolve()),
+  };
+}
+
+const yieldToEventLoop: () => Promise<void> =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate === 'function'
+    ? () => new Promise((r) => setImmediate(r))
+    : () => new Promise((r) => setTimeout(r, 0));
+
+function checkDataFitsModel(train: Dataset, model: Model): void {
+  const features = train.inputShape.reduce((a, b) => a * b, 1);
+  const expected = model.inputShape.reduce((a, b) => a * b, 1);
+  if (features !== expected || train.numClasses !== model.numClasses) {
+    throw new Error(
+      `dataset ${train.name} (${train.inputShape.join('x')}, ${train.numClasses} classes) does not fit model ${model.name} ` +
+        `(${model.inputShape.join('x')}, ${model.numClasses} classes)`,
+    );
+  }
+}
+
+/**
+ * Messages that arrive before the session state machine subscribes (while the engine loads) are
+ * kept and handed to the first subscriber, so an early "round open" is not lost.
+ */
+function holdMessagesUntilSubscribed(transport: Transport): Transport {
+  const early: [PeerId, Uint8Array][] = [];
+  let delivered = false;
+  const stopHolding = transport.subscribe({ message: (from, bytes) => void (delivered || early.push([from, bytes])) });
+  return {
+    self: transport.self,
+    send: (to, bytes) => transport.send(to, bytes),
+    reportUnreachable: transport.reportUnreachable?.bind(transport),
+    close: () => transport.close(),
+    subscribe(listener) {
+      const unsubscribe = transport.subscribe(listener);
+      if (!delivered) {
+        delivered = true;
+        stopHolding();
+        const backlog = early.splice(0);
+        queueMicrotask(() => backlog.forEach(([from, bytes]) => listener.message?.(from, bytes)));
+      }
+      return unsubscribe;
+    },
+  };
+}

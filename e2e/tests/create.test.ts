@@ -1,0 +1,84 @@
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SignalingServer } from '../../signaling/src/server';
+import { hasChromium, launchChromium, watchErrors } from '../src/browser';
+import { startServer } from '../src/server';
+
+describe.skipIf(!hasChromium())('creating a session in the browser', () => {
+  let server: SignalingServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    server = await startServer();
+    browser = await launchChromium();
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('shows readable errors next to bad fields and creates a session from valid ones', async () => {
+    const page = await browser.newPage();
+    const errors = watchErrors(page, 'create');
+    await page.goto(server.url);
+    await page.getByLabel('Learning rate γ').fill('-0.5');
+    await page.getByLabel('Momentum θ').fill('1');
+    await page.getByLabel('Batch size').fill('');
+    await page.getByTestId('create-session').click();
+    await expect.poll(() => page.getByTestId('error-lr').textContent()).toBe('must be greater than 0');
+    expect(await page.getByTestId('error-theta').textContent()).toBe('must be less than 1');
+    expect(await page.getByTestId('error-batchSize').textContent()).toBe('must be a number');
+    // the first bad field gets focus so a keyboard user lands on it
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('field-lr');
+
+    await page.getByLabel('Learning rate γ').fill('0.003');
+    await page.getByLabel('Momentum θ').fill('0.9');
+    await page.getByLabel('Batch size').fill('32');
+    await page.getByLabel('Algorithm', { exact: true }).selectOption('fed-mv-sto-signsgd-sim');
+    await page.getByTestId('create-session').click();
+    const link = new URL(await page.getByTestId('join-link').inputValue());
+    expect(link.searchParams.get('session')).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(link.searchParams.get('token')).toBeTruthy();
+    expect(link.origin).toBe(new URL(server.url).origin);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('is usable from the keyboard alone', async () => {
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    await page.getByTestId('create-session').waitFor(); // React renders after the load event
+    const order: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      await page.keyboard.press('Tab');
+      order.push(await page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent || ''));
+    }
+    expect(order).toEqual(['signvote', 'field-model', 'field-dataset', 'field-partition', 'field-seed', 'field-algorithm']);
+    // Enter in a field submits the form, like any native form
+    await page.getByLabel('Rounds', { exact: true }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByTestId('join-link').count()).toBe(1);
+    await page.close();
+  });
+
+  it('explains a join link that names no session', async () => {
+    const page = await browser.newPage();
+    const errors = watchErrors(page, 'bad-link');
+    await page.goto(`${server.url}/?session=nosuchsession&token=whatever`);
+    await expect.poll(() => page.getByTestId('state').getAttribute('data-state'), { timeout: 30_000 }).toBe('error');
+    expect(await page.getByTestId('state').textContent()).toMatch(/does not exist|unknown session/i);
+    // a bad link is the user's mistake, not the page's: nothing is thrown into the console
+    expect(errors.filter((e) => !e.includes('Failed to load resource'))).toEqual([]);
+    await page.close();
+  });
+
+  it('keeps every algorithm selectable', async () => {
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    const options = await page.getByLabel('Algorithm', { exact: true }).locator('option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    const { algorithmNames } = await import('../../core/src/session/config');
+    expect(options).toEqual([...algorithmNames]);
+    await page.close();
+  });
+});
