@@ -67,6 +67,7 @@ interface SessionFlags {
   K?: number;
   eta?: number;
   weightDecay?: number;
+  ties?: string;
   dirichlet?: number;
   seed?: number;
   deadlineMs?: number;
@@ -91,6 +92,7 @@ function addSessionFlags(cmd: Command): Command {
     .option('--K <n>', 'federated local steps', int('K', 1))
     .option('--eta <x>', 'federated local learning rate', num('eta'))
     .option('--weight-decay <x>', 'weight decay', num('weight-decay'))
+    .addOption(new Option('--ties <rule>', 'tied votes (even peers): zero = Sign(0) = 0, the paper; coin = seeded coin flip, verdicts stay d/8 bytes').choices(['zero', 'coin']))
     .option('--dirichlet <alpha>', 'non-IID shards: Dirichlet(alpha) by label (default: IID)', num('dirichlet'))
     .option('--seed <n>', 'seed', int('seed'))
     .option('--deadline-ms <n>', 'straggler deadline per round', int('deadline-ms', 50))
@@ -114,6 +116,7 @@ export function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput 
   set(algorithm, 'K', flags.K);
   set(algorithm, 'eta', flags.eta);
   set(algorithm, 'weightDecay', flags.weightDecay);
+  set(algorithm, 'ties', flags.ties);
   const config: Record<string, unknown> = { ...base, algorithm };
   set(config, 'model', flags.model);
   set(config, 'dataset', flags.dataset);
@@ -188,6 +191,7 @@ async function runPeer(flags: PeerFlags): Promise<void> {
   });
   let rounds = 0;
   let lastAccuracy: number | undefined;
+  let lastCpu = process.cpuUsage();
   // without the signaling server the transport closes, so the session cannot go on here
   let leave: (reason: string) => void = () => {};
   const lost = new Promise<string>((r) => (leave = r));
@@ -211,7 +215,13 @@ async function runPeer(flags: PeerFlags): Promise<void> {
             bytesUp: e.bytesUp,
             bytesDown: e.bytesDown,
           };
-          if (flags.timings) Object.assign(row, { ms: e.ms, computeMs: e.computeMs, counted: e.counted, at: Date.now() });
+          if (flags.timings) {
+            // CPU of the whole process (all threads: ORT, wrtc) since the previous round: tells
+            // work from waiting when the wall time of a round is mostly scheduling
+            const cpu = process.cpuUsage(lastCpu);
+            lastCpu = process.cpuUsage();
+            Object.assign(row, { ms: e.ms, computeMs: e.computeMs, cpuMs: (cpu.user + cpu.system) / 1000, counted: e.counted, at: Date.now() });
+          }
           out(JSON.stringify(row));
         } else {
           const acc = lastAccuracy === undefined ? '' : ` acc ${(100 * lastAccuracy).toFixed(1)}%`;
@@ -370,7 +380,7 @@ program
   .option('--checkpoint <file>', 'save checkpoints here (every checkpointEvery rounds); on start, continue from it when it belongs to this session')
   .option('--resume <file>', "start from this checkpoint although it was saved in another session (e.g. after a server restart)")
   .option('--json', 'stdout: one JSON object per round {"round","term","role","loss","accuracy","hash","bytesUp","bytesDown"}; stderr: other events as JSON lines')
-  .option('--timings', 'with --json: add "ms", "computeMs", "counted" and "at" to each round object')
+  .option('--timings', 'with --json: add "ms", "computeMs", "cpuMs", "counted" and "at" to each round object')
   .addHelpText(
     'after',
     examples([
