@@ -1,18 +1,25 @@
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { algorithmNames, type AlgorithmName } from '../session/config';
-import { runSimulation, type SimulationResult } from '../optim/simulation';
+import type { GradientOracle } from '../engine/oracle';
+import { createModel, modelNames, type ModelName } from '../models';
+import { algorithmNames, type AlgorithmName, type AlgorithmConfig, type Partition } from '../session/config';
+import { runModelSimulation, runSimulation, type ModelSimulationResult, type SimulationResult } from '../optim/simulation';
+import { datasetNames, loadDataset, type DatasetName } from './datasets';
+import { createNodeOracle, loadOrtNode } from './ort-node';
 
 /**
- * Terminal simulator: n virtual peers of one (or every) algorithm on the seeded skewed-noise
- * quadratic (core/src/problems), in one process, as session peers on the in-memory hub (so the
- * byte columns are whole protocol messages as the session measured them, framing included).
+ * Terminal simulator: n virtual peers of one (or every) algorithm in one process, as session
+ * peers on the in-memory hub (so the byte columns are whole protocol messages as the session
+ * measured them, framing included). Without --model they train the seeded skewed-noise
+ * quadratic (core/src/problems); with --model a real network on a real dataset, one gradient
+ * oracle (onnxruntime-node when it loads, else onnxruntime-web's wasm) shared by every peer.
  *
  *   npm run simulate -- --algo mv-sto-signsgd-sim --peers 50 --batch 8 --rounds 500 --seed 1
+ *   npm run simulate -- --model mlp --dataset mnist --algo mv-sto-signsgd-sim --peers 50 --batch 32 --rounds 250 --seed 1
  *
- * Progress lines go to stderr, the final table (or JSON with --json) to stdout. Defaults are
- * AlgorithmConfig's except lr = 0.01 and R = 1, which suit the synthetic problem's scale
- * (the paper's 1e-3 values are for MNIST gradients).
+ * Progress lines go to stderr, the final table (or JSON with --json) to stdout. Defaults follow
+ * the problem: the synthetic one takes lr = 0.01, R = 1, batch 8, 500 rounds (its scale); a
+ * model takes the paper's MNIST setting, lr = R = 1e-3, batch 32, 250 rounds.
  */
 
 function integer(min: number) {
@@ -23,14 +30,27 @@ function integer(min: number) {
   };
 }
 
+function positive(value: string): number {
+  const n = Number(value);
+  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
 function real(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a finite number');
   return n;
 }
 
-export function formatTable(results: readonly SimulationResult[]): string {
-  const head = ['algorithm', 'peers', 'batch', 'rounds', 'initial loss', 'final loss', 'up B/peer/round', 'down B/peer/round', 'aggregator up/down B/round', 'non-finite', 'wall s'];
+const isModel = (r: SimulationResult | ModelSimulationResult): r is ModelSimulationResult => 'testAccuracy' in r;
+
+export function formatTable(results: readonly (SimulationResult | ModelSimulationResult)[]): string {
+  const models = results.some(isModel);
+  const head = [
+    'algorithm', 'peers', 'batch', 'rounds',
+    ...(models ? ['initial test loss', 'final test loss', 'test accuracy'] : ['initial loss', 'final loss']),
+    'up B/peer/round', 'down B/peer/round', 'aggregator up/down B/round', 'non-finite', 'wall s',
+  ];
   const rows = results.map((r) => [
     r.algorithm,
     String(r.peers),
@@ -38,6 +58,7 @@ export function formatTable(results: readonly SimulationResult[]): string {
     String(r.rounds),
     r.initialLoss.toFixed(3),
     r.finalLoss.toPrecision(4),
+    ...(models ? [isModel(r) ? `${(100 * r.testAccuracy).toFixed(2)}%` : ''] : []),
     r.bytesUpPerPeerPerRound.toFixed(0),
     r.bytesDownPerPeerPerRound.toFixed(0),
     `${r.aggregatorBytesUpPerRound.toFixed(0)} / ${r.aggregatorBytesDownPerRound.toFixed(0)}`,
@@ -49,57 +70,115 @@ export function formatTable(results: readonly SimulationResult[]): string {
   return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
+type Backend = 'auto' | 'node' | 'wasm';
+
+/** 'auto': onnxruntime-node when its native binary loads, else wasm (always there, slower) */
+async function openOracle(model: ModelName, backend: Backend): Promise<GradientOracle> {
+  const resolved = backend === 'auto' ? ((await loadOrtNode()) !== null ? 'node' : 'wasm') : backend;
+  return createNodeOracle(createModel(model), resolved);
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
   const program = new Command()
     .name('simulate')
     .description('n virtual peers of a sign-compressed algorithm on a seeded synthetic problem')
     .addOption(new Option('--algo <name>', 'algorithm, or "all"').choices([...algorithmNames, 'all']).default('mv-sto-signsgd-sim'))
     .option('--peers <n>', 'virtual peers', integer(1), 50)
-    .option('--batch <n>', 'samples per gradient', integer(1), 8)
-    .option('--rounds <n>', 'rounds', integer(1), 500)
+    .option('--batch <n>', 'samples per gradient (default 8; 32 with --model)', integer(1))
+    .option('--rounds <n>', 'rounds (default 500; 250 with --model)', integer(1))
     .option('--seed <n>', 'seed', integer(0), 1)
-    .option('--lr <x>', 'learning rate gamma', real, 0.01)
+    .option('--lr <x>', 'learning rate gamma (default 0.01; 1e-3 with --model)', real)
     .option('--theta <x>', 'momentum theta in [0, 1)', real)
-    .option('--R <x>', 'stochastic-sign scale R > 0', real, 1)
+    .option('--R <x>', 'stochastic-sign scale R > 0 (default 1; 1e-3 with --model)', real)
     .option('--alpha <x>', 'extrapolation alpha >= 0', real)
     .option('--K <n>', 'local steps (federated)', integer(1))
     .option('--eta <x>', 'local learning rate (federated)', real)
     .option('--weight-decay <x>', 'weight decay', real)
-    .option('--d <n>', 'problem dimension', integer(1), 100)
-    .option('--noise <x>', 'noise scale sigma', real, 1)
-    .option('--heterogeneity <x>', 'non-IID spread of the peers\' optima', real, 0)
+    .addOption(new Option('--ties <rule>', 'tied votes: zero (the paper\'s Sign(0) = 0) or a seeded coin').choices(['zero', 'coin']))
+    .addOption(new Option('--model <name>', 'train a real model instead of the synthetic problem').choices([...modelNames]))
+    .addOption(new Option('--dataset <name>', 'dataset for --model').choices(datasetNames.filter((n) => n !== 'synthetic')).default('mnist'))
+    .option('--dirichlet <alpha>', 'non-IID: Dirichlet(alpha) label split over peers (--model; default IID)', positive)
+    .addOption(new Option('--backend <name>', 'gradient oracle for --model').choices(['auto', 'node', 'wasm']).default('auto'))
+    .option('--eval-every <n>', 'test-set evaluation every n rounds (--model; default rounds / 10)', integer(1))
+    .option('--limit <n>', 'use at most n training and n test samples (--model; quick runs)', integer(1))
+    .option('--d <n>', 'synthetic problem dimension', integer(1), 100)
+    .option('--noise <x>', 'synthetic noise scale sigma', real, 1)
+    .option('--heterogeneity <x>', 'synthetic non-IID spread of the peers\' optima', real, 0)
     .option('--json', 'print results as JSON instead of a table')
     .option('--quiet', 'no progress lines')
     .exitOverride();
   program.parse(argv, { from: 'user' });
   const o = program.opts<{
-    algo: AlgorithmName | 'all'; peers: number; batch: number; rounds: number; seed: number; lr: number;
-    theta?: number; R: number; alpha?: number; K?: number; eta?: number; weightDecay?: number;
+    algo: AlgorithmName | 'all'; peers: number; batch?: number; rounds?: number; seed: number; lr?: number;
+    theta?: number; R?: number; alpha?: number; K?: number; eta?: number; weightDecay?: number; ties?: AlgorithmConfig['ties'];
+    model?: ModelName; dataset: Exclude<DatasetName, 'synthetic'>; dirichlet?: number; backend: Backend; evalEvery?: number; limit?: number;
     d: number; noise: number; heterogeneity: number; json?: boolean; quiet?: boolean;
   }>();
+  const model = o.model;
+  for (const [flag, set] of [['--dirichlet', o.dirichlet], ['--eval-every', o.evalEvery], ['--limit', o.limit]] as const) {
+    if (model === undefined && set !== undefined) throw new Error(`${flag} needs --model`);
+  }
+  const batch = o.batch ?? (model ? 32 : 8);
+  const rounds = o.rounds ?? (model ? 250 : 500);
+  const algorithm = (name: AlgorithmName) => ({
+    name,
+    lr: o.lr ?? (model ? 1e-3 : 0.01),
+    R: o.R ?? (model ? 1e-3 : 1),
+    ...(o.theta !== undefined && { theta: o.theta }),
+    ...(o.alpha !== undefined && { alpha: o.alpha }),
+    ...(o.K !== undefined && { K: o.K }),
+    ...(o.eta !== undefined && { eta: o.eta }),
+    ...(o.weightDecay !== undefined && { weightDecay: o.weightDecay }),
+    ...(o.ties !== undefined && { ties: o.ties }),
+  });
+  const progress = (line: string): void => {
+    if (!o.quiet) process.stderr.write(`${line}\n`);
+  };
   const names: readonly AlgorithmName[] = o.algo === 'all' ? algorithmNames : [o.algo];
-  const results: SimulationResult[] = [];
-  for (const name of names) {
-    const result = await runSimulation({
-      algorithm: {
-        name,
-        lr: o.lr,
-        R: o.R,
-        ...(o.theta !== undefined && { theta: o.theta }),
-        ...(o.alpha !== undefined && { alpha: o.alpha }),
-        ...(o.K !== undefined && { K: o.K }),
-        ...(o.eta !== undefined && { eta: o.eta }),
-        ...(o.weightDecay !== undefined && { weightDecay: o.weightDecay }),
-      },
-      peers: o.peers,
-      batch: o.batch,
-      rounds: o.rounds,
-      seed: o.seed,
-      problemOptions: { d: o.d, noise: o.noise, heterogeneity: o.heterogeneity },
-      lossEvery: Math.max(1, Math.floor(o.rounds / 10)),
-      onProgress: o.quiet ? undefined : (round, loss) => process.stderr.write(`${name} round ${round}/${o.rounds} loss ${loss.toPrecision(5)}\n`),
-    });
-    results.push(result);
+  const results: (SimulationResult | ModelSimulationResult)[] = [];
+  if (model !== undefined) {
+    const data = await loadDataset(o.dataset, o.limit !== undefined ? { limit: o.limit } : {});
+    const oracle = await openOracle(model, o.backend);
+    const partition: Partition = o.dirichlet !== undefined ? { kind: 'dirichlet', alpha: o.dirichlet } : { kind: 'iid' };
+    progress(`${model} (d = ${oracle.d}) on ${data.train.name} (${data.train.count} train / ${data.test.count} test), ${oracle.backend} backend`);
+    try {
+      for (const name of names) {
+        results.push(await runModelSimulation({
+          algorithm: algorithm(name),
+          peers: o.peers,
+          batch,
+          rounds,
+          seed: o.seed,
+          oracle,
+          x0: createModel(model).init(o.seed),
+          train: data.train,
+          test: data.test,
+          partition,
+          model,
+          dataset: o.dataset,
+          ...(o.evalEvery !== undefined && { evalEvery: o.evalEvery }),
+          onProgress: (p) => progress(
+            `${name} round ${p.round}/${rounds} train loss ${Number.isNaN(p.trainLoss) ? '-' : p.trainLoss.toPrecision(4)} ` +
+            `test loss ${p.testLoss.toPrecision(4)} accuracy ${(100 * p.testAccuracy).toFixed(2)}%`,
+          ),
+        }));
+      }
+    } finally {
+      await oracle.dispose();
+    }
+  } else {
+    for (const name of names) {
+      results.push(await runSimulation({
+        algorithm: algorithm(name),
+        peers: o.peers,
+        batch,
+        rounds,
+        seed: o.seed,
+        problemOptions: { d: o.d, noise: o.noise, heterogeneity: o.heterogeneity },
+        lossEvery: Math.max(1, Math.floor(rounds / 10)),
+        onProgress: (round, loss) => progress(`${name} round ${round}/${rounds} loss ${loss.toPrecision(5)}`),
+      }));
+    }
   }
   if (o.json) {
     const plain = results.map(({ finalParams: _omit, ...rest }) => rest);

@@ -18,6 +18,9 @@ import { createSessionPeer, type Clock, type SessionGradient, type SessionPeer, 
  * which keeps runs reproducible bit for bit, while a lost ballot costs one deadline of virtual
  * time instead of real waiting. A gradient that never settles stalls such a run: virtual time
  * cannot tell slow from hung. Pass `clock` to run on real (or test) time instead.
+ *
+ * Instant gradients make a run one long chain of microtasks; the hub, not this module, hands
+ * the event loop its turns (transport/memory.ts), so timers, I/O and rendering keep running.
  */
 
 export interface LocalSessionOptions {
@@ -49,13 +52,6 @@ export interface LocalSessionOptions {
   readonly session?: string;
   /** virtual deadlines that may fire in a row without any round applied before the run counts as stalled (default 1000) */
   readonly maxIdleTimers?: number;
-  /**
-   * Hand the event loop a turn at least this often (ms, default 50; 0: before every gradient).
-   * Instant gradients make the whole run one chain of microtasks, which would otherwise keep
-   * timers, I/O and a browser's rendering waiting until the last round. Results do not depend
-   * on it: the session's outcome is independent of the order in which ballots arrive.
-   */
-  readonly yieldEveryMs?: number;
 }
 
 export interface LocalRound {
@@ -139,7 +135,6 @@ class VirtualClock implements Clock {
 }
 
 function checkOptions(o: LocalSessionOptions): SessionConfig {
-  if (o.yieldEveryMs !== undefined && !(o.yieldEveryMs >= 0)) throw new RangeError(`yieldEveryMs must be >= 0, got ${o.yieldEveryMs}`);
   if (!(Number.isInteger(o.peers) && o.peers >= 1 && o.peers <= 1000)) {
     throw new RangeError(`peers must be an integer in [1, 1000], got ${o.peers}`);
   }
@@ -168,8 +163,6 @@ export async function runLocalSession(options: LocalSessionOptions): Promise<Loc
   const clock: Clock = options.clock ?? virtual!;
   const hub: MemoryHub = createMemoryHub();
   const maxIdleTimers = options.maxIdleTimers ?? 1000;
-  const yieldEveryMs = options.yieldEveryMs ?? 50;
-  let lastYield = performance.now();
 
   // ---- what "quiescent" is made of ----
   let inflightSends = 0;
@@ -232,10 +225,9 @@ export async function runLocalSession(options: LocalSessionOptions): Promise<Loc
 
   const workerStates: (WorkerState | null)[] = new Array<WorkerState | null>(n).fill(null);
   const peers: SessionPeer[] = [];
-  // Everyone joins before anyone listens, so each peer learns only the final epoch: a session
-  // that starts with all its peers present, without a term per join (and the status reports
-  // and stale-term drops that a join-by-join start costs).
-  const transports = Array.from({ length: n }, () => hub.join());
+  // One epoch for everyone: a session that starts with all its peers present, without a term
+  // per join (and the status reports and stale-term drops that a join-by-join start costs).
+  const transports = hub.joinMany(n);
   transports.forEach((t, i) => indexOf.set(t.self, i));
   try {
     for (let i = 0; i < n; i++) {
@@ -300,13 +292,7 @@ export async function runLocalSession(options: LocalSessionOptions): Promise<Loc
       pendingWork++;
       let p: Promise<R>;
       try {
-        const now = performance.now();
-        if (now - lastYield >= yieldEveryMs) {
-          lastYield = now;
-          p = new Promise<void>((resolve) => setTimeout(resolve, 0)).then(() => fn(...args));
-        } else {
-          p = Promise.resolve(fn(...args));
-        }
+        p = Promise.resolve(fn(...args));
       } catch (e) {
         pendingWork--;
         throw e;

@@ -190,20 +190,32 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     emit({ type: 'error', error: `${where}: ${e instanceof Error ? e.message : String(e)}` });
   };
 
-  const send = (to: PeerId, msg: Message): void => {
-    if (stopped) return;
-    let bytes: Uint8Array;
+  const encode = (msg: Message): Uint8Array | null => {
     try {
-      bytes = encodeMessage(msg);
+      return encodeMessage(msg);
     } catch (e) {
       fail(`encoding ${msg.type}`, e);
-      return;
+      return null;
     }
+  };
+  const sendBytes = (to: PeerId, bytes: Uint8Array): void => {
     bytesUp += bytes.byteLength;
     roundUp += bytes.byteLength;
     messagesUp++;
     // a peer that left mid-send is the membership's business, not an error of this round
     transport.send(to, bytes).catch(() => {});
+  };
+  const send = (to: PeerId, msg: Message): void => {
+    if (stopped) return;
+    const bytes = encode(msg);
+    if (bytes !== null) sendBytes(to, bytes);
+  };
+  /** one message to every other member: encoded once, the same bytes to each (receivers only read them) */
+  const broadcast = (msg: Message): void => {
+    if (stopped || peers.length < 2) return;
+    const bytes = encode(msg);
+    if (bytes === null) return;
+    for (const p of peers) if (p !== self) sendBytes(p, bytes);
   };
   const header = { v: PROTOCOL_VERSION, session } as const;
 
@@ -506,9 +518,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     // a peer sent a snapshot while reconciling is not waited for in the term's first round (its
     // ballot still counts if it makes it); after that every member is expected again
     if (!announce) syncing = new Set();
-    if (announce) {
-      for (const p of peers) if (p !== self) send(p, { ...header, type: 'open', term, round, hash });
-    }
+    if (announce) broadcast({ ...header, type: 'open', term, round, hash });
     lastRoundAt = clock.now();
     armDeadline(round);
     setVoting(round);
@@ -577,7 +587,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     remember(rec);
     phase = 'idle';
     open = -1;
-    for (const p of peers) if (p !== self) send(p, verdictMessage(rec));
+    broadcast(verdictMessage(rec));
     afterApply(rec, term);
     if (next >= config.rounds) phase = 'done';
     else openRound(next, false);

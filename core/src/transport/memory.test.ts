@@ -82,4 +82,47 @@ describe('in-memory hub', () => {
     expect(got).toBe(9900);
     expect(performance.now() - t0).toBeLessThan(2000);
   });
+
+  it('joinMany publishes one epoch with every new member, in order', async () => {
+    const hub = createMemoryHub();
+    const first = hub.join();
+    const seen: Membership[] = [];
+    first.subscribe({ membership: (m) => seen.push(m) });
+    const more = hub.joinMany(3);
+    const late: Membership[] = [];
+    more[2].subscribe({ membership: (m) => late.push(m) });
+    await tick();
+    expect(more.map((t) => t.self)).toEqual(['p2', 'p3', 'p4']);
+    expect(seen.map((m) => m.epoch)).toEqual([1, 2]);
+    expect(seen[1].peers).toEqual(['p1', 'p2', 'p3', 'p4']);
+    expect(late).toEqual([seen[1]]);
+    expect(() => hub.joinMany(0)).toThrow(/positive integer/);
+  });
+
+  it('gives timers turns while replies chain through many small drains', async () => {
+    // each reply waits a microtask, so every drain empties the queue: a per-drain message budget
+    // never trips and, without a budget kept across drains, timers get no turn at all
+    const hub = createMemoryHub();
+    const [a, b] = hub.joinMany(2);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const t0 = performance.now();
+    let volleys = 0;
+    const finished = new Promise<void>((resolve) => {
+      const bounce = (self: typeof a) => async (from: string) => {
+        await Promise.resolve();
+        if (++volleys === 30_000) return resolve();
+        void self.send(from, new Uint8Array(1));
+      };
+      a.subscribe({ message: bounce(a) });
+      b.subscribe({ message: bounce(b) });
+    });
+    void a.send(b.self, new Uint8Array(1));
+    await finished;
+    const ms = performance.now() - t0;
+    clearInterval(timer);
+    // about one turn per 8 ms slice (`ms` counts time the machine gave to others too)
+    expect(ticks).toBeGreaterThan(3);
+    expect(ticks).toBeGreaterThan(ms / 200);
+  });
 });

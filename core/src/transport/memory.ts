@@ -5,13 +5,16 @@ import type { Membership, PeerId, Transport, TransportListener } from './transpo
  * and WebRTC channels in tests and paper-scale simulations (50-100 peers in one process).
  *
  * Semantics copied from the real thing, because the session must not be able to tell them apart:
- * - every join or leave publishes a new epoch (peers in join order) to every member;
+ * - every join (or `joinMany` batch) and leave publishes a new epoch (peers in join order) to every member;
  * - delivery is asynchronous and FIFO per (sender, receiver) pair, also under injected delay;
  * - `leave` is a crash: the peer gets nothing more, and sends to or from it reject.
  *
- * Delivery drains one hub-wide queue from a microtask, but hands back to the macrotask queue
- * every BATCH messages: a simulation whose gradients resolve instantly would otherwise run a
- * whole training in one microtask chain and starve timers (round deadlines) and I/O.
+ * Delivery drains one hub-wide queue from a microtask, but hands the event loop a turn once the
+ * current slice (everything delivered since the event loop last had a turn) has run SLICE_MS:
+ * a simulation whose gradients resolve instantly would otherwise run a whole training in one
+ * microtask chain and starve timers (round deadlines), I/O and a browser's rendering. The slice
+ * is measured across drains, not per drain: at 50 peers each drain empties the queue long before
+ * any per-drain budget, and the drains chain through promise callbacks without a turn between.
  */
 
 /** What the fault hook decides for one message. */
@@ -33,6 +36,12 @@ export interface MemoryHubOptions {
 export interface MemoryHub {
   /** a new member at the end of the join order; publishes a new epoch */
   join(): Transport;
+  /**
+   * n new members at once, in order, under a single new epoch: a session that starts with all
+   * its peers present gets one term instead of one per join (whose status reports and
+   * stale-term drops grow as n^2/2)
+   */
+  joinMany(n: number): Transport[];
   /** crash a member: a new epoch without it, messages to and from it fail */
   leave(peer: PeerId): void;
   readonly epoch: Membership;
@@ -69,7 +78,35 @@ interface Lane {
   lastReadyAt: number;
 }
 
-const BATCH = 512;
+/** ms of deliveries after which the event loop gets a turn (half a 60 Hz frame) */
+const SLICE_MS = 8;
+/** deliveries between two clock reads */
+const CHECK_EVERY = 16;
+
+const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/**
+ * A macrotask that runs as soon as the event loop has had its turn: setImmediate in Node
+ * (setTimeout(0) costs a whole millisecond there), a MessageChannel in browsers (nested
+ * setTimeouts are clamped to 4 ms), setTimeout elsewhere.
+ */
+const macrotask: (fn: () => void) => void = (() => {
+  const g = globalThis as { setImmediate?: (fn: () => void) => unknown };
+  if (typeof g.setImmediate === 'function') {
+    const setImmediate = g.setImmediate;
+    return (fn) => void setImmediate(fn);
+  }
+  if (typeof MessageChannel === 'function') {
+    const waiting: (() => void)[] = [];
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => waiting.shift()?.();
+    return (fn) => {
+      waiting.push(fn);
+      channel.port2.postMessage(null);
+    };
+  }
+  return (fn) => void setTimeout(fn, 0);
+})();
 
 export function createMemoryHub(options: MemoryHubOptions = {}): MemoryHub {
   const prefix = options.prefix ?? 'p';
@@ -85,6 +122,13 @@ export function createMemoryHub(options: MemoryHubOptions = {}): MemoryHub {
   let head = 0;
   let scheduled = false;
   const lanes = new Map<string, Lane>();
+  /** when the current slice began; -1: the event loop has had a turn since */
+  let sliceStart = -1;
+  /** deliveries since the clock was last read, across drains like the slice itself */
+  let unchecked = 0;
+  const endSlice = (): void => {
+    sliceStart = -1;
+  };
 
   const schedule = (): void => {
     if (scheduled) return;
@@ -92,24 +136,31 @@ export function createMemoryHub(options: MemoryHubOptions = {}): MemoryHub {
     queueMicrotask(drain);
   };
   function drain(): void {
-    let n = 0;
-    while (head < ready.length && n < BATCH) {
+    if (sliceStart < 0) {
+      sliceStart = now();
+      // runs at the event loop's next turn, whoever gives it one (us below, or an awaited I/O)
+      macrotask(endSlice);
+    }
+    while (head < ready.length) {
+      if (++unchecked >= CHECK_EVERY) {
+        unchecked = 0;
+        if (now() - sliceStart >= SLICE_MS) {
+          // `scheduled` stays set: sends meanwhile only queue; endSlice runs first (FIFO)
+          macrotask(drain);
+          return;
+        }
+      }
       const job = ready[head];
       ready[head++] = noop;
-      n++;
       try {
         job();
       } catch {
         // a throwing listener must not stop delivery to everyone else
       }
     }
-    if (head >= ready.length) {
-      ready.length = 0;
-      head = 0;
-      scheduled = false;
-    } else {
-      setTimeout(drain, 0);
-    }
+    ready.length = 0;
+    head = 0;
+    scheduled = false;
   }
   const enqueue = (job: () => void): void => {
     ready.push(job);
@@ -182,33 +233,25 @@ export function createMemoryHub(options: MemoryHubOptions = {}): MemoryHub {
     });
   };
 
+  const add = (): Transport => {
+    const id = `${prefix}${++joined}`;
+    const member: Member = { id, listeners: new Set(), alive: true };
+    members.set(id, member);
+    order.push(id);
+    return transportOf(member);
+  };
+
   return {
     join(): Transport {
-      const id = `${prefix}${++joined}`;
-      const member: Member = { id, listeners: new Set(), alive: true };
-      members.set(id, member);
-      order.push(id);
+      const t = add();
       publish();
-      return {
-        self: id,
-        send: (to, bytes) => send(member, to, bytes),
-        subscribe(listener) {
-          const state: ListenerState = { listener, seen: 0 };
-          member.listeners.add(state);
-          // a listener that subscribes after the last epoch still learns the current membership
-          const current = epoch;
-          if (member.alive) enqueue(() => deliverEpoch(member, state, current));
-          return () => {
-            member.listeners.delete(state);
-          };
-        },
-        reportUnreachable: (peer) => {
-          if (member.alive && members.get(peer)?.alive) leave(peer);
-        },
-        close: async () => {
-          if (member.alive) leave(id);
-        },
-      };
+      return t;
+    },
+    joinMany(n: number): Transport[] {
+      if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`joinMany: n must be a positive integer, got ${n}`);
+      const ts = Array.from({ length: n }, add);
+      publish();
+      return ts;
     },
     leave,
     get epoch() {
@@ -223,6 +266,30 @@ export function createMemoryHub(options: MemoryHubOptions = {}): MemoryHub {
     },
     stats,
   };
+
+  function transportOf(member: Member): Transport {
+    const id = member.id;
+    return {
+      self: id,
+      send: (to, bytes) => send(member, to, bytes),
+      subscribe(listener) {
+        const state: ListenerState = { listener, seen: 0 };
+        member.listeners.add(state);
+        // a listener that subscribes after the last epoch still learns the current membership
+        const current = epoch;
+        if (member.alive) enqueue(() => deliverEpoch(member, state, current));
+        return () => {
+          member.listeners.delete(state);
+        };
+      },
+      reportUnreachable: (peer) => {
+        if (member.alive && members.get(peer)?.alive) leave(peer);
+      },
+      close: async () => {
+        if (member.alive) leave(id);
+      },
+    };
+  }
 
   function leave(peer: PeerId): void {
     const m = members.get(peer);
