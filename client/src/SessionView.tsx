@@ -187,13 +187,17 @@ function PeersTable({ s }: { s: SessionSnapshot }) {
           <th scope="col">Peer</th>
           <th scope="col">Role</th>
           <th scope="col">Backend</th>
-          <th scope="col">Rounds voted</th>
-          <th scope="col">Last ballot latency</th>
+          <th scope="col" title="rounds since this tab joined whose verdict counted the peer's ballot">
+            Rounds voted
+          </th>
+          <th scope="col" title="from the round's opening at the aggregator to the arrival of the peer's last counted ballot">
+            Last ballot latency
+          </th>
         </tr>
       </thead>
       <tbody>
         {s.peers.map((p) => (
-          <tr key={p.id} data-testid="peer-row" data-peer={p.id} data-role={p.role} data-self={p.self} data-voted={p.voted ?? ''} className={p.self ? 'self' : undefined}>
+          <tr key={p.id} data-testid="peer-row" data-peer={p.id} data-role={p.role} data-self={p.self} data-voted={p.voted ?? ''} data-latency={p.latencyMs ?? ''} className={p.self ? 'self' : undefined}>
             <td title={p.id}>
               {short(p.id)}
               {p.self ? ' (this tab)' : p.label ? ` (${p.label})` : ''}

@@ -117,6 +117,8 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
           bytesDown: e.bytesDown,
           ms: e.ms,
           mine: e.mine,
+          voters: e.voters,
+          latencies: e.latencies,
         });
         if ((e.round + 1) % options.weightsEvery === 0) postWeights(e.round);
         return;

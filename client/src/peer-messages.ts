@@ -22,7 +22,10 @@ export interface PeerInfo {
   readonly label?: string;
   /** rounds whose verdict counted this peer's ballot, as far as this tab knows */
   readonly voted?: number;
-  /** how long this peer took to produce its last ballot */
+  /**
+   * ms from the round's opening at the aggregator to the arrival of this peer's last counted
+   * ballot (for this tab, before any verdict names it: how long its last gradient took)
+   */
   readonly latencyMs?: number;
 }
 
@@ -43,6 +46,10 @@ export interface RoundInfo {
   readonly ms: number;
   /** whether this peer's ballot was tallied into the verdict */
   readonly mine: boolean;
+  /** the peers whose ballots were tallied; empty when this tab did not see the deciding term */
+  readonly voters?: readonly string[];
+  /** per voter, ms from the round's opening at the aggregator to its ballot's arrival */
+  readonly latencies?: Readonly<Record<string, number>>;
 }
 
 export type ViewMessage =

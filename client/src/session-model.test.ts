@@ -73,11 +73,31 @@ describe('SessionModel', () => {
     m.apply({ type: 'peers', peers: [{ id: 'a', backend: 'node' }, { id: 'b', backend: 'wasm' }] });
     m.apply({ type: 'ballot', latencyMs: 12 });
     m.apply(round(0, { term: 3 }));
+    // a verdict that names no voters (a term this tab never saw): only "mine" is known
     const rows = m.getSnapshot().peers;
     expect(rows).toEqual([
-      { id: 'a', backend: 'node', role: 'aggregator', self: false },
+      { id: 'a', backend: 'node', voted: 0, role: 'aggregator', self: false },
       { id: 'b', backend: 'wasm', voted: 1, latencyMs: 12, role: 'worker', self: true },
     ]);
+  });
+
+  it('fills rounds voted and ballot latency for every peer from the verdicts', () => {
+    const m = new SessionModel();
+    m.apply({ type: 'ready', peerId: 'b', backend: 'wasm', d: 10, rounds: 9, algorithm: 'x', model: 'mlp' });
+    m.apply({ type: 'peers', peers: [{ id: 'a', backend: 'node' }, { id: 'b' }, { id: 'c', label: 'cli' }] });
+    expect(m.getSnapshot().peers.map((p) => p.voted)).toEqual([undefined, 0, undefined]); // no round yet
+    m.apply(round(0, { voters: ['a', 'b', 'c', 'gone'], latencies: { a: 5, b: 40, c: 90, gone: 3 } }));
+    m.apply(round(1, { voters: ['a', 'c'], latencies: { a: 6, c: 80 }, mine: false }));
+    m.apply(round(1, { voters: ['a', 'c'], latencies: { a: 6, c: 80 }, mine: false })); // replayed: counted once
+    m.apply(round(3, { voters: ['a', 'b', 'c'], latencies: { a: 8, b: 35, c: 70 } }));
+    // an evaluation round reported late: its votes count, its latencies are older than round 3's
+    m.apply(round(2, { voters: ['a', 'b'], latencies: { a: 7, b: 999 }, accuracy: 0.5 }));
+    m.apply({ type: 'ballot', latencyMs: 12 }); // this tab's gradient time does not replace a measured latency
+    const rows = m.getSnapshot().peers;
+    expect(rows.map((p) => p.id)).toEqual(['a', 'b', 'c']); // a departed voter gets no row
+    expect(rows.map((p) => p.voted)).toEqual([4, 3, 3]);
+    expect(rows.map((p) => p.latencyMs)).toEqual([8, 35, 70]);
+    expect(rows.find((p) => p.id === 'c')?.label).toBe('cli');
   });
 
   it('stays finished when late messages arrive, and reports errors with their reason', () => {

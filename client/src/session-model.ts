@@ -89,7 +89,12 @@ export class SessionModel {
   private snap: SessionSnapshot = initial;
   private readonly listeners = new Set<() => void>();
   private others: readonly PeerInfo[] = [];
-  private selfVoted = 0;
+  /** per peer: rounds (seen by this tab) whose verdict counted its ballot */
+  private readonly voted = new Map<string, number>();
+  /** per peer: its ballot latency in the latest round this tab knows it for */
+  private readonly latency = new Map<string, { readonly round: number; readonly ms: number }>();
+  private roundsSeen = 0;
+  /** this tab's own gradient time, shown until a verdict reports its latency */
   private selfLatency: number | undefined;
   readonly series: Series = { round: [], loss: [], accuracy: [], testLoss: [], ms: [], bytesUp: [], bytesDown: [] };
 
@@ -151,7 +156,7 @@ export class SessionModel {
     let at = x.round.length;
     while (at > 0 && x.round[at - 1] >= msg.round) at--;
     if (x.round[at] === msg.round) return; // a replayed verdict is applied (and plotted) once
-    if (msg.mine) this.selfVoted += 1;
+    this.count(msg);
     x.round.splice(at, 0, msg.round);
     x.loss.splice(at, 0, msg.loss);
     x.accuracy.splice(at, 0, msg.accuracy);
@@ -179,6 +184,26 @@ export class SessionModel {
     });
   }
 
+  /** who voted, and how late, in one newly applied round */
+  private count(msg: Extract<ViewMessage, { type: 'round' }>): void {
+    this.roundsSeen += 1;
+    const voters = msg.voters ?? [];
+    // a verdict of a term this tab never saw names nobody; "mine" still says whether we voted
+    const counted = voters.length > 0 ? voters : msg.mine && this.snap.peerId !== null ? [this.snap.peerId] : [];
+    for (const id of counted) this.voted.set(id, (this.voted.get(id) ?? 0) + 1);
+    for (const [id, ms] of Object.entries(msg.latencies ?? {})) {
+      // an evaluation round can be reported after later rounds: keep the newest latency
+      const known = this.latency.get(id);
+      if (known === undefined || known.round < msg.round) this.latency.set(id, { round: msg.round, ms });
+    }
+  }
+
+  private statsOf(id: string, self: boolean): { voted?: number; latencyMs?: number } {
+    const voted = this.voted.get(id) ?? (this.roundsSeen > 0 ? 0 : undefined);
+    const latencyMs = this.latency.get(id)?.ms ?? (self ? this.selfLatency : undefined);
+    return { ...(voted !== undefined ? { voted } : {}), ...(latencyMs !== undefined ? { latencyMs } : {}) };
+  }
+
   /** term bookkeeping shared by every message that names the aggregator */
   private withTerm(next: { term: number; aggregator: string | null }): Partial<SessionSnapshot> {
     const s = this.snap;
@@ -201,15 +226,17 @@ export class SessionModel {
 
   private rows(s: SessionSnapshot): PeerRow[] {
     const rows = new Map<string, PeerRow>();
-    for (const p of this.others) rows.set(p.id, { ...p, role: p.id === s.aggregator ? 'aggregator' : 'worker', self: p.id === s.peerId });
+    for (const p of this.others) {
+      rows.set(p.id, { ...p, ...this.statsOf(p.id, false), role: p.id === s.aggregator ? 'aggregator' : 'worker', self: p.id === s.peerId });
+    }
     if (s.peerId !== null) {
       const known = rows.get(s.peerId);
       rows.set(s.peerId, {
         ...known,
         id: s.peerId,
         backend: s.backend ?? known?.backend,
-        voted: this.selfVoted,
-        latencyMs: this.selfLatency,
+        voted: 0,
+        ...this.statsOf(s.peerId, true),
         role: s.peerId === s.aggregator ? 'aggregator' : 'worker',
         self: true,
       });

@@ -12,6 +12,8 @@ const samples: Message[] = [
   { ...base, type: 'fetch', term: 5, from: 16, to: 18 },
   { ...base, type: 'sync', term: 5, round: 0, hash },
   { ...base, type: 'snapshot', term: 5, round: 18, hash, d: 10, offset: 8, data: new Uint8Array(48) },
+  { ...base, type: 'status', term: 5, round: 18, hash, oldest: 2, started: true },
+  { ...base, type: 'verdict', term: 4, round: 17, origin: 4, base: hash, hash, counted: new Uint8Array([0b1101, 0b1]), payload: new Uint8Array(9), latencies: [0, 127, 128, 70_000] },
 ];
 
 const reason = (f: () => unknown): string => {
@@ -59,6 +61,13 @@ describe('wire messages', () => {
     expect(reason(() => decodeMessage(pack({ ...samples[6], data: new Uint8Array(6) })))).toBe('invalid');
     expect(reason(() => decodeMessage(pack({ ...samples[6], offset: 16 })))).toBe('invalid');
     expect(reason(() => encodeMessage({ ...samples[2], hash: 'nope' } as Message))).toBe('invalid');
+    // optional fields: checked when present
+    expect(reason(() => decodeMessage(pack({ ...samples[3], started: 1 })))).toBe('invalid');
+    expect(reason(() => decodeMessage(pack({ ...samples[1], latencies: [1, 2, 3] })))).toBe('invalid'); // 2 counted
+    expect(reason(() => decodeMessage(pack({ ...samples[1], latencies: [1, -2] })))).toBe('invalid');
+    expect(reason(() => decodeMessage(pack({ ...samples[1], latencies: [1, 0.5] })))).toBe('invalid');
+    expect(reason(() => decodeMessage(pack({ ...samples[1], latencies: new Uint8Array(2) })))).toBe('invalid');
+    expect(decodeMessage(pack({ ...samples[1], latencies: [1, 2] }))).toMatchObject({ latencies: [1, 2] });
   });
 
   it('decode fast enough for the ballot hot path', () => {

@@ -21,6 +21,8 @@ export const SNAPSHOT_CHUNK_FLOATS = 16_384;
 const MAX_SESSION_CHARS = 256;
 /** counted-bitmap bytes: up to 8192 peers in one term */
 const MAX_COUNTED_BYTES = 1024;
+/** a latency (ms) above this is a bug or a hostile peer, not a slow one */
+const MAX_LATENCY_MS = 0xffffffff;
 const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
 
 export type Hash = string;
@@ -43,7 +45,10 @@ export interface BallotMessage extends Header {
  * The update of `round`, as decided by the aggregator of term `origin`; broadcast by the current
  * aggregator (`term`), or replayed to it by a peer during failover. `base` is the hash of the
  * parameters it applies to, `hash` the hash after applying; `counted` is a bitmap over the
- * membership of term `origin` (join order) of the ballots that were tallied.
+ * membership of term `origin` (join order) of the ballots that were tallied. `latencies`, when
+ * present, has one entry per set bit of `counted`, in the same order: the ms from the round's
+ * opening at the deciding aggregator to that ballot's arrival (a few bytes per voter, so every
+ * peer can show every peer's latency).
  */
 export interface VerdictMessage extends Header {
   readonly type: 'verdict';
@@ -54,6 +59,7 @@ export interface VerdictMessage extends Header {
   readonly hash: Hash;
   readonly counted: Uint8Array;
   readonly payload: Uint8Array;
+  readonly latencies?: readonly number[];
 }
 
 /** aggregator -> peer: voting for `round` is open in this term; parameters should hash to `hash` */
@@ -66,7 +72,10 @@ export interface OpenMessage extends Header {
 
 /**
  * peer -> aggregator at the start of every term: "I have applied rounds [0, round), my
- * parameters hash to `hash`, I still hold the verdicts of rounds [oldest, round)".
+ * parameters hash to `hash`, I still hold the verdicts of rounds [oldest, round)". `started`:
+ * this peer has seen the live session start (a quorum of `expectedPeers`, or a round opened by
+ * an aggregator that had); a peer resumed from a checkpoint reports false until then, so a
+ * resumed session waits for its quorum again (docs/session.md). Absent reads as false.
  */
 export interface StatusMessage extends Header {
   readonly type: 'status';
@@ -74,6 +83,7 @@ export interface StatusMessage extends Header {
   readonly round: number;
   readonly hash: Hash;
   readonly oldest: number;
+  readonly started?: boolean;
 }
 
 /** aggregator -> peer during failover: replay your verdicts of rounds [from, to) to me */
@@ -189,6 +199,7 @@ function validate(m: Record<string, unknown>, own: boolean): void {
       hash(m, t, 'hash');
       put(m, 'counted', bin(m, t, 'counted', MAX_COUNTED_BYTES), own);
       put(m, 'payload', bin(m, t, 'payload', MAX_MESSAGE_BYTES), own);
+      if (m.latencies !== undefined) latencies(m.latencies, countBits(m.counted as Uint8Array));
       return;
     case 'open':
       uint(m, t, 'round');
@@ -199,6 +210,7 @@ function validate(m: Record<string, unknown>, own: boolean): void {
       hash(m, t, 'hash');
       uint(m, t, 'oldest');
       if ((m.oldest as number) > (m.round as number)) throw invalid(t, 'oldest', 'at most round');
+      if (m.started !== undefined && typeof m.started !== 'boolean') throw invalid(t, 'started', 'a boolean');
       return;
     case 'fetch':
       uint(m, t, 'from');
@@ -241,6 +253,26 @@ function invalid(type: MessageType, field: string, expected: string): ProtocolEr
 function uint(m: Record<string, unknown>, type: MessageType, field: string): void {
   const x = m[field];
   if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) throw invalid(type, field, 'a non-negative integer');
+}
+
+function latencies(x: unknown, voters: number): void {
+  if (!Array.isArray(x) || x.length !== voters) throw invalid('verdict', 'latencies', `an array of ${voters} values (one per counted ballot)`);
+  for (const v of x) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_LATENCY_MS) throw invalid('verdict', 'latencies', `integers in [0, ${MAX_LATENCY_MS}]`);
+  }
+}
+
+/** set bits of a counted bitmap: the number of ballots a verdict tallied */
+export function countBits(bits: Uint8Array): number {
+  let n = 0;
+  for (const b of bits) {
+    let v = b;
+    while (v) {
+      v &= v - 1;
+      n++;
+    }
+  }
+  return n;
 }
 
 function hash(m: Record<string, unknown>, type: MessageType, field: string): void {

@@ -41,6 +41,16 @@ export type SessionEvent =
       /** ballots tallied into this verdict, and whether ours was one of them */
       readonly counted: number;
       readonly mine: boolean;
+      /**
+       * the peers whose ballots were tallied, in join order; empty when this peer did not see the
+       * membership of the term that decided the verdict (it joined later)
+       */
+      readonly voters: readonly PeerId[];
+      /**
+       * per voter, ms from the round's opening at the aggregator to the arrival of its ballot
+       * (carried in the verdict, so every peer knows every voter's); `{}` when unknown
+       */
+      readonly latencies: Readonly<Record<PeerId, number>>;
     }
   | { readonly type: 'term'; readonly term: number; readonly peers: readonly PeerId[]; readonly aggregator: PeerId }
   | { readonly type: 'aggregator'; readonly term: number; readonly aggregator: PeerId; readonly previous: PeerId | null }

@@ -1,6 +1,7 @@
 import { decodeBallot, decodeUpdate, encodeBallot, encodeUpdate } from '../optim/codec';
 import type { Ballot, Strategy, WorkerState } from '../optim/strategy';
 import {
+  countBits,
   decodeMessage,
   encodeMessage,
   PROTOCOL_VERSION,
@@ -99,9 +100,11 @@ interface VerdictRecord {
   readonly hash: string;
   readonly counted: Uint8Array;
   readonly payload: Uint8Array;
+  readonly latencies?: readonly number[];
 }
 
-type Phase = 'idle' | 'gather' | 'catchup' | 'running' | 'done';
+/** 'waiting': reconciled, but the session has not started and the quorum is not present */
+type Phase = 'idle' | 'gather' | 'catchup' | 'waiting' | 'running' | 'done';
 
 const realClock: Clock = {
   now: () => (typeof performance !== 'undefined' ? performance.now() : Date.now()),
@@ -109,6 +112,8 @@ const realClock: Clock = {
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
 
+/** memberships of past terms kept to name the voters of verdicts decided in them */
+const KEEP_TERMS = 64;
 /** messages of a term this peer has not entered yet, kept until its epoch arrives */
 const MAX_FUTURE = 1024;
 const MAX_FUTURE_BYTES = 32 * 1024 * 1024;
@@ -144,6 +149,13 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   let term = 0;
   let peers: readonly PeerId[] = [];
   let aggregator: PeerId | null = null;
+  const termPeers = new Map<number, readonly PeerId[]>();
+  /**
+   * Whether this peer has seen the live session start: a membership of `expectedPeers`, an
+   * `open` or a fresh verdict from an aggregator, or a status saying so. Never taken from a
+   * checkpoint or a snapshot: a session resumed after every peer stopped waits for its quorum
+   * again, while a running one goes on when peers leave (docs/session.md, "Starting").
+   */
   let started = false;
   let stopped = false;
   let finishedFired = false;
@@ -166,7 +178,10 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   let gatherTimer: unknown = null;
   let roundTimer: unknown = null;
   let open = -1;
+  let openedAt = 0;
   let ballots = new Map<PeerId, Ballot>();
+  /** ms from the open round's opening to each accepted ballot */
+  let arrivals = new Map<PeerId, number>();
   let syncing = new Set<PeerId>();
   let catchupFrom: PeerId | null = null;
   let catchupTimer: unknown = null;
@@ -331,6 +346,8 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
 
   function onMembership(m: Membership): void {
     if (stopped || m.epoch <= term) return;
+    termPeers.set(m.epoch, m.peers);
+    for (const t of termPeers.keys()) if (termPeers.size > KEEP_TERMS) termPeers.delete(t);
     if (!m.peers.includes(self)) {
       // dropped from the session (reported unreachable): stay silent until readmitted
       term = m.epoch;
@@ -351,7 +368,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     emit({ type: 'term', term, peers, aggregator });
     if (aggregator !== previous) emit({ type: 'aggregator', term, aggregator, previous });
     if (aggregator === self) beginGather();
-    else send(aggregator, { ...header, type: 'status', term, round: next, hash, oldest: oldestHeld() });
+    else send(aggregator, { ...header, type: 'status', term, round: next, hash, oldest: oldestHeld(), started });
     const pending = future.splice(0);
     futureBytes = 0;
     for (const f of pending) {
@@ -367,6 +384,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     phase = 'idle';
     statuses.clear();
     ballots = new Map();
+    arrivals = new Map();
     syncing = new Set();
     open = -1;
     catchupFrom = null;
@@ -397,9 +415,11 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   function onStatus(from: PeerId, msg: StatusMessage): void {
     if (aggregator !== self) return drop('not-aggregator', from, 'status sent to a worker');
     statuses.set(from, { round: msg.round, hash: msg.hash, oldest: msg.oldest });
-    if (msg.round > 0) started = true;
+    if (msg.started === true) started = true;
     if (phase === 'gather') maybeReconcile();
-    else if (phase === 'running' || phase === 'done') bringUp(from, msg.round, msg.hash);
+    else if (phase === 'running' || phase === 'waiting' || phase === 'done') bringUp(from, msg.round, msg.hash);
+    // a status that arrived after the gather deadline can be what says the session runs
+    if (phase === 'waiting' && started) openRound(next, true);
   }
 
   function maybeReconcile(): void {
@@ -413,7 +433,6 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     gatherTimer = null;
     let top = -1;
     for (const s of statuses.values()) top = Math.max(top, s.round);
-    if (top > 0) started = true;
     const votes = new Map<string, PeerId[]>();
     for (const p of peers) {
       const s = statuses.get(p);
@@ -466,13 +485,13 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       phase = 'done';
       return;
     }
-    if (!started && peers.length < config.expectedPeers) {
-      phase = 'running';
+    if (!started) {
+      // reconciled (everyone present holds the newest state) but no rounds before the quorum
+      phase = 'waiting';
       open = -1;
       emit({ type: 'waiting', term, have: peers.length, need: config.expectedPeers });
       return;
     }
-    started = true;
     openRound(next, true);
   }
 
@@ -495,7 +514,8 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   }
 
   function verdictMessage(rec: VerdictRecord): VerdictMessage {
-    return { ...header, type: 'verdict', term, round: rec.round, origin: rec.origin, base: rec.base, hash: rec.hash, counted: rec.counted, payload: rec.payload };
+    const msg: VerdictMessage = { ...header, type: 'verdict', term, round: rec.round, origin: rec.origin, base: rec.base, hash: rec.hash, counted: rec.counted, payload: rec.payload };
+    return rec.latencies === undefined ? msg : { ...msg, latencies: rec.latencies };
   }
 
   function sendSnapshot(to: PeerId): void {
@@ -514,7 +534,9 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   function openRound(round: number, announce: boolean): void {
     phase = 'running';
     open = round;
+    openedAt = clock.now();
     ballots = new Map();
+    arrivals = new Map();
     // a peer sent a snapshot while reconciling is not waited for in the term's first round (its
     // ballot still counts if it makes it); after that every member is expected again
     if (!announce) syncing = new Set();
@@ -561,6 +583,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     }
     syncing.delete(from);
     ballots.set(from, ballot);
+    arrivals.set(from, Math.min(0xffffffff, Math.max(0, Math.round(clock.now() - openedAt))));
     maybeClose();
   }
 
@@ -581,9 +604,10 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     peers.forEach((p, i) => {
       if (ballots.has(p)) counted[i >> 3] |= 1 << (i & 7);
     });
+    const latencies = voters.map((p) => arrivals.get(p) ?? 0);
     const base = hash;
     applyUpdate(round, decodeUpdate(payload, d));
-    const rec: VerdictRecord = { round, origin: term, base, hash, counted, payload };
+    const rec: VerdictRecord = { round, origin: term, base, hash, counted, payload, latencies };
     remember(rec);
     phase = 'idle';
     open = -1;
@@ -597,6 +621,8 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
 
   function onOpen(from: PeerId, msg: OpenMessage): void {
     if (from !== aggregator) return drop('not-aggregator', from, 'open from a peer that does not lead this term');
+    // an aggregator opens rounds only in a started session
+    started = true;
     if (msg.round === next && msg.hash === hash) return setVoting(msg.round);
     // behind, ahead or diverged: the aggregator's state is the session's
     askSync(msg.round, msg.hash);
@@ -614,6 +640,8 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     const fromLeader = from === aggregator;
     const fromSource = aggregator === self && phase === 'catchup' && from === catchupFrom;
     if (!fromLeader && !fromSource) return drop('not-aggregator', from, 'verdict from a peer that does not lead this term');
+    // decided in this very term: the session runs (replays of older terms prove nothing)
+    if (fromLeader && msg.origin === term) started = true;
     if (msg.round < next) return drop('duplicate', from, `verdict ${msg.round} already applied`);
     if (msg.round > next || msg.base !== hash) {
       if (fromSource) requestSnapshot(from);
@@ -628,7 +656,15 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       return drop('bad-payload', from, e instanceof Error ? e.message : String(e));
     }
     applyUpdate(msg.round, update);
-    const rec: VerdictRecord = { round: msg.round, origin: msg.origin, base: msg.base, hash: msg.hash, counted: msg.counted, payload: msg.payload };
+    const rec: VerdictRecord = {
+      round: msg.round,
+      origin: msg.origin,
+      base: msg.base,
+      hash: msg.hash,
+      counted: msg.counted,
+      payload: msg.payload,
+      ...(msg.latencies !== undefined ? { latencies: msg.latencies } : {}),
+    };
     remember(rec);
     const diverged = hash !== msg.hash;
     if (diverged) {
@@ -701,7 +737,6 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     hash = hashParams(x);
     log.clear();
     cache = null;
-    if (round > 0) started = true;
   }
 
   function setVoting(round: number): void {
@@ -785,8 +820,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
 
   function afterApply(rec: VerdictRecord, origin: number): void {
     const now = clock.now();
-    const mine = myIndex(origin);
-    const counted = popcount(rec.counted);
+    const { voters, latencies } = votersOf(rec, origin);
     const ev = {
       type: 'round' as const,
       round: rec.round,
@@ -797,8 +831,10 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       bytesUp: roundUp,
       bytesDown: roundDown,
       ms: now - lastRoundAt,
-      counted,
-      mine: mine >= 0 && ((rec.counted[mine >> 3] >> (mine & 7)) & 1) === 1,
+      counted: countBits(rec.counted),
+      mine: voters.includes(self),
+      voters,
+      latencies,
     };
     roundUp = roundDown = 0;
     lastRoundAt = now;
@@ -827,10 +863,29 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     if (next >= config.rounds) finish();
   }
 
-  // the membership of older terms is gone; a verdict replayed from another term reports
-  // "mine" only when its term is the current one
-  function myIndex(origin: number): number {
-    return origin === term ? peers.indexOf(self) : -1;
+  /**
+   * Names the counted bits with the membership of the verdict's term. A verdict of a term this
+   * peer never saw (it joined later, or the term is older than KEEP_TERMS) has unnamed voters.
+   */
+  function votersOf(rec: VerdictRecord, origin: number): { voters: PeerId[]; latencies: Record<PeerId, number> } {
+    const members = termPeers.get(origin);
+    const voters: PeerId[] = [];
+    const timed: [PeerId, number][] = [];
+    if (members !== undefined) {
+      let k = 0;
+      for (let i = 0; i < rec.counted.length * 8; i++) {
+        if (((rec.counted[i >> 3] >> (i & 7)) & 1) === 0) continue;
+        const p = members[i];
+        if (p !== undefined) {
+          voters.push(p);
+          const ms = rec.latencies?.[k];
+          if (ms !== undefined) timed.push([p, ms]);
+        }
+        k++;
+      }
+    }
+    // fromEntries defines own properties: a peer id like "__proto__" stays a plain key
+    return { voters, latencies: Object.fromEntries(timed) };
   }
 
   function ordered(fn: () => Promise<void> | void): void {
@@ -865,16 +920,4 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       leaveAggregatorRole();
     },
   };
-}
-
-function popcount(bits: Uint8Array): number {
-  let n = 0;
-  for (const b of bits) {
-    let v = b;
-    while (v) {
-      v &= v - 1;
-      n++;
-    }
-  }
-  return n;
 }

@@ -21,16 +21,27 @@ describe('session over the in-memory hub', () => {
     expect(agg.peer.state().role).toBe('aggregator');
     const rounds = agg.events.filter((e) => e.type === 'round');
     expect(rounds.every((e) => e.type === 'round' && e.counted === 8 && e.mine)).toBe(true);
+    // every tab can name the voters and their latencies: a worker's view equals the aggregator's
+    const ids = sim.peers.map((p) => p.peer.self);
+    const seenBy = (p: SimPeer) => p.events.flatMap((e) => (e.type === 'round' ? [{ round: e.round, voters: e.voters, latencies: e.latencies }] : []));
+    for (const r of seenBy(agg)) {
+      expect(r.voters).toEqual(ids);
+      expect(Object.keys(r.latencies).sort()).toEqual([...ids].sort());
+      for (const ms of Object.values(r.latencies)) expect(Number.isInteger(ms) && ms >= 0).toBe(true);
+    }
+    expect(seenBy(sim.peers[5])).toEqual(seenBy(agg));
     // after the first round, the aggregator receives exactly 7 ballot messages per round and
     // sends 7 verdicts: d/8 sign bytes plus the strategy tag plus the protocol header
     const hash = '0'.repeat(16);
     const ballotBytes = encodeMessage({ v: 1, type: 'ballot', session: 'local', term: 8, round: 20, hash, payload: new Uint8Array(1 + 64 / 8) }).length;
-    const verdictBytes = encodeMessage({
-      v: 1, type: 'verdict', session: 'local', term: 8, round: 20, origin: 8, base: hash, hash, counted: new Uint8Array(1), payload: new Uint8Array(1 + 64 / 8),
-    }).length;
     for (const e of rounds.slice(1)) {
       if (e.type !== 'round') continue;
       expect(e.bytesDown).toBe(7 * ballotBytes);
+      // the verdict also carries each voter's arrival latency (1-5 bytes each)
+      const latencies = e.voters.map((p) => e.latencies[p]);
+      const verdictBytes = encodeMessage({
+        v: 1, type: 'verdict', session: 'local', term: 8, round: 20, origin: 8, base: hash, hash, counted: new Uint8Array([0xff]), payload: new Uint8Array(1 + 64 / 8), latencies,
+      }).length;
       // an even number of voters can tie: then the verdict carries a d/8-byte tie bitmap
       expect([7 * verdictBytes, 7 * (verdictBytes + 64 / 8)]).toContain(e.bytesUp);
     }
