@@ -1,3 +1,4 @@
+import { createIdbCheckpointStore } from '../../core/src/session/checkpoint-idb';
 import type { TrainTest } from '../../core/src/runtime/peer';
 import { startPeer, type PeerEvent, type RunningPeer } from '../../core/src/runtime/peer';
 import { decodeDataset } from '../../core/src/data/codec';
@@ -180,6 +181,8 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
       label: 'browser',
       loadData,
       createOracle: async (model) => gated(await worker.createOracle(model.name)),
+      // saved every config.checkpointEvery rounds; a tab that rejoins the session resumes from it
+      checkpoints: createIdbCheckpointStore(`session-${options.session}`),
       onEvent,
     });
     running = peer;
