@@ -2,7 +2,7 @@ import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
 import { io, type Socket } from 'socket.io-client';
 import { encodeMessage, type Message } from '../../core/src/protocol/messages';
-import { encodeFrames } from '../../core/src/transport/framing';
+import { encodeFrames, encodeHello } from '../../core/src/transport/framing';
 import { SIGNALING_EVENTS } from '../../core/src/transport/signaling-protocol';
 
 /**
@@ -77,6 +77,8 @@ export async function joinAsRogue(url: string, sessionId: string, token: string)
       const from = msg.from;
       sp.on('signal', (data) => socket.emit(SIGNALING_EVENTS.signal, { to: from, data }));
       sp.on('connect', () => {
+        // speak the framing handshake, so members open their side of the link to us
+        sp?.send(encodeHello());
         open.add(from);
         for (const f of onChange) f();
       });

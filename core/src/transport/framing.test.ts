@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../random';
-import { FRAME_HEADER_BYTES, Reassembler, encodeFrames } from './framing';
+import { FRAME_HEADER_BYTES, FRAME_HELLO, FRAME_VERSION, Reassembler, decodeControl, encodeFrames, encodeHello } from './framing';
 
 const bytes = (n: number, seed = 1) => {
   const rng = createRng(seed);
@@ -51,5 +51,16 @@ describe('chunk framing', () => {
     const results = frames.map((f) => rx.push(f));
     expect(results[0].kind).toBe('malformed');
     expect(results[results.length - 1].kind).toBe('message');
+  });
+
+  it('tells HELLO control frames from data frames and rejects a HELLO of another version', () => {
+    expect(decodeControl(encodeHello())).toEqual({ kind: 'hello' });
+    // every data frame starts with the version byte, which never collides with a control byte
+    for (const frame of encodeFrames(0xffffffff, bytes(100), 64)) expect(decodeControl(frame)).toBeNull();
+    expect(decodeControl(new Uint8Array(0))).toBeNull();
+    expect(decodeControl(Uint8Array.of(FRAME_HELLO, FRAME_VERSION - 1))).toMatchObject({ kind: 'malformed', reason: expect.stringMatching(/version 1/) });
+    expect(decodeControl(Uint8Array.of(FRAME_HELLO, FRAME_VERSION, 0))).toMatchObject({ kind: 'malformed' });
+    // a HELLO that reaches the reassembler is not mistaken for a message start
+    expect(new Reassembler().push(encodeHello()).kind).toBe('malformed');
   });
 });

@@ -121,8 +121,9 @@ describe('in-memory hub', () => {
     await finished;
     const ms = performance.now() - t0;
     clearInterval(timer);
-    // about one turn per 8 ms slice (`ms` counts time the machine gave to others too)
-    expect(ticks).toBeGreaterThan(3);
+    // about one turn per 8 ms slice; a loaded machine stretches slices, but a hub that never
+    // yields gives none at all (`ms` counts time the machine gave to others too)
+    expect(ticks).toBeGreaterThanOrEqual(2);
     expect(ticks).toBeGreaterThan(ms / 200);
   });
 });

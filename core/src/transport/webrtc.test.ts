@@ -4,7 +4,7 @@ import { createSignalingServer } from '../../../signaling/src/server';
 import type { SignalingServer } from '../../../signaling/src/server';
 import { nodeWrtc } from '../node/wrtc';
 import { createRng } from '../random';
-import { FRAME_HEADER_BYTES, encodeFrames } from './framing';
+import { DEFAULT_CHUNK_BYTES, FRAME_HEADER_BYTES, FRAME_HELLO, encodeFrames, encodeHello } from './framing';
 import { createSignalingClient } from './signaling-client';
 import type { SignalingClient } from './signaling-client';
 import type { SignalData } from './signaling-protocol';
@@ -116,10 +116,12 @@ describe('WebRTC transport (real signaling server + @roamhq/wrtc on loopback)', 
     const received = got.get(a.self)![0];
     expect(received.byteLength).toBe(bigBytes.byteLength);
     expect(Buffer.compare(Buffer.from(received), Buffer.from(bigBytes))).toBe(0);
-    expect(a.stats().framesSent).toBeGreaterThanOrEqual(Math.ceil(bigBytes.byteLength / (64 * 1024 - FRAME_HEADER_BYTES)));
+    expect(a.stats().framesSent).toBeGreaterThanOrEqual(Math.ceil(bigBytes.byteLength / (DEFAULT_CHUNK_BYTES - FRAME_HEADER_BYTES)));
+    expect(b.stats().malformedFrames).toBe(0);
     console.info(`5 MiB over loopback in ${ms.toFixed(0)} ms (${((5 / ms) * 1000).toFixed(1)} MiB/s)`);
 
     got.clear();
+    const readsBefore = a.stats().bufferReads;
     const n = 2000;
     const sends: Promise<void>[] = [];
     for (let i = 0; i < n; i++) {
@@ -131,6 +133,8 @@ describe('WebRTC transport (real signaling server + @roamhq/wrtc on loopback)', 
     await until(() => (got.get(a.self)?.length ?? 0) === n, 20_000, '2000 messages');
     const order = got.get(a.self)!.map((m) => new DataView(m.buffer, m.byteOffset).getUint32(0, true));
     expect(order).toEqual(Array.from({ length: n }, (_, i) => i));
+    // 2000 frames of 25 bytes fit the local budget: at most one blocking bufferedAmount read
+    expect(a.stats().bufferReads - readsBefore).toBeLessThanOrEqual(1);
   });
 
   it('connects a peer that creates its transport well after joining (early offers are held)', async () => {
@@ -194,6 +198,16 @@ describe('WebRTC transport (real signaling server + @roamhq/wrtc on loopback)', 
       raw.once('connect', () => resolve());
       raw.once('error', reject);
     });
+    // until the raw end says HELLO the victim keeps the link connecting and sends nothing
+    const queued = victim.send(rawClient.joined!.peerId, text('after hello'));
+    const seen: Uint8Array[] = [];
+    raw.on('data', (d: Uint8Array) => seen.push(d));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(victim.connectedPeers()).toEqual([]);
+    expect(seen.every((d) => d[0] === FRAME_HELLO)).toBe(true);
+    raw.send(encodeHello());
+    await queued;
+    await until(() => seen.some((d) => d[0] !== FRAME_HELLO), 10_000, 'queued message after hello');
     const alive = 'still alive '.repeat(10); // 3 frames of 64 bytes
     const good = [...encodeFrames(7, text(alive), 64)];
     expect(good.length).toBe(3);
@@ -228,5 +242,25 @@ describe('WebRTC transport (real signaling server + @roamhq/wrtc on loopback)', 
     victim.reportUnreachable(rawId);
     await until(() => epochs.some((m) => !m.peers.includes(rawId)), 10_000, 'epoch without the dropped peer');
     expect(epochs[epochs.length - 1].peers).toEqual([victim.self]);
+  });
+
+  it('reports a peer that speaks another framing version as unreachable and rejects its queued sends', async () => {
+    const session = await newSession();
+    const victim = await joinTransport(session, 'victim');
+    const rawClient = await joinClient(session, 'old');
+    const rawId = rawClient.joined!.peerId;
+    const raw = new SimplePeer({ initiator: false, wrtc, iceCompleteTimeout: 250 });
+    open.peers.push(raw);
+    raw.on('signal', (data: unknown) => rawClient.sendSignal(victim.self, data as SignalData));
+    rawClient.subscribe({ signal: (from, data) => from === victim.self && raw.signal(data as SimplePeer.SignalData) });
+    const unreachable: string[] = [];
+    victim.subscribe({ unreachable: (p, reason) => p === rawId && unreachable.push(reason) });
+    const queued = victim.send(rawId, text('never'));
+    await new Promise<void>((resolve) => raw.once('connect', () => resolve()));
+    raw.send(Uint8Array.of(FRAME_HELLO, 1));
+    await expect(queued).rejects.toThrow(/framing version 1/);
+    expect(unreachable).toHaveLength(1);
+    expect(unreachable[0]).toMatch(/framing version 1/);
+    expect(victim.stats().malformedFrames).toBe(1);
   });
 });

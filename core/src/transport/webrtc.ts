@@ -1,6 +1,14 @@
 import SimplePeer from 'simple-peer';
 import type { IceServer } from '../session/config';
-import { DEFAULT_CHUNK_BYTES, DEFAULT_MAX_MESSAGE_BYTES, FRAME_HEADER_BYTES, Reassembler, encodeFrames } from './framing';
+import {
+  DEFAULT_CHUNK_BYTES,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  FRAME_HEADER_BYTES,
+  Reassembler,
+  decodeControl,
+  encodeFrames,
+  encodeHello,
+} from './framing';
 import type { SignalingClient } from './signaling-client';
 import type { Member, MembershipEpoch, SignalData } from './signaling-protocol';
 import type { Membership, PeerId, Transport, TransportListener } from './transport';
@@ -8,9 +16,9 @@ import type { Membership, PeerId, Transport, TransportListener } from './transpo
 /**
  * Transport over a full mesh of WebRTC data channels (simple-peer), with the signaling server as
  * the membership authority. Per peer there is one reliable ordered channel; messages are chunked
- * (framing.ts), sent one at a time per peer under bufferedAmount back-pressure, and queued while
- * the channel is still connecting, so a fast peer's first ballot waits for a slow peer's channel
- * instead of being lost (disco #1109).
+ * (framing.ts), sent one at a time per peer under a buffered-bytes budget, and queued until both
+ * ends have exchanged HELLO, so a fast peer's first ballot waits for a slow peer's channel instead
+ * of being lost (disco #1109), and nothing is sent before the other end can receive it in order.
  */
 
 /** What simple-peer needs from a WebRTC implementation (Node: core/src/node/wrtc.ts). */
@@ -25,8 +33,11 @@ export interface WebRtcTransportOptions {
   iceServers?: IceServer[];
   chunkBytes?: number;
   maxMessageBytes?: number;
-  /** a channel not open after this long is given up (unreachable); default 30 s */
+  /** a channel not open (HELLO exchanged) after this long is given up (unreachable); default 30 s */
   connectTimeoutMs?: number;
+  /** a send buffer that stays above the high-water mark this long means the peer stopped
+   * reading: the link is failed (unreachable) instead of waiting forever; default 30 s */
+  drainTimeoutMs?: number;
   /** sending pauses while the channel buffers more than this (default 1 MiB) ... */
   highWaterBytes?: number;
   /** ... and resumes below this (default 256 KiB) */
@@ -46,6 +57,8 @@ export interface TransportStats {
   malformedFrames: number;
   /** times a sender paused for the channel's buffer to drain */
   backpressureWaits: number;
+  /** reads of the channel's bufferedAmount (each one a blocking call into wrtc's thread) */
+  bufferReads: number;
 }
 
 export interface WebRtcTransport extends Transport {
@@ -62,6 +75,7 @@ export interface WebRtcTransport extends Transport {
   stats(): TransportStats;
 }
 
+/** 'open' = both ends sent HELLO; data frames flow only then */
 type LinkState = 'connecting' | 'open' | 'closed';
 
 interface Outgoing {
@@ -80,10 +94,17 @@ interface Link {
   nextId: number;
   readonly rx: Reassembler;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** our end is wired up and our HELLO is sent */
+  localReady: boolean;
+  /** the other end's HELLO arrived */
+  peerReady: boolean;
+  /** an upper bound on the channel's bufferedAmount: the last reading plus bytes sent since */
+  buffered: number;
 }
 
 /** The part of RTCDataChannel used for back-pressure; simple-peer keeps it in `_channel`. */
 interface ChannelLike {
+  readonly readyState: string;
   bufferedAmount: number;
   bufferedAmountLowThreshold?: number;
   addEventListener?(type: 'bufferedamountlow', fn: () => void): void;
@@ -113,6 +134,7 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
   }
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const connectTimeoutMs = options.connectTimeoutMs ?? 30_000;
+  const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
   const highWater = options.highWaterBytes ?? 1024 * 1024;
   const lowWater = Math.min(options.lowWaterBytes ?? 256 * 1024, highWater);
 
@@ -133,6 +155,7 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
     bytesReceived: 0,
     malformedFrames: 0,
     backpressureWaits: 0,
+    bufferReads: 0,
   };
 
   const emit = (fn: (l: TransportListener) => void): void => {
@@ -183,48 +206,77 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
 
   const channelOf = (link: Link): ChannelLike | null => (link.sp as unknown as { _channel: ChannelLike | null })._channel;
 
-  /** Wait until the channel's send buffer has drained below the low-water mark. */
-  const drain = (link: Link): Promise<void> => {
+  /** simple-peer's send() silently drops data while it is destroying, so a send must check first */
+  const isDestroying = (link: Link): boolean => {
+    const sp = link.sp as unknown as { destroying?: boolean; destroyed?: boolean };
+    return sp.destroying === true || sp.destroyed === true;
+  };
+
+  /**
+   * Make room for `frameBytes` more under the high-water mark. `link.buffered` bounds the real
+   * bufferedAmount from above (it only shrinks by draining, and every send is added), so while
+   * the budget allows no reading is needed: each reading is a blocking call into wrtc's thread,
+   * milliseconds on a loaded machine. Returns false when the link died meanwhile.
+   */
+  const makeRoom = async (link: Link, frameBytes: number): Promise<boolean> => {
     const channel = channelOf(link);
-    if (!channel || channel.bufferedAmount <= highWater) return Promise.resolve();
+    const usable = (): boolean => {
+      if (link.state !== 'open') return false;
+      if (!channel || isDestroying(link) || channel.readyState !== 'open') {
+        // a closing channel takes what it is given and drops it: fail now, visibly
+        fail(link, `data channel ${channel?.readyState ?? 'gone'} while sending`);
+        return false;
+      }
+      return true;
+    };
+    const read = (): number => {
+      stats.bufferReads++;
+      link.buffered = channel!.bufferedAmount;
+      return link.buffered;
+    };
+    if (!usable()) return false;
+    if (read() + frameBytes <= highWater) return true;
     stats.backpressureWaits++;
-    return new Promise((resolve) => {
-      // the event is the fast path; the poll covers implementations that never fire it and a
-      // channel that closes while we wait
+    await new Promise<void>((resolve) => {
+      const started = Date.now();
+      // the event is the fast path but may be stale (queued before this wait began), so it only
+      // triggers a reading; the poll covers implementations that never fire it, and a channel
+      // that closes or a peer that stops reading while we wait
+      const check = () => {
+        if (!usable() || read() <= lowWater) return done();
+        if (Date.now() - started > drainTimeoutMs) {
+          fail(link, `send buffer stuck at ${link.buffered} bytes for ${drainTimeoutMs} ms`);
+          done();
+        }
+      };
       const done = () => {
         clearInterval(poll);
-        channel.removeEventListener?.('bufferedamountlow', done);
+        channel?.removeEventListener?.('bufferedamountlow', check);
         resolve();
       };
-      const poll = setInterval(() => {
-        if (link.state !== 'open' || channel.bufferedAmount <= lowWater) done();
-      }, 25);
-      channel.addEventListener?.('bufferedamountlow', done);
+      const poll = setInterval(check, 25);
+      channel?.addEventListener?.('bufferedamountlow', check);
     });
+    return link.state === 'open';
   };
 
   const pump = async (link: Link): Promise<void> => {
     if (link.pumping) return;
     link.pumping = true;
-    let unconfirmed = 0;
     try {
       while (link.state === 'open' && link.queue.length > 0) {
         const msg = link.queue[0];
         const id = link.nextId;
         link.nextId = (id + 1) >>> 0;
         for (const frame of encodeFrames(id, msg.bytes, chunkBytes)) {
-          // wrtc updates bufferedAmount asynchronously, so a tight loop would read a stale 0 and
-          // hand megabytes to the channel at once; yielding a macrotask every high-water's worth
-          // of bytes lets the reading catch up before drain() trusts it
-          if (unconfirmed >= highWater) {
-            await new Promise((r) => setTimeout(r, 0));
-            unconfirmed = 0;
+          // the message stays queued until fully sent, so fail() rejects it if the channel dies
+          if (link.buffered + frame.byteLength > highWater && !(await makeRoom(link, frame.byteLength))) return;
+          if (isDestroying(link)) {
+            fail(link, 'peer connection destroyed while sending');
+            return;
           }
-          await drain(link);
-          // the message stays queued until fully sent, so fail() rejects it if the channel dies here
-          if (link.state !== 'open') return;
           link.sp.send(frame);
-          unconfirmed += frame.byteLength;
+          link.buffered += frame.byteLength;
           stats.framesSent++;
           stats.bytesSent += frame.byteLength;
         }
@@ -239,6 +291,28 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
     }
   };
 
+  const sendHello = (link: Link): boolean => {
+    try {
+      const hello = encodeHello();
+      link.sp.send(hello);
+      stats.framesSent++;
+      stats.bytesSent += hello.byteLength;
+      return true;
+    } catch (err) {
+      fail(link, `hello failed: ${(err as Error).message}`);
+      return false;
+    }
+  };
+
+  /** Data flows once both ends are wired up: ours (connect + HELLO sent) and theirs (HELLO in). */
+  const maybeOpen = (link: Link): void => {
+    if (link.state !== 'connecting' || !link.localReady || !link.peerReady) return;
+    link.state = 'open';
+    clearTimeout(link.timer);
+    notifyWatchers();
+    void pump(link);
+  };
+
   const onFrame = (link: Link, data: unknown): void => {
     if (link.state === 'closed') return;
     stats.framesReceived++;
@@ -247,6 +321,22 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
       return;
     }
     stats.bytesReceived += data.byteLength;
+    const control = decodeControl(data);
+    if (control) {
+      if (control.kind === 'hello') {
+        if (link.peerReady) return;
+        link.peerReady = true;
+        // our own HELLO may have reached their end before it was wired up, and be lost there;
+        // this answer is sent after theirs arrived, so it cannot be
+        if (link.localReady) sendHello(link);
+        maybeOpen(link);
+      } else {
+        // a peer that cannot speak our framing can never exchange a message with us
+        stats.malformedFrames++;
+        fail(link, control.reason);
+      }
+      return;
+    }
     const result = link.rx.push(data);
     if (result.kind === 'malformed') stats.malformedFrames++;
     else if (result.kind === 'message') {
@@ -273,19 +363,23 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
       nextId: 0,
       rx: new Reassembler(maxMessageBytes),
       timer: undefined,
+      localReady: false,
+      peerReady: false,
+      buffered: 0,
     };
-    link.timer = setTimeout(() => fail(link, `no data channel after ${connectTimeoutMs} ms`), connectTimeoutMs);
+    link.timer = setTimeout(
+      () => fail(link, `${link.localReady ? 'no hello from the peer' : 'no data channel'} after ${connectTimeoutMs} ms`),
+      connectTimeoutMs,
+    );
     sp.on('signal', (data: unknown) => {
       if (link.state !== 'closed') signaling.sendSignal(peer, data as SignalData);
     });
     sp.on('connect', () => {
-      if (link.state !== 'connecting') return;
-      link.state = 'open';
-      clearTimeout(link.timer);
+      if (link.state !== 'connecting' || link.localReady) return;
       const channel = channelOf(link);
       if (channel && typeof channel.bufferedAmountLowThreshold === 'number') channel.bufferedAmountLowThreshold = lowWater;
-      notifyWatchers();
-      void pump(link);
+      link.localReady = true;
+      if (sendHello(link)) maybeOpen(link);
     });
     sp.on('data', (data: unknown) => {
       try {
