@@ -294,7 +294,7 @@ async function runPeer(flags: PeerFlags): Promise<void> {
     setTimeout(() => process.exit(code), 2000).unref();
     // a checkpoint being written when Ctrl-C comes is finished, not torn off
     void peer
-      .stop()
+      .leave()
       .then(() => savesDone())
       .finally(() => process.exit(code));
   };

@@ -68,6 +68,12 @@ export interface RunningPeer {
   /** resolves when the session's last round is applied here */
   readonly finished: Promise<{ round: number; hash: string }>;
   stop(): Promise<void>;
+  /**
+   * For a process about to exit: stops the session and leaves the signaling server (so the others
+   * see a new epoch at once) but skips the native teardown of channels and engine, which the exit
+   * reclaims anyway and which has crashed @roamhq/wrtc mid-flight.
+   */
+  leave(): Promise<void>;
 }
 
 /** WebGPU when the platform offers an adapter, wasm otherwise. */
@@ -165,6 +171,12 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
         await session.stop();
         await openTransport.close();
         await activeOracle.dispose();
+      },
+      async leave() {
+        if (stopped) return;
+        stopped = true;
+        await session.stop();
+        signaling.close();
       },
     };
   } catch (err) {
