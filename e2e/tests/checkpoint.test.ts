@@ -1,9 +1,7 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeCheckpoint } from '../../core/src/session/checkpoint';
-import type { SignalingServer } from '../../signaling/src/server';
-import { hasChromium, launchChromium, watchErrors } from '../src/browser';
-import { startServer } from '../src/server';
+import { hasChromium, watchErrors } from '../src/browser';
+import { useServerAndBrowser } from '../src/fixture';
 import { readFacts, waitUntil } from '../src/session-page';
 
 /** A tab saves a checkpoint to IndexedDB every `checkpointEvery` rounds. */
@@ -32,24 +30,13 @@ const readCheckpointSource = (key: string) => `new Promise((resolve, reject) => 
 })`;
 
 describe.skipIf(!hasChromium())('browser checkpoints', () => {
-  let server: SignalingServer;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    server = await startServer();
-    browser = await launchChromium();
-  }, 180_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const { server, browser } = useServerAndBrowser();
 
   it('saves the parameters of round 10 to IndexedDB, and they verify against their hash', async () => {
-    const res = await fetch(`${server.url}/api/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
+    const res = await fetch(`${server().url}/api/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
     expect(res.status).toBe(201);
     const { id, url } = (await res.json()) as { id: string; url: string };
-    const page = await browser.newPage();
+    const page = await browser().newPage();
     const errors = watchErrors(page, 'tab');
     await page.goto(`${url}&backend=wasm`);
     await waitUntil('the tab to finish', 120_000, async () => (await readFacts(page)).state === 'finished');

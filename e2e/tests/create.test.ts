@@ -1,27 +1,14 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SignalingServer } from '../../signaling/src/server';
-import { hasChromium, launchChromium, watchErrors } from '../src/browser';
-import { startServer } from '../src/server';
+import { describe, expect, it } from 'vitest';
+import { hasChromium, watchErrors } from '../src/browser';
+import { useServerAndBrowser } from '../src/fixture';
 
 describe.skipIf(!hasChromium())('creating a session in the browser', () => {
-  let server: SignalingServer;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    server = await startServer();
-    browser = await launchChromium();
-  }, 180_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const fixture = useServerAndBrowser();
 
   it('shows readable errors next to bad fields and creates a session from valid ones', async () => {
-    const page = await browser.newPage();
+    const page = await fixture.browser().newPage();
     const errors = watchErrors(page, 'create');
-    await page.goto(server.url);
+    await page.goto(fixture.server().url);
     await page.getByLabel('Learning rate γ').fill('-0.5');
     await page.getByLabel('Momentum θ').fill('1');
     await page.getByLabel('Batch size').fill('');
@@ -40,14 +27,14 @@ describe.skipIf(!hasChromium())('creating a session in the browser', () => {
     const link = new URL(await page.getByTestId('join-link').inputValue());
     expect(link.searchParams.get('session')).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(link.searchParams.get('token')).toBeTruthy();
-    expect(link.origin).toBe(new URL(server.url).origin);
+    expect(link.origin).toBe(new URL(fixture.server().url).origin);
     expect(errors).toEqual([]);
     await page.close();
   });
 
   it('is usable from the keyboard alone', async () => {
-    const page = await browser.newPage();
-    await page.goto(server.url);
+    const page = await fixture.browser().newPage();
+    await page.goto(fixture.server().url);
     await page.getByTestId('create-session').waitFor(); // React renders after the load event
     const order: string[] = [];
     for (let i = 0; i < 6; i++) {
@@ -63,9 +50,9 @@ describe.skipIf(!hasChromium())('creating a session in the browser', () => {
   });
 
   it('explains a join link that names no session', async () => {
-    const page = await browser.newPage();
+    const page = await fixture.browser().newPage();
     const errors = watchErrors(page, 'bad-link');
-    await page.goto(`${server.url}/?session=nosuchsession&token=whatever`);
+    await page.goto(`${fixture.server().url}/?session=nosuchsession&token=whatever`);
     await expect.poll(() => page.getByTestId('state').getAttribute('data-state'), { timeout: 30_000 }).toBe('error');
     expect(await page.getByTestId('state').textContent()).toMatch(/does not exist|unknown session/i);
     // a bad link is the user's mistake, not the page's: nothing is thrown into the console
@@ -74,8 +61,8 @@ describe.skipIf(!hasChromium())('creating a session in the browser', () => {
   });
 
   it('keeps every algorithm selectable', async () => {
-    const page = await browser.newPage();
-    await page.goto(server.url);
+    const page = await fixture.browser().newPage();
+    await page.goto(fixture.server().url);
     const options = await page.getByLabel('Algorithm', { exact: true }).locator('option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
     const { algorithmNames } = await import('../../core/src/session/config');
     expect(options).toEqual([...algorithmNames]);

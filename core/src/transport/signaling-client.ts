@@ -1,4 +1,5 @@
 import { io } from 'socket.io-client';
+import { notifyEach } from './listeners';
 import type { Socket } from 'socket.io-client';
 import type { SessionConfig, SessionConfigInput } from '../session/config';
 import {
@@ -82,18 +83,7 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
   let membership: MembershipEpoch | undefined;
   let closed = false;
 
-  const each = (fn: (l: SignalingListener) => void): void => {
-    for (const l of [...listeners]) {
-      try {
-        fn(l);
-      } catch (err) {
-        // a listener's bug must not stop delivery to the others or break the socket loop
-        queueMicrotask(() => {
-          throw err;
-        });
-      }
-    }
-  };
+  const each = (fn: (l: SignalingListener) => void): void => notifyEach(listeners, fn);
 
   const acceptMembership = (m: MembershipEpoch): void => {
     if (membership && m.epoch <= membership.epoch) return;

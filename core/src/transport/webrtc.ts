@@ -1,4 +1,5 @@
 import SimplePeer from 'simple-peer';
+import { notifyEach } from './listeners';
 import type { IceServer } from '../session/config';
 import {
   DEFAULT_CHUNK_BYTES,
@@ -158,18 +159,7 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
     bufferReads: 0,
   };
 
-  const emit = (fn: (l: TransportListener) => void): void => {
-    for (const l of [...listeners]) {
-      try {
-        fn(l);
-      } catch (err) {
-        // a listener's bug must not corrupt the transport's own state machine
-        queueMicrotask(() => {
-          throw err;
-        });
-      }
-    }
-  };
+  const emit = (fn: (l: TransportListener) => void): void => notifyEach(listeners, fn);
   const notifyWatchers = () => {
     for (const w of [...watchers]) w();
   };
