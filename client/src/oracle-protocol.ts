@@ -1,3 +1,4 @@
+import type { Dataset } from '../../core/src/data/dataset';
 import type { Backend } from '../../core/src/engine/oracle';
 import type { ModelName } from '../../core/src/models';
 
@@ -9,14 +10,8 @@ import type { ModelName } from '../../core/src/models';
 
 export type BackendChoice = 'auto' | 'webgpu' | 'wasm';
 
-export interface DatasetPayload {
-  readonly name: string;
-  readonly inputs: Float32Array;
-  readonly labels: Uint8Array;
-  readonly count: number;
-  readonly inputShape: readonly number[];
-  readonly numClasses: number;
-}
+/** a Dataset crosses to the worker as is (its typed arrays are structured-cloned) */
+export type DatasetPayload = Dataset;
 
 export type ToOracle =
   /** pick the backend (answered with `backend`): peers announce it when they join */
