@@ -91,11 +91,17 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
     each((l) => l.membership?.(m));
   };
 
+  /**
+   * An epoch can be decoded before our join ack has resolved `join()`: the server acks, then a
+   * peer joining right after us triggers a broadcast, and both packets may arrive in one read,
+   * before the promise continuation runs. Dropping it left this peer a term behind for good.
+   */
+  let early: MembershipEpoch | undefined;
   socket.on(SIGNALING_EVENTS.membership, (payload: unknown) => {
     const parsed = membershipEpochSchema.safeParse(payload);
     if (!parsed.success) return each((l) => l.error?.({ code: 'invalid', error: `bad membership from server: ${describeIssues(parsed.error)}` }));
-    // epochs broadcast before our own join ack are for a session we are not yet part of
     if (joined) acceptMembership(parsed.data);
+    else if (!early || parsed.data.epoch > early.epoch) early = parsed.data;
   });
   /**
    * Offers can arrive between the join ack and the moment the caller creates its transport (it
@@ -168,9 +174,15 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
       if (joined) throw new SignalingError('already-joined', `already joined as ${joined.peerId}`);
       const parsed = joinAckSchema.safeParse(await request(SIGNALING_EVENTS.join, req));
       if (!parsed.success) throw new SignalingError('invalid', `bad join ack: ${describeIssues(parsed.error)}`);
-      if (!parsed.data.ok) throw new SignalingError(parsed.data.code, parsed.data.error);
+      if (!parsed.data.ok) {
+        early = undefined;
+        throw new SignalingError(parsed.data.code, parsed.data.error);
+      }
       joined = { peerId: parsed.data.peerId, config: parsed.data.config, membership: parsed.data.membership };
       acceptMembership(parsed.data.membership);
+      // the server only broadcasts to members, so an epoch that came first is of this session
+      if (early) acceptMembership(early);
+      early = undefined;
       return joined;
     },
     sendSignal(to, data) {
