@@ -4,7 +4,7 @@ import { applyVerdict, majorityVerdict, packSigns, stochasticSignPack } from '..
 import { ballotBytes, checkUpdate, updateBytes } from './codec';
 import { lrAt } from './schedule';
 import type { Ballot, Strategy, Update, WorkerContext, WorkerState } from './strategy';
-import { accumulate, checkBallots, checkContext, createState, drawGradient, extrapolate } from './worker';
+import { accumulate, checkBallots, checkContext, createState, descend, drawGradient, extrapolate } from './worker';
 
 /**
  * Every algorithm whose ballot is one bit per coordinate. They differ only in the vector a
@@ -121,16 +121,7 @@ async function localSteps(ctx: WorkerContext, state: WorkerState, y: Float32Arra
   for (let k = 0; k < K; k++) {
     const g = await drawGradient(ctx, state, z);
     if (g === null) continue;
-    let finite = true;
-    for (let i = 0; i < z.length && finite; i++) {
-      const v = Math.fround(z[i] - eta * g[i]);
-      if (v - v !== 0) finite = false;
-    }
-    if (!finite) {
-      state.nonFiniteGradients++;
-      continue;
-    }
-    for (let i = 0; i < z.length; i++) z[i] -= eta * g[i];
+    if (!descend(z, g, eta)) state.nonFiniteGradients++;
   }
   return z;
 }

@@ -73,18 +73,52 @@ export function extrapolate(x: Float32Array, xPrev: Float32Array, alpha: number)
 /**
  * m <- beta m + c g, committed only if every new entry is finite (so a huge but finite
  * gradient that would overflow float32 is dropped like a non-finite one). Returns whether
- * it was committed.
+ * it was committed. One pass into a scratch vector, then a copy: the same float32 values as
+ * computing in place, at a third of the cost of checking first and computing again.
  */
 export function accumulate(m: Float32Array, g: Float32Array, beta: number, c: number, state: WorkerState): boolean {
+  const next = scratchFor(m.length);
+  let bad = 0;
   for (let i = 0; i < m.length; i++) {
-    const v = Math.fround(beta * m[i] + c * g[i]);
-    if (v - v !== 0) {
-      state.nonFiniteGradients++;
-      return false;
-    }
+    next[i] = beta * m[i] + c * g[i];
+    const v = next[i];
+    bad |= +(v - v !== 0);
   }
-  for (let i = 0; i < m.length; i++) m[i] = beta * m[i] + c * g[i];
+  if (bad !== 0) {
+    state.nonFiniteGradients++;
+    return false;
+  }
+  m.set(next);
   return true;
+}
+
+/**
+ * z <- z - eta g under the same all-or-nothing rule as accumulate (Alg. 3's local steps);
+ * returns whether it was committed.
+ */
+export function descend(z: Float32Array, g: Float32Array, eta: number): boolean {
+  const next = scratchFor(z.length);
+  let bad = 0;
+  for (let i = 0; i < z.length; i++) {
+    next[i] = z[i] - eta * g[i];
+    const v = next[i];
+    bad |= +(v - v !== 0);
+  }
+  if (bad !== 0) return false;
+  z.set(next);
+  return true;
+}
+
+// one scratch vector per length, reused: both callers copy out of it before returning
+const scratch = new Map<number, Float32Array>();
+function scratchFor(d: number): Float32Array {
+  let s = scratch.get(d);
+  if (s === undefined) {
+    if (scratch.size >= 4) scratch.clear();
+    s = new Float32Array(d);
+    scratch.set(d, s);
+  }
+  return s;
 }
 
 /** Throws unless there is at least one ballot and all are well-formed and of `kind`. */
