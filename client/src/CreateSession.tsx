@@ -9,6 +9,7 @@ import {
   formToConfig,
   modelNames,
   partitionKinds,
+  tieRules,
   scheduleKinds,
   type FieldErrors,
   type FieldName,
@@ -163,6 +164,7 @@ export function CreateSession({ server, onOpen }: Props) {
         {num('alpha', { hint: hint('alpha') ?? 'θ/(1−θ) gives double momentum' })}
         {num('K', { hint: hint('K') })}
         {num('eta', { hint: hint('eta') })}
+        {select('ties', tieRules, (o) => (o === 'coin' ? 'Coin flip (1 bit down)' : 'Zero, the paper (tie bitmap down)'))}
       </fieldset>
       <fieldset>
         <legend>Session</legend>

@@ -13,7 +13,7 @@ describe('session form', () => {
     const config = parseSessionConfig({
       model: 'cnn',
       dataset: 'fashion-mnist',
-      algorithm: { name: 'fed-mv-sto-signsgd-sim', lr: 0.02, schedule: { kind: 'step', milestones: [10, 20], factor: 0.5 }, theta: 0.8, R: 0.5, alpha: 4, K: 3, eta: 0.05 },
+      algorithm: { name: 'fed-mv-sto-signsgd-sim', lr: 0.02, schedule: { kind: 'step', milestones: [10, 20], factor: 0.5 }, theta: 0.8, R: 0.5, alpha: 4, K: 3, eta: 0.05, ties: 'zero' },
       partition: { kind: 'dirichlet', alpha: 0.3 },
       batchSize: 16,
       rounds: 90,

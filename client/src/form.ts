@@ -17,6 +17,7 @@ export const modelNames = ['mlp', 'cnn'] as const;
 export const datasetNames = ['mnist', 'fashion-mnist', 'synthetic'] as const;
 export const scheduleKinds = ['constant', 'step', 'exponential'] as const;
 export const partitionKinds = ['iid', 'dirichlet'] as const;
+export const tieRules = ['coin', 'zero'] as const;
 
 export interface FormState {
   model: (typeof modelNames)[number];
@@ -38,6 +39,8 @@ export interface FormState {
   alpha: string;
   K: string;
   eta: string;
+  /** what a tied vote (even number of ballots) means */
+  ties: (typeof tieRules)[number];
   partition: (typeof partitionKinds)[number];
   dirichletAlpha: string;
   seed: string;
@@ -68,6 +71,7 @@ export const fieldLabels: Record<FieldName, string> = {
   alpha: 'Extrapolation α',
   K: 'Local steps K',
   eta: 'Local learning rate η',
+  ties: 'Tied votes',
   partition: 'Data split',
   dirichletAlpha: 'Dirichlet α',
   seed: 'Seed',
@@ -114,6 +118,7 @@ export function configToForm(c: SessionConfig): FormState {
     alpha: String(a.alpha),
     K: String(a.K),
     eta: String(a.eta),
+    ties: a.ties,
     partition: c.partition.kind,
     dirichletAlpha: c.partition.kind === 'dirichlet' ? String(c.partition.alpha) : '1',
     seed: String(c.seed),
@@ -222,6 +227,7 @@ export function formToInput(f: FormState): { input: SessionConfigInput; errors: 
       alpha: num(f.alpha),
       K: num(f.K),
       eta: num(f.eta),
+      ties: f.ties,
     },
     partition: f.partition === 'dirichlet' ? { kind: 'dirichlet', alpha: num(f.dirichletAlpha) } : { kind: 'iid' },
     batchSize: num(f.batchSize),

@@ -92,7 +92,7 @@ function addSessionFlags(cmd: Command): Command {
     .option('--K <n>', 'federated local steps', int('K', 1))
     .option('--eta <x>', 'federated local learning rate', num('eta'))
     .option('--weight-decay <x>', 'weight decay', num('weight-decay'))
-    .addOption(new Option('--ties <rule>', 'tied votes (even peers): zero = Sign(0) = 0, the paper; coin = seeded coin flip, verdicts stay d/8 bytes').choices(['zero', 'coin']))
+    .addOption(new Option('--ties <rule>', 'tied votes (even peers): coin (default) = seeded coin flip, verdicts stay d/8 bytes; zero = Sign(0) = 0, the paper\'s rule').choices(['zero', 'coin']))
     .option('--dirichlet <alpha>', 'non-IID shards: Dirichlet(alpha) by label (default: IID)', num('dirichlet'))
     .option('--seed <n>', 'seed', int('seed'))
     .option('--deadline-ms <n>', 'straggler deadline per round', int('deadline-ms', 50))

@@ -94,7 +94,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option('--K <n>', 'local steps (federated)', integer(1))
     .option('--eta <x>', 'local learning rate (federated)', real)
     .option('--weight-decay <x>', 'weight decay', real)
-    .addOption(new Option('--ties <rule>', 'tied votes: zero (the paper\'s Sign(0) = 0) or a seeded coin').choices(['zero', 'coin']))
+    .addOption(new Option('--ties <rule>', 'tied votes: zero (the paper\'s Sign(0) = 0, default here) or a seeded coin').choices(['zero', 'coin']))
     .addOption(new Option('--model <name>', 'train a real model instead of the synthetic problem').choices([...modelNames]))
     .addOption(new Option('--dataset <name>', 'dataset for --model').choices(datasetNames.filter((n) => n !== 'synthetic')).default('mnist'))
     .option('--dirichlet <alpha>', 'non-IID: Dirichlet(alpha) label split over peers (--model; default IID)', positive)
@@ -129,7 +129,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     ...(o.K !== undefined && { K: o.K }),
     ...(o.eta !== undefined && { eta: o.eta }),
     ...(o.weightDecay !== undefined && { weightDecay: o.weightDecay }),
-    ...(o.ties !== undefined && { ties: o.ties }),
+    // the paper's Sign(0) = 0 unless asked (sessions default to 'coin')
+    ties: o.ties ?? 'zero',
   });
   const progress = (line: string): void => {
     if (!o.quiet) process.stderr.write(`${line}\n`);

@@ -74,8 +74,8 @@ describe('double-momentum (eq. 4)', () => {
 });
 
 describe('mv-signsgd', () => {
-  it('verdict is Sign(sum of ballots); an even split is a tie (0)', () => {
-    const s = createStrategy({ name: 'mv-signsgd', lr: 0.5 });
+  it("verdict is Sign(sum of ballots); an even split is a tie (0) under the paper's rule", () => {
+    const s = createStrategy({ name: 'mv-signsgd', lr: 0.5, ties: 'zero' });
     const b = (v: number[]): Ballot => ({ kind: 'signs', bits: packSigns(Float32Array.from(v)) });
     const three = s.aggregate([b([1, -1, 1]), b([1, 1, -1]), b([-1, -1, -1])], 3);
     expect(three.kind).toBe('verdict');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../random';
 import { packSigns, verdictValue } from '../signs';
+import { parseSessionConfig } from '../session/config';
 import { encodeUpdate } from './codec';
 import { createStrategy } from './index';
 import type { Ballot } from './strategy';
@@ -19,8 +20,13 @@ function opposedBallots(d: number): Ballot[] {
 describe('tied votes', () => {
   const d = 4001;
 
+  it("sessions default to 'coin' (one bit down); the paper tools pin 'zero'", () => {
+    expect(parseSessionConfig({}).algorithm.ties).toBe('coin');
+    expect(createStrategy({ name: 'mv-sto-signsgd-sim' }).config.ties).toBe('coin');
+  });
+
   it("'zero' keeps the paper's Sign(0) = 0 and pays for a tie bitmap", () => {
-    const s = createStrategy({ name: 'mv-sto-signsgd-sim' });
+    const s = createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'zero' });
     const u = s.aggregate(opposedBallots(d), d);
     if (u.kind !== 'verdict') throw new Error('expected a verdict');
     expect(u.ties).not.toBeNull();

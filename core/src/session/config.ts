@@ -48,11 +48,13 @@ export const algorithmConfigSchema = z.object({
   K: z.number().int().min(1).max(100).default(5),
   eta: z.number().positive().max(10).default(1e-3),
   /**
-   * What a tied majority vote (even number of ballots) means. 'zero': Sign(0) = 0, the paper's
-   * rule; the verdict then carries a tie bitmap (up to d/8 more bytes down). 'coin': a seeded fair
-   * coin picks +1 or -1, so the verdict stays at d/8 bytes; still unbiased, one bit per coordinate.
+   * What a tied majority vote (even number of ballots) means. 'coin' (default for sessions): a
+   * seeded fair coin picks +1 or -1, so the verdict stays at one bit per coordinate (d/8 bytes)
+   * and its expectation is still the paper's 0. 'zero': Sign(0) = 0, the paper's literal rule;
+   * the verdict then carries a tie bitmap (up to d/8 more bytes down). The paper-reproduction
+   * tools (experiments, simulate) use 'zero' unless told otherwise.
    */
-  ties: z.enum(['zero', 'coin']).default('zero'),
+  ties: z.enum(['zero', 'coin']).default('coin'),
 });
 export type AlgorithmConfig = z.infer<typeof algorithmConfigSchema>;
 

@@ -27,6 +27,8 @@ const algorithmEntrySchema = z
     alpha: a.alpha.unwrap().optional(),
     K: a.K.unwrap().optional(),
     eta: a.eta.unwrap().optional(),
+    /** default 'zero' here (the paper's Sign(0) = 0), unlike a session's 'coin' */
+    ties: a.ties.unwrap().optional(),
     /** tell the plot this one is the reference (drawn dashed) */
     reference: z.boolean().optional(),
   })

@@ -72,6 +72,10 @@ describe('experiment config', () => {
     const fed = runs.find((r) => r.session.algorithm.name === 'fed-mv-sto-signsgd-sim')!;
     expect(fed.session.algorithm).toMatchObject({ lr: 0.001, K: 5, R: 0.001, theta: 0.9, alpha: 0 });
     expect(fed.session.expectedPeers).toBe(50);
+    // the paper's Sign(0) = 0 for every run (sessions elsewhere default to 'coin')
+    for (const r of runs) expect(r.session.algorithm.ties).toBe('zero');
+    const coin = expandGrid({ ...mv, algorithms: [{ ...mv.algorithms[0], ties: 'coin' }] });
+    expect(coin.every((r) => r.session.algorithm.ties === 'coin')).toBe(true);
     for (const name of ['workers', 'single-node', 'smoke']) expandGrid(await loadExperimentConfig(`experiments/${name}.json`));
   });
 

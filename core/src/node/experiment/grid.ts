@@ -63,7 +63,8 @@ export function effectiveSizes(cfg: ExperimentConfig, opts: GridOptions = {}) {
 function sessionFor(cfg: ExperimentConfig, alg: AlgorithmEntry, dataset: SessionConfig['dataset'], batchSize: number,
   partition: Partition, peers: number, seed: number, rounds: number, evalEvery: number): SessionConfig {
   const { label: _label, reference: _ref, ...algorithm } = alg;
-  const base = { ...algorithm };
+  // the paper's tie rule unless the config says otherwise (sessions default to 'coin')
+  const base = { ...algorithm, ties: algorithm.ties ?? ('zero' as const) };
   if (cfg.schedule && base.schedule === undefined) base.schedule = cfg.schedule;
   if (cfg.stepDecay && base.schedule === undefined) {
     base.schedule = { kind: 'step', milestones: cfg.stepDecay.at.map((f) => Math.round(f * rounds)), factor: cfg.stepDecay.factor };
