@@ -5,6 +5,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createFileCheckpointStore } from '../node/checkpoint-file';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoint';
 import { hashPair, hashParams } from './hash';
+import { createStrategy } from '../optim';
+import type { Transport } from '../transport/transport';
+import { parseSessionConfig } from './config';
+import { createSessionPeer } from './peer';
 import { createSim } from './testing';
 
 const dirs: string[] = [];
@@ -53,6 +57,49 @@ describe('checkpoints', () => {
     expect(decodeCheckpoint(encodeCheckpoint(sample(4))).round).toBe(4);
   });
 
+  it("carry the peer's worker memory, verified like the parameters", () => {
+    const momentum = Float32Array.from({ length: 37 }, (_, i) => i / 7 - 2);
+    const cp = { ...sample(5), memory: { momentum, error: null } };
+    const back = decodeCheckpoint(encodeCheckpoint(cp));
+    expect(Array.from(back.memory!.momentum!)).toEqual(Array.from(momentum));
+    expect(back.memory!.error).toBeNull();
+    expect(decodeCheckpoint(encodeCheckpoint(sample(5))).memory).toBeUndefined();
+    // flip one bit inside the momentum bytes (they follow their msgpack key)
+    const bytes = encodeCheckpoint(cp);
+    const at = Buffer.from(bytes).indexOf(Buffer.from('momentum')) + 'momentum'.length + 10;
+    const tampered = Uint8Array.from(bytes);
+    tampered[at] ^= 0x01;
+    expect(() => decodeCheckpoint(tampered)).toThrow(/memory hash mismatch/);
+    expect(() => encodeCheckpoint({ ...cp, memory: { momentum: new Float32Array(3), error: null } })).toThrow(/momentum must hold 37/);
+  });
+
+  it('a resumed peer starts from its saved momentum', async () => {
+    const d = 37;
+    const momentum = Float32Array.from({ length: d }, (_, i) => Math.sin(i) / 10);
+    const saved = { ...sample(12), memory: { momentum, error: null } };
+    // no membership ever arrives, so the peer only resumes and waits
+    const idle: Transport = { self: 'p0', send: async () => {}, subscribe: () => () => {} };
+    const start = (name: 'mv-sto-signsgd-sim' | 'mv-signsgd') => {
+      const config = parseSessionConfig({ rounds: 40, algorithm: { name } });
+      return createSessionPeer({
+        transport: idle, config, session: 's', strategy: createStrategy(config.algorithm), params: new Float32Array(d),
+        gradient: async () => new Float32Array(d),
+        checkpoints: { load: async () => saved, save: async () => {} },
+      });
+    };
+    const peer = start('mv-sto-signsgd-sim');
+    for (let k = 0; k < 100 && peer.state().round !== 12; k++) await new Promise((r) => setTimeout(r, 5));
+    expect(peer.state().round).toBe(12);
+    expect(Array.from(peer.state().momentum!)).toEqual(Array.from(momentum));
+    await peer.stop();
+    // an algorithm without momentum ignores it
+    const plain = start('mv-signsgd');
+    for (let k = 0; k < 100 && plain.state().round !== 12; k++) await new Promise((r) => setTimeout(r, 5));
+    expect(plain.state().round).toBe(12);
+    expect(plain.state().momentum).toBeNull();
+    await plain.stop();
+  });
+
   it('a session resumes from saved checkpoints with identical parameters and continues the rounds', async () => {
     const dir = await tmp();
     const store = (i: number) => createFileCheckpointStore(join(dir, `peer-${i}.bin`));
@@ -68,6 +115,8 @@ describe('checkpoints', () => {
       }
       expect(saved?.round).toBe(30);
       expect(hashParams(saved!.x)).toBe(done[0].hash);
+      // each peer saved its own momentum as it stood after the last round
+      expect(Array.from(saved!.memory!.momentum!)).toEqual(Array.from(first.peers[i].peer.state().momentum!));
     }
 
     // a fresh hub and fresh processes (new peer objects), same stores, more rounds to go

@@ -2,8 +2,9 @@ import { Packr } from 'msgpackr';
 import { hashPair, paramHashPattern } from './hash';
 
 /**
- * A saved session: the shared parameters at a round boundary. Worker memory (momentum) is
- * per peer and not saved; a resumed peer restarts it from zero, as a late joiner does.
+ * A saved session as one peer holds it: the shared parameters at a round boundary, and this
+ * peer's own worker memory (momentum or error-feedback residual), so a resumed peer votes as it
+ * would have. A checkpoint without memory (older ones) resumes with zero memory, as a late joiner.
  */
 export interface Checkpoint {
   readonly session: string;
@@ -15,6 +16,12 @@ export interface Checkpoint {
   readonly hash: string;
   /** ms since the Unix epoch */
   readonly savedAt: number;
+  readonly memory?: WorkerMemory;
+}
+
+export interface WorkerMemory {
+  readonly momentum: Float32Array | null;
+  readonly error: Float32Array | null;
 }
 
 export interface CheckpointStore {
@@ -38,11 +45,18 @@ export function encodeCheckpoint(cp: Checkpoint): Uint8Array {
       d: cp.x.length,
       hash: cp.hash,
       savedAt: cp.savedAt,
-      x: new Uint8Array(cp.x.buffer, cp.x.byteOffset, cp.x.byteLength),
-      xPrev: new Uint8Array(cp.xPrev.buffer, cp.xPrev.byteOffset, cp.xPrev.byteLength),
+      x: bytesOf(cp.x),
+      xPrev: bytesOf(cp.xPrev),
+      ...(cp.memory?.momentum ? { momentum: bytesOf(cp.memory.momentum) } : {}),
+      ...(cp.memory?.error ? { error: bytesOf(cp.memory.error) } : {}),
+      ...(cp.memory ? { memoryHash: memoryHash(cp.memory) } : {}),
     }),
   );
 }
+
+const bytesOf = (v: Float32Array): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+const EMPTY = new Float32Array(0);
+const memoryHash = (m: WorkerMemory): string => hashPair(m.momentum ?? EMPTY, m.error ?? EMPTY);
 
 export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   let raw: unknown;
@@ -62,8 +76,18 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   if (typeof m.hash !== 'string' || !paramHashPattern.test(m.hash)) throw new Error('checkpoint hash must be 16 hex digits');
   const x = floats(m.x, m.d, 'x');
   const xPrev = floats(m.xPrev, m.d, 'xPrev');
-  const cp: Checkpoint = { session: m.session, round: m.round, x, xPrev, hash: m.hash, savedAt: m.savedAt };
+  let memory: WorkerMemory | undefined;
+  if (m.memoryHash !== undefined) {
+    memory = {
+      momentum: m.momentum === undefined ? null : floats(m.momentum, m.d, 'momentum'),
+      error: m.error === undefined ? null : floats(m.error, m.d, 'error'),
+    };
+  } else if (m.momentum !== undefined || m.error !== undefined) {
+    throw new Error('checkpoint has worker memory without its hash');
+  }
+  const cp: Checkpoint = { session: m.session, round: m.round, x, xPrev, hash: m.hash, savedAt: m.savedAt, ...(memory ? { memory } : {}) };
   checkCheckpoint(cp);
+  if (memory && memoryHash(memory) !== m.memoryHash) throw new Error('checkpoint worker memory hash mismatch');
   return cp;
 }
 
@@ -72,6 +96,9 @@ export function checkCheckpoint(cp: Checkpoint): void {
   if (cp.x.length !== cp.xPrev.length) throw new Error(`checkpoint x has ${cp.x.length} values but xPrev ${cp.xPrev.length}`);
   const actual = hashPair(cp.x, cp.xPrev);
   if (actual !== cp.hash) throw new Error(`checkpoint hash mismatch: recorded ${cp.hash}, parameters hash to ${actual}`);
+  for (const [name, v] of Object.entries(cp.memory ?? {})) {
+    if (v !== null && (!(v instanceof Float32Array) || v.length !== cp.x.length)) throw new Error(`checkpoint ${name} must hold ${cp.x.length} floats`);
+  }
 }
 
 function isUint(v: unknown): v is number {

@@ -86,6 +86,8 @@ export interface SessionPeer {
     readonly hash: string;
     readonly x: Float32Array;
     readonly xPrev: Float32Array;
+    /** this peer's worker momentum (null for memoryless algorithms) */
+    readonly momentum: Float32Array | null;
   };
   stats(): SessionStats;
   /** resolves when the last round (config.rounds) is applied here */
@@ -269,6 +271,9 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     if (cp.session !== session) throw new Error(`checkpoint is of session ${cp.session}, not ${session}`);
     if (cp.x.length !== d) throw new Error(`checkpoint has d = ${cp.x.length}, the model has d = ${d}`);
     install(cp.round, cp.x, cp.xPrev);
+    // this peer's own memory; one of another algorithm (none, or another kind) is ignored
+    if (cp.memory?.momentum && workerState.momentum) workerState.momentum.set(cp.memory.momentum);
+    if (cp.memory?.error && workerState.error) workerState.error.set(cp.memory.error);
   }
 
   function guard(where: string, fn: () => void): void {
@@ -857,7 +862,11 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       emit(ev);
     }
     if (options.checkpoints && config.checkpointEvery > 0 && next % config.checkpointEvery === 0) {
-      const cp: Checkpoint = { session, round: next, x: new Float32Array(x), xPrev: new Float32Array(xPrev), hash: hashPair(x, xPrev), savedAt: Date.now() };
+      const memory = { momentum: workerState.momentum?.slice() ?? null, error: workerState.error?.slice() ?? null };
+      const cp: Checkpoint = {
+        session, round: next, x: new Float32Array(x), xPrev: new Float32Array(xPrev), hash: hashPair(x, xPrev), savedAt: Date.now(),
+        ...(memory.momentum || memory.error ? { memory } : {}),
+      };
       options.checkpoints.save(cp).catch((e) => fail('saving checkpoint', e));
     }
     if (next >= config.rounds) finish();
@@ -910,7 +919,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
 
   return {
     self,
-    state: () => ({ round: next, term, role: aggregator === self ? 'aggregator' : 'worker', aggregator, hash, x, xPrev }),
+    state: () => ({ round: next, term, role: aggregator === self ? 'aggregator' : 'worker', aggregator, hash, x, xPrev, momentum: workerState.momentum }),
     stats: () => ({ dropped: { ...dropped }, bytesUp, bytesDown, messagesUp, messagesDown, snapshotsSent, snapshotsInstalled }),
     finished,
     async stop() {
