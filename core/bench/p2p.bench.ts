@@ -26,7 +26,7 @@ import { createBatchSampler } from '../src/data/sampler';
 import { partitionFor } from '../src/data/partition';
 import { createModel } from '../src/models';
 import { loadDataset } from '../src/node/datasets';
-import { createNodeOracle } from '../src/node/ort-node';
+import { createNodeOracle, loadOrtNode } from '../src/node/ort-node';
 import { createStrategy } from '../src/optim';
 import { createRng } from '../src/random';
 import { parseSessionConfig, type SessionConfig } from '../src/session/config';
@@ -82,7 +82,7 @@ interface Measured {
 }
 
 /** N `signvote peer` processes and a signaling server on loopback. */
-async function overWebRtc(n: number): Promise<Measured> {
+async function overWebRtc(n: number, backend: 'wasm' | 'node' = 'wasm'): Promise<Measured> {
   const server = await createSignalingServer({ port: 0, logger: false });
   try {
     const res = await fetch(`${server.url}/api/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(configFor(n)) });
@@ -90,7 +90,7 @@ async function overWebRtc(n: number): Promise<Measured> {
     const perPeer = await Promise.all(
       Array.from({ length: n }, (_, i) =>
         new Promise<RoundRow[]>((resolvePeer, reject) => {
-          const child = spawn(process.execPath, [bin, 'peer', '--server', server.url, '--session', id, '--token', token, '--json', '--timings', '--label', `bench-${i}`], {
+          const child = spawn(process.execPath, [bin, 'peer', '--server', server.url, '--session', id, '--token', token, '--json', '--timings', '--backend', backend, '--label', `bench-${i}`], {
             stdio: ['ignore', 'pipe', 'pipe'],
           });
           const rows: RoundRow[] = [];
@@ -201,12 +201,14 @@ export const benches: Bench[] = [
       const out: BenchResult[] = [];
       const d = createModel('mlp').d;
       const oneBit = d / 8;
+      let memoryAt4: number | undefined;
       for (const n of PEERS) {
         const mem = await overMemory(n);
         // same bytes on either transport (session-level accounting), so the paper's rule is
         // measured in process only
         const paper = await overMemory(n, 'zero');
         const rtc = await overWebRtc(n);
+        if (n === 4) memoryAt4 = mem.overheadMs;
         const f = (x: number) => x.toFixed(1);
         out.push(
           latency(
@@ -219,6 +221,20 @@ export const benches: Bench[] = [
           latency(`p2p bytes up per worker per round, ${n} peers`, 'B', rtc.up, oneBit, `vs d/8 = ${oneBit}; limit 1.05 d/8 + 200 = ${(1.05 * oneBit + 200).toFixed(0)}; memory ${mem.up}`),
           latency(`p2p bytes down per worker per round, ${n} peers`, 'B', rtc.down, oneBit, `vs d/8; limit ${(1.05 * oneBit + 200).toFixed(0)}; ties 'coin' (session default); memory ${mem.down}`),
           latency(`p2p bytes down per worker per round, ${n} peers, ties 'zero'`, 'B', paper.down, oneBit, `vs d/8; the paper's Sign(0) = 0 (tie bitmap), in-memory hub; up ${paper.up}`),
+        );
+      }
+      // the default engine in Node is onnxruntime-web (wasm); the optional native one leaves the
+      // protocol more of these 2 cores, which is what the overhead is made of here
+      if (PEERS.includes(4) && (await loadOrtNode())) {
+        const rtc = await overWebRtc(4, 'node');
+        out.push(
+          latency(
+            'p2p round overhead, 4 peers, --backend node (webrtc vs memory)',
+            'ms',
+            rtc.overheadMs,
+            memoryAt4 ?? NaN,
+            `round ${rtc.roundMs.toFixed(1)} ms, slowest compute ${rtc.computeMs.toFixed(1)} ms; baseline: the wasm run's in-memory overhead`,
+          ),
         );
       }
       return out;

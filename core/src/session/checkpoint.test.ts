@@ -78,7 +78,7 @@ describe('checkpoints', () => {
     const momentum = Float32Array.from({ length: d }, (_, i) => Math.sin(i) / 10);
     const saved = { ...sample(12), memory: { momentum, error: null } };
     // no membership ever arrives, so the peer only resumes and waits
-    const idle: Transport = { self: 'p0', send: async () => {}, subscribe: () => () => {} };
+    const idle: Transport = { self: 'p0', send: async () => {}, subscribe: () => () => {}, close: async () => {} };
     const start = (name: 'mv-sto-signsgd-sim' | 'mv-signsgd') => {
       const config = parseSessionConfig({ rounds: 40, algorithm: { name } });
       return createSessionPeer({
