@@ -297,10 +297,11 @@ describe('P2P training across processes', () => {
     expect(helps[3].stdout).toContain('Exit codes');
   }, 60_000);
 
-  it('start --local N runs a server, a session and N Node peers, and --exit stops after training', async () => {
-    const run = await runCli(['start', '--port', '0', '--local', '2', '--rounds', '6', '--eval-every', '3', '--exit']);
+  it('start --peers N runs a server, a session and N Node peers, and --exit stops after training', async () => {
+    const run = await runCli(['start', '--port', '0', '--peers', '2', '--rounds', '6', '--eval-every', '3', '--exit']);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/demo session \S+: 2 peers, mv-sto-signsgd-sim, mlp on mnist/);
+    expect(run.stdout).toMatch(/more peers can join from a browser tab: http:\/\/127\.0\.0\.1:\d+\/\?session=/);
     // peer 1's progress: one line per round (not a terminal), then the summary
     expect(run.stderr).toMatch(/round 6\/6 term \d+ (aggregator|worker) loss [\d.]+ acc [\d.]+%/);
     expect(run.stderr).toMatch(/finished: 6 rounds, parameters [0-9a-f]{16}/);

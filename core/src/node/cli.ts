@@ -396,7 +396,7 @@ addSessionFlags(
     .description('serve, create a demo session, print its URL, and optionally start local Node peers')
     .option('-p, --port <port>', 'port', int('port'), 8080)
     .option('-H, --host <host>', 'interface', '127.0.0.1')
-    .option('--local <n>', 'local headless Node peers to start', int('local'), 0)
+    .option('--local <n>', 'local headless Node peers to start (default: --peers when given, else 0)', int('local'), 0)
     .addOption(new Option('--node-peers <n>', 'alias of --local').argParser(int('node-peers')).hideHelp())
     .option('--exit', 'stop when the local peers finish (exit code 0 when all finished)'),
 )
@@ -404,11 +404,16 @@ addSessionFlags(
     'after',
     examples([
       'signvote start                                   # server + a 3-peer demo session; open the URL in 3 tabs',
-      'signvote start --port 0 --local 4 --rounds 60 --exit   # 4 Node peers train, then everything stops',
+      'signvote start --peers 3                         # 3 local Node peers train; the URL shows them in a tab',
+      'signvote start --peers 4 --local 2               # 2 Node peers + 2 browser tabs',
+      'signvote start --port 0 --peers 4 --rounds 60 --exit   # 4 Node peers train, then everything stops',
     ]) + '\nPeer 1 reports its progress on stderr; the others are quiet. Defaults here: 100 rounds, evaluation every 5.\n',
   )
-  .action(async (opts: SessionFlags & { port: number; host: string; local: number; nodePeers?: number; exit?: boolean }) => {
+  .action(async (opts: SessionFlags & { port: number; host: string; local: number; nodePeers?: number; exit?: boolean }, cmd: Command) => {
   if (opts.nodePeers !== undefined) opts.local = opts.nodePeers;
+  // `start --peers N` starts all N peers here, unless --local says how many of them
+  const localGiven = cmd.getOptionValueSource('local') === 'cli' || opts.nodePeers !== undefined;
+  if (!localGiven && opts.peers !== undefined) opts.local = opts.peers;
   const { nodePeers: _alias, ...sessionOpts } = opts;
   const { createSignalingServer } = await import('../../../signaling/src/server');
   const server = await createSignalingServer({
@@ -421,7 +426,8 @@ addSessionFlags(
   const created = await createSessionOnServer(server.url, config);
   console.log(`signaling server on ${server.url}`);
   console.log(`demo session ${created.id}: ${config.expectedPeers} peers, ${config.algorithm?.name}, ${config.model} on ${config.dataset}`);
-  console.log(`open in ${opts.local < (config.expectedPeers ?? 0) ? `${(config.expectedPeers ?? 0) - opts.local} ` : ''}browser tabs: ${created.url}`);
+  const tabs = (config.expectedPeers ?? 0) - opts.local;
+  console.log(tabs > 0 ? `open in ${tabs} browser tab${tabs === 1 ? '' : 's'}: ${created.url}` : `more peers can join from a browser tab: ${created.url}`);
   const children: ChildProcess[] = [];
   for (let i = 0; i < opts.local; i++) {
     const child = spawn(process.execPath, [binPath, 'peer', '--server', server.url, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`], {
