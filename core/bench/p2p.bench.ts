@@ -14,8 +14,10 @@
  * paper's Sign(0) = 0 ('zero') needs a tie bitmap in the verdict (up to 2 bits per coordinate
  * down), so its bytes are reported too (in process: the counts are the same on either transport).
  *
- * Timings are steady state: the first WARMUP rounds (channel setup, JIT tiers) are left out.
- * `P2P_BENCH_PEERS=2,4` and `P2P_BENCH_ROUNDS=300` (defaults 2,4,8 and 300) size the run.
+ * Timings are steady state: the first WARMUP rounds are left out. Besides channel setup and JIT,
+ * they hold V8's background tier-up of onnxruntime-web's wasm (seconds of compilation threads in
+ * every peer process: ~15 ms overheads at 4 peers for the first ~200 rounds here, ~5 ms after).
+ * `P2P_BENCH_PEERS=2,4` and `P2P_BENCH_ROUNDS=600` (defaults 2,4,8 and 600) size the run.
  */
 import { spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
@@ -36,9 +38,8 @@ import { createMemoryHub } from '../src/transport/memory';
 import { latency, type Bench, type BenchResult } from './harness';
 
 const PEERS = (process.env.P2P_BENCH_PEERS ?? '2,4,8').split(',').map(Number);
-const ROUNDS = Number(process.env.P2P_BENCH_ROUNDS ?? 300);
-/** the first rounds include channel setup and JIT warm-up (V8 optimizes the hot loops after ~100) */
-const WARMUP = Math.min(100, Math.floor(ROUNDS / 3));
+const ROUNDS = Number(process.env.P2P_BENCH_ROUNDS ?? 600);
+const WARMUP = Math.min(300, Math.floor(ROUNDS / 2));
 const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/signvote.mjs');
 
 interface RoundRow {
