@@ -220,7 +220,8 @@ describe('P2P training across processes', () => {
       for (const p of first) p.kill('SIGTERM');
       const exits = await Promise.all(first.map((p) => p.exited));
       for (const [i, p] of first.entries()) {
-        expect(exits[i], p.describe()).toEqual({ code: 143, signal: null });
+        // after leaving and saving, a peer ends by the signal itself (a shell reports 143)
+        expect(exits[i], p.describe()).toEqual({ code: null, signal: 'SIGTERM' });
         expect(p.rounds.at(-1)!.round, p.name).toBeLessThan(40);
       }
       const saved = await Promise.all([1, 2, 3].map(async (i) => decodeCheckpoint(new Uint8Array(await readFile(join(dir, `p${i}.ckpt`))))));

@@ -286,20 +286,27 @@ async function runPeer(flags: PeerFlags): Promise<void> {
     onEvent,
   });
   let exiting = false;
-  const exit = (code: number) => {
+  const exit = (code: number | NodeJS.Signals) => {
     // the first reason wins: our own stop() also closes the signaling socket, which is no error
     if (exiting) return;
     exiting = true;
+    const end = (): void => {
+      if (typeof code === 'number') return process.exit(code);
+      // @roamhq/wrtc can crash (SIGSEGV) in process.exit's teardown while its threads still run;
+      // dying by the signal itself runs no teardown, and the shell still sees 130 / 143
+      process.removeAllListeners(code);
+      process.kill(process.pid, code);
+    };
     // a stuck native teardown (wrtc, ORT) must not keep a finished peer alive
-    setTimeout(() => process.exit(code), 2000).unref();
+    setTimeout(end, 2000).unref();
     // a checkpoint being written when Ctrl-C comes is finished, not torn off
     void peer
       .leave()
       .then(() => savesDone())
-      .finally(() => process.exit(code));
+      .finally(end);
   };
-  process.once('SIGINT', () => exit(EXIT.interrupted));
-  process.once('SIGTERM', () => exit(EXIT.terminated));
+  process.once('SIGINT', () => exit('SIGINT'));
+  process.once('SIGTERM', () => exit('SIGTERM'));
   const outcome = await Promise.race([peer.finished.then(() => null), lost]);
   if (outcome !== null) {
     if (flags.json) event({ event: 'left', reason: outcome });
@@ -439,8 +446,8 @@ addSessionFlags(
     for (const c of children) c.kill('SIGTERM');
     void server.close().finally(() => process.exit(code));
   };
-  process.once('SIGINT', () => shutdown(130));
-  process.once('SIGTERM', () => shutdown(143));
+  process.once('SIGINT', () => shutdown(EXIT.interrupted));
+  process.once('SIGTERM', () => shutdown(EXIT.terminated));
   if (opts.exit && children.length > 0) {
     const codes = await Promise.all(children.map((c) => new Promise<number>((r) => c.once('exit', (code) => r(code ?? 1)))));
     shutdown(codes.every((c) => c === 0) ? 0 : 1);
