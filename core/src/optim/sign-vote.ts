@@ -4,7 +4,7 @@ import { applyVerdict, majorityVerdict, packSigns, stochasticSignPack } from '..
 import { ballotBytes, checkUpdate, updateBytes } from './codec';
 import { lrAt } from './schedule';
 import type { Ballot, Strategy, Update, WorkerContext, WorkerState } from './strategy';
-import { accumulate, checkBallots, checkContext, createState, descend, drawGradient, extrapolate } from './worker';
+import { accumulate, checkBallots, checkContext, createState, drawGradient, extrapolate } from './worker';
 
 /**
  * Every algorithm whose ballot is one bit per coordinate. They differ only in the vector a
@@ -120,8 +120,8 @@ async function localSteps(ctx: WorkerContext, state: WorkerState, y: Float32Arra
   const z = Float32Array.from(y);
   for (let k = 0; k < K; k++) {
     const g = await drawGradient(ctx, state, z);
-    if (g === null) continue;
-    if (!descend(z, g, eta)) state.nonFiniteGradients++;
+    // z + (-eta) g: the same float32 values as z - eta g, all or nothing, counted when dropped
+    if (g !== null) accumulate(z, g, 1, -eta, state);
   }
   return z;
 }

@@ -92,24 +92,7 @@ export function accumulate(m: Float32Array, g: Float32Array, beta: number, c: nu
   return true;
 }
 
-/**
- * z <- z - eta g under the same all-or-nothing rule as accumulate (Alg. 3's local steps);
- * returns whether it was committed.
- */
-export function descend(z: Float32Array, g: Float32Array, eta: number): boolean {
-  const next = scratchFor(z.length);
-  let bad = 0;
-  for (let i = 0; i < z.length; i++) {
-    next[i] = z[i] - eta * g[i];
-    const v = next[i];
-    bad |= +(v - v !== 0);
-  }
-  if (bad !== 0) return false;
-  z.set(next);
-  return true;
-}
-
-// one scratch vector per length, reused: both callers copy out of it before returning
+// one scratch vector per length, reused: accumulate copies out of it before returning
 const scratch = new Map<number, Float32Array>();
 function scratchFor(d: number): Float32Array {
   let s = scratch.get(d);
