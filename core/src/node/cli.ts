@@ -292,8 +292,8 @@ async function runPeer(flags: PeerFlags): Promise<void> {
     exiting = true;
     const end = (): void => {
       if (typeof code === 'number') return process.exit(code);
-      // @roamhq/wrtc can crash (SIGSEGV) in process.exit's teardown while its threads still run;
-      // dying by the signal itself runs no teardown, and the shell still sees 130 / 143
+      // dying by the signal itself runs no exit teardown of native objects (@roamhq/wrtc has
+      // crashed with SIGSEGV around exit), and the shell still sees 130 / 143
       process.removeAllListeners(code);
       process.kill(process.pid, code);
     };

@@ -27,7 +27,7 @@ export interface SignalingListener {
   signal?(from: PeerId, data: SignalData): void;
   /** a refused event or a notice from the server (e.g. code 'dropped') */
   error?(notice: ErrorNotice): void;
-  /** the socket closed: this peer has left the session */
+  /** the socket closed by the server or the network (not by our own close()): this peer has left the session */
   disconnect?(reason: string): void;
 }
 
@@ -204,8 +204,11 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
     close() {
       if (closed) return;
       closed = true;
-      socket.disconnect();
+      // a deliberate close is not a lost server, so listeners hear nothing: otherwise the transport
+      // would tear its channels down under a peer that is only leaving (runtime leave()), and a
+      // browser tab would report "lost the signaling server" after its own Leave
       listeners.clear();
+      socket.disconnect();
     },
   };
 }
