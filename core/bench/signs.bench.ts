@@ -3,7 +3,8 @@
  * coordinate code, timed in the same run.
  */
 import { createRng } from '../src/random';
-import { applyVerdict, majorityVerdict, packSigns, stochasticSignPack, type Verdict } from '../src/signs';
+import { accumulate, createState } from '../src/optim/worker';
+import { applyVerdict, majorityVerdict, momentumStochasticSignPack, packSigns, stochasticSignPack, type Verdict } from '../src/signs';
 import { latency, throughput, timeMs, type Bench } from './harness';
 
 const D = 1 << 20;
@@ -35,6 +36,26 @@ export const benches: Bench[] = [
         }
       }, 5, 1);
       return [throughput('stochastic sign + pack, d = 2^20', 'Mcoord/s', mcoords(fast), mcoords(slow), 'naive: rng.float() per coord, Int8 +-1 out')];
+    },
+  },
+  {
+    name: 'signs: momentum step + stochastic sign (a worker\'s vector work per round)',
+    async run() {
+      const R = 1e-3;
+      const g = gaussian(D, 7);
+      const one = gaussian(D, 8).map((x) => x * 1e-3), three = one.slice();
+      const bits = new Uint8Array(D / 8);
+      const scratch = new Float32Array(D);
+      const rng = createRng(9);
+      const fused = await timeMs(() => momentumStochasticSignPack(one, g, 0.9, 0.1, R, rng, scratch, bits));
+      // the three passes it replaces: finiteness of g, m <- 0.9 m + 0.1 g, then S_R(m)
+      const state = createState(D, { momentum: true });
+      const passes = await timeMs(() => {
+        for (let i = 0; i < D; i++) if (!Number.isFinite(g[i])) throw new Error('non-finite gradient');
+        accumulate(three, g, 0.9, 0.1, state);
+        stochasticSignPack(three, R, rng, bits);
+      });
+      return [throughput('momentum + stochastic sign in one pass, d = 2^20', 'Mcoord/s', mcoords(fused), mcoords(passes), 'baseline: finiteness check, accumulate, stochasticSignPack')];
     },
   },
   {

@@ -1,10 +1,10 @@
 import type { AlgorithmConfig, AlgorithmName } from '../session/config';
 import { createRng, type Rng } from '../random';
-import { applyVerdict, majorityVerdict, packSigns, stochasticSignPack } from '../signs';
+import { applyVerdict, majorityVerdict, momentumStochasticSignPack, packSigns, stochasticSignPack } from '../signs';
 import { ballotBytes, checkUpdate, updateBytes } from './codec';
 import { lrAt } from './schedule';
 import type { Ballot, Strategy, Update, WorkerContext, WorkerState } from './strategy';
-import { accumulate, checkBallots, checkContext, createState, drawGradient, extrapolate } from './worker';
+import { accumulate, checkBallots, checkContext, createState, drawGradient, drawUncheckedGradient, extrapolate, scratchFor } from './worker';
 
 /**
  * Every algorithm whose ballot is one bit per coordinate. They differ only in the vector a
@@ -62,6 +62,14 @@ export function createSignVoteStrategy(config: AlgorithmConfig): Strategy {
     checkContext(ctx, state);
     let at = extrapolate(ctx.x, ctx.xPrev, spec.alpha);
     if (spec.localSteps > 0) at = await localSteps(ctx, state, at, spec.localSteps, config.eta);
+    if (spec.momentum && spec.stochastic) {
+      // the common case (Alg. 2 and 3) in one pass: a non-finite g or an overflowing m is
+      // dropped and counted as below, and the worker votes S_R of its unchanged m
+      const g = await drawUncheckedGradient(ctx, state, at);
+      const { bits, committed } = momentumStochasticSignPack(state.momentum!, g, config.theta, 1 - config.theta, config.R, ctx.rng, scratchFor(state.d));
+      if (!committed) state.nonFiniteGradients++;
+      return { kind: 'signs', bits };
+    }
     const g = await drawGradient(ctx, state, at);
     let v: Float32Array | null = g;
     if (spec.momentum) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../random';
 import { algorithmNames } from '../session/config';
-import { packSigns } from '../signs';
+import { packSigns, stochasticSignPack } from '../signs';
 import { createStrategy } from './index';
 import type { Ballot, Update } from './strategy';
 import { context, scriptedGradient, signsOf, verdictValues } from './test-helpers';
@@ -280,6 +280,22 @@ describe('NaN policy', () => {
     const ballot = await s.workerStep(context([0, 0, 0], gradient, createRng(1), 1), state);
     close(state.momentum!, [1, -1, 2]);
     expect(signsOf(signBits(ballot), 3)).toEqual([1, -1, 1]);
+    expect(state.nonFiniteGradients).toBe(1);
+  });
+
+  it.each([
+    ['NaN', [Number.NaN, 100, -100]],
+    ['an infinity', [1, Infinity, -1]],
+  ])('mv-sto-signsgd-sim: a gradient with %s leaves the momentum as it was and votes S_R of it', async (_, bad) => {
+    const s = createStrategy({ name: 'mv-sto-signsgd-sim', theta: 0.5, R: 1 });
+    const state = s.createWorkerState(3);
+    const gradient = scriptedGradient([2, -2, 4], bad);
+    await s.workerStep(context([0, 0, 0], gradient, createRng(1)), state);
+    close(state.momentum!, [1, -1, 2]);
+    const m = Float32Array.from(state.momentum!);
+    const ballot = await s.workerStep(context([0, 0, 0], gradient, createRng(2), 1), state);
+    expect(Array.from(state.momentum!)).toEqual(Array.from(m));
+    expect(Array.from(signBits(ballot))).toEqual(Array.from(stochasticSignPack(m, 1, createRng(2))));
     expect(state.nonFiniteGradients).toBe(1);
   });
 

@@ -51,14 +51,23 @@ function isFiniteVector(v: Float32Array): boolean {
  * wrong type or length is a bug in the oracle, not bad data, so it throws.
  */
 export async function drawGradient(ctx: WorkerContext, state: WorkerState, at: Float32Array): Promise<Float32Array | null> {
-  state.gradientCalls++;
-  const g = await ctx.gradient(at);
-  if (!(g instanceof Float32Array)) throw new TypeError('gradient function must return a Float32Array');
-  if (g.length !== state.d) throw new RangeError(`gradient has length ${g.length}, expected d = ${state.d}`);
+  const g = await drawUncheckedGradient(ctx, state, at);
   if (!isFiniteVector(g)) {
     state.nonFiniteGradients++;
     return null;
   }
+  return g;
+}
+
+/**
+ * The gradient at `at`, with its entries not yet checked: for a caller whose own pass over g
+ * drops and counts a non-finite one (momentumStochasticSignPack), so that g is read once.
+ */
+export async function drawUncheckedGradient(ctx: WorkerContext, state: WorkerState, at: Float32Array): Promise<Float32Array> {
+  state.gradientCalls++;
+  const g = await ctx.gradient(at);
+  if (!(g instanceof Float32Array)) throw new TypeError('gradient function must return a Float32Array');
+  if (g.length !== state.d) throw new RangeError(`gradient has length ${g.length}, expected d = ${state.d}`);
   return g;
 }
 
@@ -92,9 +101,9 @@ export function accumulate(m: Float32Array, g: Float32Array, beta: number, c: nu
   return true;
 }
 
-// one scratch vector per length, reused: accumulate copies out of it before returning
+// one scratch vector per length, reused: its users copy out of it before returning
 const scratch = new Map<number, Float32Array>();
-function scratchFor(d: number): Float32Array {
+export function scratchFor(d: number): Float32Array {
   let s = scratch.get(d);
   if (s === undefined) {
     if (scratch.size >= 4) scratch.clear();

@@ -3,7 +3,7 @@
  * rules: core/src/signs/bits.ts and docs/signs.md.
  */
 export { packedBytes, checkPacked } from './bits';
-export { packSigns, unpackSigns, stochasticSignPack, stochasticSignStream } from './pack';
+export { packSigns, unpackSigns, stochasticSignPack, momentumStochasticSignPack, stochasticSignStream } from './pack';
 export {
   type Verdict,
   verdictValue,

@@ -63,15 +63,89 @@ export function unpackSigns(bits: Uint8Array, d: number, out?: Float32Array): Fl
  * `rng`, so the same seed gives the same bits on every peer and platform.
  */
 export function stochasticSignPack(v: Float32Array, R: number, rng: Rng, out?: Uint8Array): Uint8Array {
+  const scale = coinScale(R);
+  const bits = packedOut(v.length, out);
+  const [a, b, c, e] = coinSeed(rng);
+  signsFromCoins(v, scale, a, b, c, e, bits);
+  return bits;
+}
+
+/**
+ * The momentum step and its stochastic sign in one pass: m <- beta m + c g, then the bits
+ * stochasticSignPack(m, R, rng) would give, from the same four draws of `rng`. Committed only
+ * if every new entry of m is finite (as optim's accumulate): otherwise m is left as it was and
+ * the bits are S_R of that m, from the same coins. Returns whether m was updated.
+ *
+ * One pass instead of three (a finiteness check of g, the update, the signs) takes a third off
+ * a worker's vector work per round; the coin stream is stepped inline here too, for the same
+ * reason as in signsFromCoins. `scratch` (length d) holds the new m until it is committed.
+ */
+export function momentumStochasticSignPack(
+  m: Float32Array,
+  g: Float32Array,
+  beta: number,
+  c: number,
+  R: number,
+  rng: Rng,
+  scratch: Float32Array,
+  out?: Uint8Array,
+): { bits: Uint8Array; committed: boolean } {
+  const d = m.length;
+  if (g.length !== d || scratch.length !== d) {
+    throw new RangeError(`momentum has length ${d}, gradient ${g.length}, scratch ${scratch.length}`);
+  }
+  const scale = coinScale(R);
+  const bits = packedOut(d, out);
+  const [a0, b0, c0, e0] = coinSeed(rng);
+  let a = a0, b = b0, cc = c0, e = e0;
+  const full = d >>> 3;
+  let i = 0, bad = 0;
+  for (let byteAt = 0; byteAt <= full; byteAt++) {
+    const count = byteAt < full ? 8 : d & 7;
+    if (count === 0) break;
+    let byte = 0;
+    for (let k = 0; k < count; k++, i++) {
+      const mm = Math.imul(b, 5);
+      const u = Math.imul((mm << 7) | (mm >>> 25), 9) >>> 0;
+      const t = b << 9;
+      cc ^= a; e ^= b; b ^= cc; a ^= e;
+      cc ^= t;
+      e = (e << 11) | (e >>> 21);
+      const v = Math.fround(beta * m[i] + c * g[i]);
+      scratch[i] = v;
+      bad |= +(v - v !== 0);
+      // a non-finite v makes these bits moot (redrawn from the old m below); NaN from
+      // 0 * Infinity (a tiny R) is the fair coin, as in signsFromCoins
+      let threshold = 2147483648 + v * scale;
+      if (threshold !== threshold) threshold = 2147483648;
+      byte |= +(u < threshold) << k;
+    }
+    bits[byteAt] = byte;
+  }
+  if (bad !== 0) {
+    signsFromCoins(m, scale, a0, b0, c0, e0, bits);
+    return { bits, committed: false };
+  }
+  m.set(scratch);
+  return { bits, committed: true };
+}
+
+function coinScale(R: number): number {
   if (!(typeof R === 'number' && Number.isFinite(R) && R > 0)) {
     throw new RangeError(`stochastic sign scale R must be finite and > 0, got ${R}`);
   }
-  const d = v.length;
-  const bits = packedOut(d, out);
   // may be Infinity for a tiny R: then v_i = 0 gives NaN (a fair coin) and all else is clipped
-  const scale = 2147483648 / R;
-  let a = rng.u32() | 0, b = rng.u32() | 0, c = rng.u32() | 0, e = rng.u32() | 0;
-  if ((a | b | c | e) === 0) a = 1;
+  return 2147483648 / R;
+}
+
+/** the 128-bit xoshiro state of one call's coins: four draws of `rng` (never all zero) */
+function coinSeed(rng: Rng): [number, number, number, number] {
+  const a = rng.u32() | 0, b = rng.u32() | 0, c = rng.u32() | 0, e = rng.u32() | 0;
+  return (a | b | c | e) === 0 ? [1, b, c, e] : [a, b, c, e];
+}
+
+function signsFromCoins(v: Float32Array, scale: number, a: number, b: number, c: number, e: number, bits: Uint8Array): void {
+  const d = v.length;
   const full = d >>> 3;
   let i = 0;
   for (let byteAt = 0; byteAt <= full; byteAt++) {
@@ -94,13 +168,11 @@ export function stochasticSignPack(v: Float32Array, R: number, rng: Rng, out?: U
     }
     bits[byteAt] = byte;
   }
-  return bits;
 }
 
 /** The u32 stream stochasticSignPack draws its coins from after four draws of `rng` (for tests). */
 export function stochasticSignStream(rng: Rng): () => number {
-  let a = rng.u32() | 0, b = rng.u32() | 0, c = rng.u32() | 0, e = rng.u32() | 0;
-  if ((a | b | c | e) === 0) a = 1;
+  let [a, b, c, e] = coinSeed(rng);
   return () => {
     const m = Math.imul(b, 5);
     const u = Math.imul((m << 7) | (m >>> 25), 9) >>> 0;

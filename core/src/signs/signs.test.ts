@@ -8,6 +8,7 @@ import {
   encodeVerdict,
   encodedVerdictBytes,
   majorityVerdict,
+  momentumStochasticSignPack,
   packedBytes,
   packSigns,
   stochasticSignPack,
@@ -191,6 +192,55 @@ describe('stochastic sign S_R', () => {
       expect(() => stochasticSignPack(new Float32Array(4), R, rng)).toThrow(RangeError);
     }
     expect(() => stochasticSignPack(new Float32Array(17), 1, rng, new Uint8Array(2))).toThrow(/2 bytes, expected 3 for d = 17/);
+  });
+});
+
+describe('momentum and stochastic sign in one pass', () => {
+  const randomVector = (d: number, rng: Rng, scale: number): Float32Array => Float32Array.from({ length: d }, () => (rng.float() - 0.5) * scale);
+  const reference = (m: Float32Array, g: Float32Array, beta: number, c: number): Float32Array => Float32Array.from(m, (mi, i) => beta * mi + c * g[i]);
+
+  it.each([1, 7, 8, 9, 1003])('equals the update followed by stochasticSignPack, d = %i', (d) => {
+    const data = createRng(d);
+    for (const [beta, c, R] of [[0.9, 0.1, 1e-3], [0, 1, 0.5], [0.5, 0.5, 1e-320]]) {
+      const m = randomVector(d, data, 2e-3);
+      if (d > 3) m[3] = 0;
+      const g = randomVector(d, data, 2e-2);
+      if (d > 3) g[3] = 0;
+      const expectedM = reference(m, g, beta, c);
+      const expectedBits = stochasticSignPack(expectedM, R, createRng(77));
+      const { bits, committed } = momentumStochasticSignPack(m, g, beta, c, R, createRng(77), new Float32Array(d));
+      expect(committed).toBe(true);
+      expect(Array.from(bits)).toEqual(Array.from(expectedBits));
+      expect(m.every((x, i) => Object.is(x, expectedM[i]))).toBe(true);
+    }
+  });
+
+  it.each([
+    ['a NaN gradient', Number.NaN],
+    ['an infinite gradient', -Infinity],
+    ['a finite gradient that overflows float32', 3e38],
+  ])('leaves m as it was on %s and signs it from the same coins', (_, bad) => {
+    const d = 21;
+    const data = createRng(5);
+    const m = randomVector(d, data, 2e-3);
+    m[4] = 3e38;
+    const before = Float32Array.from(m);
+    const g = randomVector(d, data, 2e-2);
+    g[4] = bad;
+    const rng = createRng(9), twin = createRng(9);
+    const { bits, committed } = momentumStochasticSignPack(m, g, 0.9, 1, 1e-3, rng, new Float32Array(d));
+    expect(committed).toBe(false);
+    expect(Array.from(m)).toEqual(Array.from(before));
+    expect(Array.from(bits)).toEqual(Array.from(stochasticSignPack(before, 1e-3, twin)));
+    // four draws either way, so the next round's coins do not depend on this one's outcome
+    expect(rng.u32()).toBe(twin.u32());
+  });
+
+  it('rejects mismatched lengths and a bad R', () => {
+    const rng = createRng(1);
+    expect(() => momentumStochasticSignPack(new Float32Array(4), new Float32Array(3), 0.9, 0.1, 1, rng, new Float32Array(4))).toThrow(RangeError);
+    expect(() => momentumStochasticSignPack(new Float32Array(4), new Float32Array(4), 0.9, 0.1, 1, rng, new Float32Array(5))).toThrow(RangeError);
+    expect(() => momentumStochasticSignPack(new Float32Array(4), new Float32Array(4), 0.9, 0.1, 0, rng, new Float32Array(4))).toThrow(RangeError);
   });
 });
 
