@@ -14,6 +14,7 @@ import { createSignalingClient } from '../transport/signaling-client';
 import type { Member } from '../transport/signaling-protocol';
 import { createWebRtcTransport, type WrtcImplementation } from '../transport/webrtc';
 import type { PeerId, Transport } from '../transport/transport';
+import { nextMacrotask } from '../macrotask';
 
 /**
  * One real peer: joins a session through the signaling server, opens WebRTC channels to the
@@ -146,7 +147,7 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
         // A peer that votes alone (the others left) would otherwise run round after round in
         // one promise chain, if the engine resolves without I/O: signals (Ctrl-C), socket
         // events and timers would wait until the session ends.
-        await yieldToEventLoop();
+        await nextMacrotask();
         const t0 = performance.now();
         const { grad, loss } = await activeOracle.gradient(at, sampler.next());
         computeMs.set(round, (computeMs.get(round) ?? 0) + performance.now() - t0);
@@ -232,11 +233,6 @@ async function resumableCheckpoints(
     save: (cp) => (own ? own.save(cp) : Promise.resolve()),
   };
 }
-
-const yieldToEventLoop: () => Promise<void> =
-  typeof (globalThis as { setImmediate?: unknown }).setImmediate === 'function'
-    ? () => new Promise((r) => setImmediate(r))
-    : () => new Promise((r) => setTimeout(r, 0));
 
 function checkDataFitsModel(train: Dataset, model: Model): void {
   const features = train.inputShape.reduce((a, b) => a * b, 1);

@@ -1,4 +1,5 @@
 import type { Membership, PeerId, Transport, TransportListener } from './transport';
+import { macrotask } from '../macrotask';
 
 /**
  * An in-process membership authority plus message bus, standing in for the signaling server
@@ -85,28 +86,6 @@ const CHECK_EVERY = 16;
 
 const now = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
-/**
- * A macrotask that runs as soon as the event loop has had its turn: setImmediate in Node
- * (setTimeout(0) costs a whole millisecond there), a MessageChannel in browsers (nested
- * setTimeouts are clamped to 4 ms), setTimeout elsewhere.
- */
-const macrotask: (fn: () => void) => void = (() => {
-  const g = globalThis as { setImmediate?: (fn: () => void) => unknown };
-  if (typeof g.setImmediate === 'function') {
-    const setImmediate = g.setImmediate;
-    return (fn) => void setImmediate(fn);
-  }
-  if (typeof MessageChannel === 'function') {
-    const waiting: (() => void)[] = [];
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => waiting.shift()?.();
-    return (fn) => {
-      waiting.push(fn);
-      channel.port2.postMessage(null);
-    };
-  }
-  return (fn) => void setTimeout(fn, 0);
-})();
 
 export function createMemoryHub(options: MemoryHubOptions = {}): MemoryHub {
   const prefix = options.prefix ?? 'p';
