@@ -14,12 +14,15 @@
  * paper's Sign(0) = 0 ('zero') needs a tie bitmap in the verdict (up to 2 bits per coordinate
  * down), so its bytes are reported too (in process: the counts are the same on either transport).
  *
- * Timings are steady state: the first WARMUP rounds are left out. Besides channel setup and JIT,
- * they hold V8's background tier-up of onnxruntime-web's wasm (seconds of compilation threads in
- * every peer process: ~15 ms overheads at 4 peers for the first ~200 rounds here, ~5 ms after).
- * `P2P_BENCH_PEERS=2,4` and `P2P_BENCH_ROUNDS=600` (defaults 2,4,8 and 600) size the run.
+ * Timings are steady state: the first WARMUP rounds are left out, and their median is reported
+ * beside it. Besides channel setup and JIT, they hold V8's background tier-up of onnxruntime-web's
+ * wasm: compiler threads in every peer process take CPU from the peers for the first ~800 rounds
+ * here (4 peers: ~13 ms overheads in the first 200 rounds, ~5.5 ms at rounds 300-600, steady
+ * from about round 800 on). `P2P_BENCH_PEERS=2,4` and `P2P_BENCH_ROUNDS=2000` (defaults 2,4,8
+ * and 2000) size the run.
  */
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -38,8 +41,8 @@ import { createMemoryHub } from '../src/transport/memory';
 import { latency, type Bench, type BenchResult } from './harness';
 
 const PEERS = (process.env.P2P_BENCH_PEERS ?? '2,4,8').split(',').map(Number);
-const ROUNDS = Number(process.env.P2P_BENCH_ROUNDS ?? 600);
-const WARMUP = Math.min(300, Math.floor(ROUNDS / 2));
+const ROUNDS = Number(process.env.P2P_BENCH_ROUNDS ?? 2000);
+const WARMUP = Math.min(1000, Math.floor(ROUNDS / 2));
 const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/signvote.mjs');
 
 interface RoundRow {
@@ -75,6 +78,10 @@ function configFor(n: number, ties: 'zero' | 'coin' = 'coin'): SessionConfig {
 interface Measured {
   /** CPU the aggregator's process used per round beyond its own gradient (webrtc only) */
   leadCpuMs?: number;
+  /** CPU all peer processes used per round together, every thread counted (webrtc only) */
+  totalCpuMs?: number;
+  /** median overhead of the warm-up rounds left out of overheadMs (webrtc only) */
+  warmupOverheadMs?: number;
   overheadMs: number;
   roundMs: number;
   computeMs: number;
@@ -107,14 +114,21 @@ async function overWebRtc(n: number, backend: 'wasm' | 'node' = 'wasm'): Promise
         }),
       ),
     );
-    const overhead: number[] = [], round: number[] = [], compute: number[] = [], up: number[] = [], down: number[] = [], leadCpu: number[] = [];
-    for (let r = WARMUP; r < ROUNDS; r++) {
-      const rows = perPeer.map((rs) => rs.find((x) => x.round === r)!);
+    const overhead: number[] = [], round: number[] = [], compute: number[] = [], up: number[] = [], down: number[] = [], leadCpu: number[] = [], totalCpu: number[] = [];
+    const warmup: number[] = [];
+    const byRound = perPeer.map((rs) => new Map(rs.map((x) => [x.round, x])));
+    for (let r = 0; r < ROUNDS; r++) {
+      const rows = byRound.flatMap((rs) => rs.get(r) ?? []);
       const lead = rows.find((x) => x.role === 'aggregator');
-      if (!lead || rows.some((x) => x === undefined)) continue;
+      if (!lead || rows.length < n) continue;
       const slowest = Math.max(...rows.map((x) => x.computeMs));
+      if (r < WARMUP) {
+        warmup.push(lead.ms - slowest);
+        continue;
+      }
       round.push(lead.ms);
       leadCpu.push(lead.cpuMs - lead.computeMs);
+      totalCpu.push(rows.reduce((sum, x) => sum + x.cpuMs, 0));
       compute.push(slowest);
       overhead.push(lead.ms - slowest);
       for (const x of rows) {
@@ -123,7 +137,16 @@ async function overWebRtc(n: number, backend: 'wasm' | 'node' = 'wasm'): Promise
         down.push(x.bytesDown);
       }
     }
-    return { overheadMs: median(overhead), roundMs: median(round), computeMs: median(compute), up: median(up), down: median(down), leadCpuMs: median(leadCpu) };
+    return {
+      overheadMs: median(overhead),
+      warmupOverheadMs: median(warmup),
+      roundMs: median(round),
+      computeMs: median(compute),
+      up: median(up),
+      down: median(down),
+      leadCpuMs: median(leadCpu),
+      totalCpuMs: median(totalCpu),
+    };
   } finally {
     await server.close();
   }
@@ -203,6 +226,9 @@ export const benches: Bench[] = [
       const d = createModel('mlp').d;
       const oneBit = d / 8;
       let memoryAt4: number | undefined;
+      // the peers share these cores: with more peer processes than cores, every message waits
+      // for its receiver (and each wrtc send for its sender's network thread) to be scheduled
+      const cores = availableParallelism();
       for (const n of PEERS) {
         const mem = await overMemory(n);
         // same bytes on either transport (session-level accounting), so the paper's rule is
@@ -217,7 +243,8 @@ export const benches: Bench[] = [
             'ms',
             rtc.overheadMs,
             mem.overheadMs,
-            `round ${f(rtc.roundMs)} ms, slowest compute ${f(rtc.computeMs)} ms, aggregator CPU beyond its gradient ${f(rtc.leadCpuMs ?? NaN)} ms; memory: round ${f(mem.roundMs)} ms, compute in flight ${f(mem.computeMs)} ms; target <= 5 ms at 4 peers`,
+            `round ${f(rtc.roundMs)} ms, slowest compute ${f(rtc.computeMs)} ms, aggregator CPU beyond its gradient ${f(rtc.leadCpuMs ?? NaN)} ms, ` +
+              `all peers' CPU ${f(rtc.totalCpuMs ?? NaN)} ms a round on ${cores} cores; first ${WARMUP} rounds (engine warm-up) ${f(rtc.warmupOverheadMs ?? NaN)} ms; memory: round ${f(mem.roundMs)} ms, compute in flight ${f(mem.computeMs)} ms; target <= 5 ms at 4 peers`,
           ),
           latency(`p2p bytes up per worker per round, ${n} peers`, 'B', rtc.up, oneBit, `vs d/8 = ${oneBit}; limit 1.05 d/8 + 200 = ${(1.05 * oneBit + 200).toFixed(0)}; memory ${mem.up}`),
           latency(`p2p bytes down per worker per round, ${n} peers`, 'B', rtc.down, oneBit, `vs d/8; limit ${(1.05 * oneBit + 200).toFixed(0)}; ties 'coin' (session default); memory ${mem.down}`),
