@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROTOCOL_VERSION } from '../../core/src/protocol/messages';
 import { decodeCheckpoint } from '../../core/src/session/checkpoint';
 import { hashParams } from '../../core/src/session/hash';
 import { SIGNALING_EVENTS } from '../../core/src/transport/signaling-protocol';
@@ -177,13 +178,13 @@ describe('P2P training across processes', () => {
       rogue.sendRaw(to, new Uint8Array([1, 2, 3])); // shorter than a frame header
       rogue.sendFramed(to, new Uint8Array([0xc1, 0xc1, 0xc1, 0xff])); // not msgpack
       rogue.sendFramed(to, new Uint8Array(1 << 20)); // over the session's message cap
-      rogue.sendFramed(to, rogue.message({ v: 1, session: 'another-session', type: 'status', term, round: 0, hash: zeros, oldest: 0 }));
-      rogue.sendFramed(to, rogue.message({ v: 1, session: session.id, type: 'status', term: 0, round: 0, hash: zeros, oldest: 0 }));
+      rogue.sendFramed(to, rogue.message({ v: PROTOCOL_VERSION, session: 'another-session', type: 'status', term, round: 0, hash: zeros, oldest: 0 }));
+      rogue.sendFramed(to, rogue.message({ v: PROTOCOL_VERSION, session: session.id, type: 'status', term: 0, round: 0, hash: zeros, oldest: 0 }));
       rogue.sendFramed(
         to,
-        rogue.message({ v: 1, session: session.id, type: 'verdict', term, round: 0, origin: term, base: zeros, hash: zeros, counted: new Uint8Array(1), payload: new Uint8Array(16) }),
+        rogue.message({ v: PROTOCOL_VERSION, session: session.id, type: 'verdict', term, round: 0, origin: term, base: zeros, hash: zeros, counted: new Uint8Array(1), payload: new Uint8Array(16) }),
       );
-      rogue.sendFramed(to, encodeWithVersion(2, session.id, term));
+      rogue.sendFramed(to, encodeWithVersion(PROTOCOL_VERSION + 1, session.id, term));
     }
     // the signaling server also refuses signals to peers outside the session
     expect((await emitAck(rogue.socket, SIGNALING_EVENTS.signal, { to: 'not-a-member', data: { type: 'offer', sdp: 'x' } })).code).toBe('unknown-peer');

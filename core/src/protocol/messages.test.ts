@@ -1,9 +1,9 @@
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { decodeMessage, encodeMessage, ProtocolError, type Message } from './messages';
+import { decodeMessage, encodeMessage, PROTOCOL_VERSION, ProtocolError, type Message } from './messages';
 
 const hash = 'a1b2c3d4e5f60718';
-const base = { v: 1, session: 'room-1' } as const;
+const base = { v: PROTOCOL_VERSION, session: 'room-1' } as const;
 const samples: Message[] = [
   { ...base, type: 'ballot', term: 3, round: 17, hash, payload: new Uint8Array([1, 0xaa, 0x55]) },
   { ...base, type: 'verdict', term: 4, round: 17, origin: 3, base: hash, hash: 'ffffffffffffffff', counted: new Uint8Array([0b101]), payload: new Uint8Array(1 + 6250) },
@@ -14,6 +14,8 @@ const samples: Message[] = [
   { ...base, type: 'snapshot', term: 5, round: 18, hash, d: 10, offset: 8, data: new Uint8Array(48) },
   { ...base, type: 'status', term: 5, round: 18, hash, oldest: 2, started: true },
   { ...base, type: 'verdict', term: 4, round: 17, origin: 4, base: hash, hash, counted: new Uint8Array([0b1101, 0b1]), payload: new Uint8Array(9), latencies: [0, 127, 128, 70_000] },
+  // as broadcast fresh, before the aggregator has applied it: no result hash
+  { ...base, type: 'verdict', term: 4, round: 18, origin: 4, base: hash, counted: new Uint8Array([0b1]), payload: new Uint8Array(9) },
 ];
 
 const reason = (f: () => unknown): string => {
@@ -63,6 +65,8 @@ describe('wire messages', () => {
     expect(reason(() => encodeMessage({ ...samples[2], hash: 'nope' } as Message))).toBe('invalid');
     // optional fields: checked when present
     expect(reason(() => decodeMessage(pack({ ...samples[3], started: 1 })))).toBe('invalid');
+    expect(reason(() => decodeMessage(pack({ ...samples[1], hash: 'not a hash' })))).toBe('invalid');
+    expect(reason(() => decodeMessage(pack({ ...samples[1], hash: null })))).toBe('invalid');
     expect(reason(() => decodeMessage(pack({ ...samples[1], latencies: [1, 2, 3] })))).toBe('invalid'); // 2 counted
     expect(reason(() => decodeMessage(pack({ ...samples[1], latencies: [1, -2] })))).toBe('invalid');
     expect(reason(() => decodeMessage(pack({ ...samples[1], latencies: [1, 0.5] })))).toBe('invalid');
@@ -70,11 +74,4 @@ describe('wire messages', () => {
     expect(decodeMessage(pack({ ...samples[1], latencies: [1, 2] }))).toMatchObject({ latencies: [1, 2] });
   });
 
-  it('decode fast enough for the ballot hot path', () => {
-    const bytes = encodeMessage({ ...base, type: 'ballot', term: 2, round: 9, hash, payload: new Uint8Array(6400) });
-    const t0 = performance.now();
-    for (let i = 0; i < 5000; i++) decodeMessage(bytes);
-    const perMessage = (performance.now() - t0) / 5000;
-    expect(perMessage).toBeLessThan(0.2); // ms; measured ~0.005 ms
-  });
 });

@@ -13,7 +13,7 @@ import { Packr } from 'msgpackr';
  * path (one per peer per round), and the checks below cost a few property reads.
  */
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** a message larger than this is refused before msgpack even looks at it */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** snapshot pieces: 64 KiB of fp32, under every data-channel message limit we know of */
@@ -44,7 +44,9 @@ export interface BallotMessage extends Header {
 /**
  * The update of `round`, as decided by the aggregator of term `origin`; broadcast by the current
  * aggregator (`term`), or replayed to it by a peer during failover. `base` is the hash of the
- * parameters it applies to, `hash` the hash after applying; `counted` is a bitmap over the
+ * parameters it applies to; `hash`, the hash after applying, comes with replays only: the
+ * aggregator broadcasts a fresh verdict before applying it itself (the next ballots' hashes check
+ * the result instead). `counted` is a bitmap over the
  * membership of term `origin` (join order) of the ballots that were tallied. `latencies`, when
  * present, has one entry per set bit of `counted`, in the same order: the ms from the round's
  * opening at the deciding aggregator to that ballot's arrival (a few bytes per voter, so every
@@ -56,7 +58,7 @@ export interface VerdictMessage extends Header {
   readonly round: number;
   readonly origin: number;
   readonly base: Hash;
-  readonly hash: Hash;
+  readonly hash?: Hash;
   readonly counted: Uint8Array;
   readonly payload: Uint8Array;
   readonly latencies?: readonly number[];
@@ -196,7 +198,7 @@ function validate(m: Record<string, unknown>, own: boolean): void {
       uint(m, t, 'origin');
       if ((m.origin as number) > (m.term as number)) throw invalid(t, 'origin', 'a term no later than term');
       hash(m, t, 'base');
-      hash(m, t, 'hash');
+      if (m.hash !== undefined) hash(m, t, 'hash');
       put(m, 'counted', bin(m, t, 'counted', MAX_COUNTED_BYTES), own);
       put(m, 'payload', bin(m, t, 'payload', MAX_MESSAGE_BYTES), own);
       if (m.latencies !== undefined) latencies(m.latencies, countBits(m.counted as Uint8Array));

@@ -1,6 +1,6 @@
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { encodeMessage } from '../protocol/messages';
+import { encodeMessage, PROTOCOL_VERSION } from '../protocol/messages';
 import { createSim } from './testing';
 
 describe('bad input from the network', () => {
@@ -16,11 +16,11 @@ describe('bad input from the network', () => {
         const agg = sim.peers[0].peer;
         const rogue = sim.peers[2].transport;
         const term = agg.state().term;
-        const ballot = { v: 1, type: 'ballot', session: 'local', term, round: 6, hash, payload: new Uint8Array(9) } as const;
+        const ballot = { v: PROTOCOL_VERSION, type: 'ballot', session: 'local', term, round: 6, hash, payload: new Uint8Array(9) } as const;
         const bad: Uint8Array[] = [
           new Uint8Array([0xc1, 0xff, 0x00]),
-          pack({ ...ballot, v: 2 }),
-          pack({ v: 1, type: 'gossip', session: 'local', term }),
+          pack({ ...ballot, v: PROTOCOL_VERSION + 1 }),
+          pack({ v: PROTOCOL_VERSION, type: 'gossip', session: 'local', term }),
           pack({ ...ballot, hash: 'not a hash' }),
           pack({ ...ballot, payload: [1, 2, 3] }),
           encodeMessage({ ...ballot, session: 'another' }),
@@ -64,7 +64,7 @@ describe('bad input from the network', () => {
         // a member "votes" early for the open round with a truncated sign vector
         void sim.peers[1].transport.send(
           agg.self,
-          encodeMessage({ v: 1, type: 'ballot', session: 'local', term: s.term, round: s.round, hash: s.hash, payload: new Uint8Array([1, 0xff]) }),
+          encodeMessage({ v: PROTOCOL_VERSION, type: 'ballot', session: 'local', term: s.term, round: s.round, hash: s.hash, payload: new Uint8Array([1, 0xff]) }),
         );
       },
     });

@@ -518,8 +518,13 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     return log.get(round)!.base === peerHash;
   }
 
+  /** a verdict as replayed from the log: with the hash its result has here */
   function verdictMessage(rec: VerdictRecord): VerdictMessage {
-    const msg: VerdictMessage = { ...header, type: 'verdict', term, round: rec.round, origin: rec.origin, base: rec.base, hash: rec.hash, counted: rec.counted, payload: rec.payload };
+    return { ...freshVerdict(rec), hash: rec.hash };
+  }
+
+  function freshVerdict(rec: Omit<VerdictRecord, 'hash'>): VerdictMessage {
+    const msg: VerdictMessage = { ...header, type: 'verdict', term, round: rec.round, origin: rec.origin, base: rec.base, counted: rec.counted, payload: rec.payload };
     return rec.latencies === undefined ? msg : { ...msg, latencies: rec.latencies };
   }
 
@@ -611,12 +616,14 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     });
     const latencies = voters.map((p) => arrivals.get(p) ?? 0);
     const base = hash;
+    // the workers are waiting: send first, apply and hash after (the result is checked against
+    // their next ballots, which carry the hash they got)
+    broadcast(freshVerdict({ round, origin: term, base, counted, payload, latencies }));
     applyUpdate(round, decodeUpdate(payload, d));
     const rec: VerdictRecord = { round, origin: term, base, hash, counted, payload, latencies };
     remember(rec);
     phase = 'idle';
     open = -1;
-    broadcast(verdictMessage(rec));
     afterApply(rec, term);
     if (next >= config.rounds) phase = 'done';
     else openRound(next, false);
@@ -665,13 +672,15 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       round: msg.round,
       origin: msg.origin,
       base: msg.base,
-      hash: msg.hash,
+      hash,
       counted: msg.counted,
       payload: msg.payload,
       ...(msg.latencies !== undefined ? { latencies: msg.latencies } : {}),
     };
     remember(rec);
-    const diverged = hash !== msg.hash;
+    // a replay says what its result hashes to; a fresh verdict's result is checked by the
+    // aggregator against this peer's next ballot
+    const diverged = msg.hash !== undefined && hash !== msg.hash;
     if (diverged) {
       // applied the same update to the same hash and got different bits: our buffer was damaged
       if (fromSource) requestSnapshot(from);

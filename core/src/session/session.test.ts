@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeMessage, encodeMessage } from '../protocol/messages';
+import { decodeMessage, encodeMessage, PROTOCOL_VERSION } from '../protocol/messages';
 import { createManualClock, createSim, waitFor, type SimPeer } from './testing';
 
 const continuous = (p: SimPeer, from: number, to: number): void => {
@@ -31,16 +31,17 @@ describe('session over the in-memory hub', () => {
     }
     expect(seenBy(sim.peers[5])).toEqual(seenBy(agg));
     // after the first round, the aggregator receives exactly 7 ballot messages per round and
-    // sends 7 verdicts: d/8 sign bytes plus the strategy tag plus the protocol header
+    // sends 7 verdicts: d/8 sign bytes plus the strategy tag plus the protocol header (a fresh
+    // verdict has no result hash: the aggregator sends it before applying it)
     const hash = '0'.repeat(16);
-    const ballotBytes = encodeMessage({ v: 1, type: 'ballot', session: 'local', term: 8, round: 20, hash, payload: new Uint8Array(1 + 64 / 8) }).length;
+    const ballotBytes = encodeMessage({ v: PROTOCOL_VERSION, type: 'ballot', session: 'local', term: 8, round: 20, hash, payload: new Uint8Array(1 + 64 / 8) }).length;
     for (const e of rounds.slice(1)) {
       if (e.type !== 'round') continue;
       expect(e.bytesDown).toBe(7 * ballotBytes);
       // the verdict also carries each voter's arrival latency (1-5 bytes each)
       const latencies = e.voters.map((p) => e.latencies[p]);
       const verdictBytes = encodeMessage({
-        v: 1, type: 'verdict', session: 'local', term: 8, round: 20, origin: 8, base: hash, hash, counted: new Uint8Array([0xff]), payload: new Uint8Array(1 + 64 / 8), latencies,
+        v: PROTOCOL_VERSION, type: 'verdict', session: 'local', term: 8, round: 20, origin: 8, base: hash, counted: new Uint8Array([0xff]), payload: new Uint8Array(1 + 64 / 8), latencies,
       }).length;
       // an even number of voters can tie: then the verdict carries a d/8-byte tie bitmap
       expect([7 * verdictBytes, 7 * (verdictBytes + 64 / 8)]).toContain(e.bytesUp);

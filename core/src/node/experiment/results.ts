@@ -42,6 +42,8 @@ export interface RunSummary {
   /** mean payload bytes a peer sent / received per round (all message kinds) */
   readonly bytesUpPerPeerRound: number;
   readonly bytesDownPerPeerRound: number;
+  /** wire protocol version the bytes were measured with (absent: version 1) */
+  readonly protocol?: number;
   /** rounds in which fewer than all peers' ballots were counted (should be 0 here) */
   readonly incompleteRounds: number;
   readonly complete: true;
@@ -62,6 +64,8 @@ export interface CellSummary {
   readonly wallMs: Stats;
   readonly bytesUpPerPeerRound: number;
   readonly bytesDownPerPeerRound: number;
+  /** wire protocol versions of its runs' byte counts */
+  readonly protocols: number[];
 }
 
 export interface ExperimentRecord {
@@ -153,6 +157,7 @@ export function summarizeCells(config: ExperimentConfig, runs: readonly RunSumma
       wallMs: stats(list.map((r) => r.wallMs)),
       bytesUpPerPeerRound: stats(list.map((r) => r.bytesUpPerPeerRound)).mean,
       bytesDownPerPeerRound: stats(list.map((r) => r.bytesDownPerPeerRound)).mean,
+      protocols: [...new Set(list.map((r) => r.protocol ?? 1))].sort((a, b) => a - b),
     });
   }
   const order = new Map(config.algorithms.map((a, i) => [a.label, i]));

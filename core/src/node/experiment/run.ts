@@ -1,6 +1,7 @@
 import type { Batch, Dataset } from '../../data/dataset';
 import type { Evaluation, GradientOracle, GradientResult } from '../../engine/oracle';
 import type { Model } from '../../models';
+import { PROTOCOL_VERSION } from '../../protocol/messages';
 import { createRng } from '../../random';
 import type { RunRow } from './csv';
 import type { RunSpec } from './grid';
@@ -135,6 +136,7 @@ export async function runSpec(spec: RunSpec, env: RunEnv): Promise<RunOutcome> {
       backend: env.oracle.backend,
       bytesUpPerPeerRound: bytesUp / (n * rounds),
       bytesDownPerPeerRound: bytesDown / (n * rounds),
+      protocol: PROTOCOL_VERSION,
       incompleteRounds,
       complete: true,
     },
