@@ -15,7 +15,7 @@
  * down), so its bytes are reported too (in process: the counts are the same on either transport).
  *
  * Timings are steady state: the first WARMUP rounds are left out, and their median is reported
- * beside it. Besides channel setup and JIT, they hold V8's background tier-up of onnxruntime-web's
+ * beside it, as is a line of medians per WINDOW rounds. Besides channel setup and JIT, they hold V8's background tier-up of onnxruntime-web's
  * wasm: compiler threads in every peer process take CPU from the peers for the first ~800 rounds
  * here (4 peers: ~13 ms overheads in the first 200 rounds, ~5.5 ms at rounds 300-600, steady
  * from about round 800 on). `P2P_BENCH_PEERS=2,4` and `P2P_BENCH_ROUNDS=2000` (defaults 2,4,8
@@ -43,6 +43,8 @@ import { latency, type Bench, type BenchResult } from './harness';
 const PEERS = (process.env.P2P_BENCH_PEERS ?? '2,4,8').split(',').map(Number);
 const ROUNDS = Number(process.env.P2P_BENCH_ROUNDS ?? 2000);
 const WARMUP = Math.min(1000, Math.floor(ROUNDS / 2));
+/** rounds per window of the overhead-over-time line printed for each WebRTC run */
+const WINDOW = 250;
 const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/signvote.mjs');
 
 interface RoundRow {
@@ -82,6 +84,8 @@ interface Measured {
   totalCpuMs?: number;
   /** median overhead of the warm-up rounds left out of overheadMs (webrtc only) */
   warmupOverheadMs?: number;
+  /** median overhead of each successive WINDOW rounds, the warm-up included (webrtc only) */
+  windowsMs?: number[];
   overheadMs: number;
   roundMs: number;
   computeMs: number;
@@ -116,12 +120,14 @@ async function overWebRtc(n: number, backend: 'wasm' | 'node' = 'wasm'): Promise
     );
     const overhead: number[] = [], round: number[] = [], compute: number[] = [], up: number[] = [], down: number[] = [], leadCpu: number[] = [], totalCpu: number[] = [];
     const warmup: number[] = [];
+    const windows: number[][] = [];
     const byRound = perPeer.map((rs) => new Map(rs.map((x) => [x.round, x])));
     for (let r = 0; r < ROUNDS; r++) {
       const rows = byRound.flatMap((rs) => rs.get(r) ?? []);
       const lead = rows.find((x) => x.role === 'aggregator');
       if (!lead || rows.length < n) continue;
       const slowest = Math.max(...rows.map((x) => x.computeMs));
+      (windows[Math.floor(r / WINDOW)] ??= []).push(lead.ms - slowest);
       if (r < WARMUP) {
         warmup.push(lead.ms - slowest);
         continue;
@@ -140,6 +146,7 @@ async function overWebRtc(n: number, backend: 'wasm' | 'node' = 'wasm'): Promise
     return {
       overheadMs: median(overhead),
       warmupOverheadMs: median(warmup),
+      windowsMs: windows.map(median),
       roundMs: median(round),
       computeMs: median(compute),
       up: median(up),
@@ -235,6 +242,7 @@ export const benches: Bench[] = [
         // measured in process only
         const paper = await overMemory(n, 'zero');
         const rtc = await overWebRtc(n);
+        console.log(`  ${n} peers over WebRTC, median overhead per ${WINDOW} rounds: ${(rtc.windowsMs ?? []).map((x) => x.toFixed(1)).join(' ')} ms`);
         if (n === 4) memoryAt4 = mem.overheadMs;
         const f = (x: number) => x.toFixed(1);
         out.push(
@@ -255,6 +263,7 @@ export const benches: Bench[] = [
       // protocol more of these 2 cores, which is what the overhead is made of here
       if (PEERS.includes(4) && (await loadOrtNode())) {
         const rtc = await overWebRtc(4, 'node');
+        console.log(`  4 peers over WebRTC, --backend node, median overhead per ${WINDOW} rounds: ${(rtc.windowsMs ?? []).map((x) => x.toFixed(1)).join(' ')} ms`);
         out.push(
           latency(
             'p2p round overhead, 4 peers, --backend node (webrtc vs memory)',
