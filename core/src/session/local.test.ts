@@ -128,7 +128,8 @@ describe('runLocalSession', () => {
     const lostAll = (_: number, i: number) => i > 0;
     const once = await runLocalSession(setup(3, { rounds: 5 }, { absent: lostAll, maxIdleTimers: 1 }));
     expect(once.rounds.map((x) => x.counted)).toEqual([1, 1, 1, 1, 1]);
-    expect(once.timersFired).toBe(5);
+    // after two deadlines in a row without their ballots the workers are not waited for
+    expect(once.timersFired).toBe(2);
     await expect(runLocalSession(setup(3, { rounds: 5 }, { absent: lostAll, maxIdleTimers: 0 }))).rejects.toThrow(/stalled: 0 deadlines fired without a round applied \(peer@round: 0@0 1@0 2@0\)/);
   });
 

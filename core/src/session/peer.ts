@@ -114,6 +114,12 @@ const realClock: Clock = {
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
 
+/**
+ * A member that let this many round deadlines in a row pass without a ballot is not waited for
+ * until it sends one again: a hung peer (a tab stopped at a breakpoint, a frozen process) whose
+ * WebRTC threads still answer the connection checks would otherwise cost every round a deadline.
+ */
+const STALL_AFTER = 2;
 /** memberships of past terms kept to name the voters of verdicts decided in them */
 const KEEP_TERMS = 64;
 /** messages of a term this peer has not entered yet, kept until its epoch arrives */
@@ -185,6 +191,8 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   /** ms from the open round's opening to each accepted ballot */
   let arrivals = new Map<PeerId, number>();
   let syncing = new Set<PeerId>();
+  /** deadlines in a row each member let pass without a ballot (any ballot of theirs resets it) */
+  const missed = new Map<PeerId, number>();
   let catchupFrom: PeerId | null = null;
   let catchupTimer: unknown = null;
   const snapshotSentAt = new Map<PeerId, string>();
@@ -391,6 +399,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     ballots = new Map();
     arrivals = new Map();
     syncing = new Set();
+    missed.clear();
     open = -1;
     catchupFrom = null;
     snapshotSentAt.clear();
@@ -563,8 +572,9 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       roundTimer = null;
       if (term !== t || phase !== 'running' || open !== round) return;
       // nothing arrived at all: keep waiting rather than apply an empty verdict
-      if (ballots.size === 0) armDeadline(round);
-      else guard('closing round', () => closeRound(round));
+      if (ballots.size === 0) return armDeadline(round);
+      for (const p of peers) if (p !== self && !ballots.has(p) && !syncing.has(p)) missed.set(p, (missed.get(p) ?? 0) + 1);
+      guard('closing round', () => closeRound(round));
     }, config.deadlineMs);
   }
 
@@ -574,6 +584,8 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   }
 
   function acceptBallot(from: PeerId, round: number, ballotHash: string, payload: Uint8Array): void {
+    // alive, even if too late for this round: wait for it again
+    missed.delete(from);
     if (phase !== 'running' || round !== open) {
       return drop('stale-round', from, `ballot for round ${round}, open round is ${open}`);
     }
@@ -599,7 +611,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
 
   function maybeClose(): void {
     if (phase !== 'running' || open < 0) return;
-    for (const p of peers) if (!ballots.has(p) && !syncing.has(p)) return;
+    for (const p of peers) if (!ballots.has(p) && !syncing.has(p) && (missed.get(p) ?? 0) < STALL_AFTER) return;
     if (ballots.size > 0) closeRound(open);
   }
 

@@ -155,7 +155,8 @@ describe('session over the in-memory hub', () => {
   it('a straggler past the deadline is not counted and does not block the round', async () => {
     const slowRound = 5;
     const sim = createSim({ n: 4, config: { rounds: 12, deadlineMs: 150 } });
-    const straggler = sim.add({ slow: (r) => (r === slowRound ? 700 : 0) });
+    // late for one deadline, in time for the next round's
+    const straggler = sim.add({ slow: (r) => (r === slowRound ? 250 : 0) });
     const res = await Promise.all(sim.peers.map((p) => p.peer.finished));
     expect(new Set(res.map((r) => r.hash)).size).toBe(1);
     const agg = sim.peers[0];
@@ -167,6 +168,26 @@ describe('session over the in-memory hub', () => {
     const last = straggler.events.filter((e) => e.type === 'round').at(-1);
     expect(last && last.type === 'round' && last.mine).toBe(true);
     for (const p of sim.peers) continuous(p, 0, 12);
+    await sim.stop();
+  });
+
+  it('a hung peer costs two deadlines, then rounds go on without waiting for it; back, it votes again', async () => {
+    const deadlineMs = 100;
+    // 2 ms per message: a round takes a few ms, so the session is still running when it is back
+    const sim = createSim({ n: 4, config: { rounds: 200, deadlineMs }, hub: { delayMs: 2 } });
+    const hung = sim.add({ slow: (r) => (r >= 5 && r < 8 ? 700 : 0) });
+    const res = await Promise.all(sim.peers.map((p) => p.peer.finished));
+    expect(new Set(res.map((r) => r.hash)).size).toBe(1);
+    const rounds = sim.peers[0].events.flatMap((e) => (e.type === 'round' ? [e] : []));
+    // rounds 5 and 6 waited for it; from round 7 on it was not waited for (without the rule,
+    // every round until it is back, about 7 of them, would wait a whole deadline)
+    // (timers may fire a little early by performance.now())
+    expect(rounds.filter((e) => e.ms >= 0.9 * deadlineMs).map((e) => e.round)).toEqual([5, 6]);
+    const missing = rounds.filter((e) => !e.voters.includes(hung.peer.self)).map((e) => e.round);
+    expect(missing[0]).toBe(5);
+    // back: any ballot of its, even one too late to count, makes the aggregator wait for it again
+    expect(rounds.slice(-50).every((e) => e.voters.includes(hung.peer.self))).toBe(true);
+    for (const p of sim.peers) continuous(p, 0, 200);
     await sim.stop();
   });
 
