@@ -105,6 +105,40 @@ describe('P2P training across processes', () => {
     expect(new Set(survivors.map(finalHash)).size).toBe(1);
   }, 200_000);
 
+  it('a stopped worker (SIGSTOP) costs two deadlines, then rounds go on without it; continued, it votes again', async () => {
+    const rounds = 300;
+    const deadlineMs = 2000;
+    const session = await createSession(server.url, {
+      ...base,
+      deadlineMs,
+      algorithm: { name: 'mv-sto-signsgd-sim', lr: 3e-3 },
+      expectedPeers: 4,
+      rounds,
+      evalEvery: 0,
+      seed: 13,
+    });
+    const peers = [1, 2, 3, 4].map((i) => startPeerProcess(`p${i}`, server.url, session, ['--timings']));
+    await Promise.all(peers.map((p) => p.waitForRound(20)));
+    const lead = peers.find((p) => p.rounds.at(-1)!.role === 'aggregator')!;
+    const victim = peers.find((p) => p !== lead)!;
+    // hung, while its WebRTC connections stay up (consent lasts ~30 s)
+    victim.kill('SIGSTOP');
+    const stoppedAt = lead.rounds.at(-1)!.round;
+    // one deadline a round would take 80 s here
+    await lead.waitForRound(stoppedAt + 40, 30_000);
+    victim.kill('SIGCONT');
+    await Promise.all(peers.map((p) => expectClean(p, 150_000)));
+    const during = lead.rounds.filter((r) => r.round > stoppedAt && r.round <= stoppedAt + 40);
+    const waited = during.filter((r) => r.ms! >= 0.9 * deadlineMs).map((r) => r.round);
+    console.log(`SIGSTOP at round ${stoppedAt}: rounds that waited a deadline ${JSON.stringify(waited)}`);
+    // two for the stopped peer (one more if another peer stalls on this busy machine)
+    expect(waited.length).toBeLessThanOrEqual(3);
+    for (const p of peers) expect(checkContinuous(p.rounds, 0, rounds), p.name).toBeNull();
+    expect(new Set(peers.map(finalHash)).size).toBe(1);
+    // back in the vote: (nearly) all of the last 100 rounds counted all four ballots
+    expect(lead.rounds.slice(-100).filter((r) => r.counted === 4).length).toBeGreaterThanOrEqual(95);
+  }, 200_000);
+
   it('a peer that joins at round >= 20 syncs, votes, and ends with the same hash', async () => {
     const rounds = 120;
     const session = await createSession(server.url, {
