@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRng } from './random';
+import { createRng, restoreRng } from './random';
 
 describe('createRng', () => {
   it('is deterministic per seed and differs across seeds', () => {
@@ -41,5 +41,29 @@ describe('createRng', () => {
       expect(Math.abs(s / n - k)).toBeLessThan(5 * Math.sqrt(k / n));
     }
     expect(() => r.gamma(0)).toThrow(/shape/);
+  });
+
+  it('continues draw for draw from a saved state: u32s, a cached normal and forks', () => {
+    const a = createRng('resume');
+    for (let i = 0; i < 5; i++) a.u32();
+    a.normal(); // caches the second normal of its pair
+    const b = restoreRng(JSON.parse(JSON.stringify(a.state())));
+    expect(b.normal()).toBe(a.normal());
+    expect(Array.from({ length: 20 }, () => b.u32())).toEqual(Array.from({ length: 20 }, () => a.u32()));
+    expect(b.fork('x').u32()).toBe(a.fork('x').u32());
+    // every stream's state restores, whatever its seed (a seed of 2^31 or more XORs to a negative base)
+    for (let k = 0; k < 200; k++) {
+      const r = createRng(k).fork(`signs-${k}`);
+      expect(restoreRng(r.state()).u32()).toBe(r.u32());
+    }
+  });
+
+  it('refuses a state no stream can be in', () => {
+    const ok = createRng(1).state();
+    expect(() => restoreRng({ ...ok, words: [0, 0, 0, 0] })).toThrow(/not all zero/);
+    expect(() => restoreRng({ ...ok, words: [1, 2, 3] as unknown as [number, number, number, number] })).toThrow(/four/);
+    expect(() => restoreRng({ ...ok, words: [1, 2, 3, 2 ** 32] })).toThrow(/32-bit/);
+    expect(() => restoreRng({ ...ok, base: -1 })).toThrow(/base/);
+    expect(() => restoreRng({ ...ok, spare: Number.NaN })).toThrow(/spare/);
   });
 });

@@ -19,6 +19,15 @@ export interface Rng {
   fork(label: string | number): Rng;
   /** fill with uniform u32s (the hot path of stochastic signs) */
   fillU32(out: Uint32Array): Uint32Array;
+  /** where the stream stands: restoreRng(state) continues it draw for draw (checkpoints) */
+  state(): RngState;
+}
+
+/** A stream's position: xoshiro's four words, the seed its forks derive from, a cached normal. */
+export interface RngState {
+  readonly words: readonly [number, number, number, number];
+  readonly base: number;
+  readonly spare: number | null;
 }
 
 function splitmix32(seed: number): () => number {
@@ -43,7 +52,24 @@ export function createRng(seed: number | string): Rng {
   if (typeof seed === 'number' && !Number.isFinite(seed)) throw new RangeError(`seed must be finite, got ${seed}`);
   const base = typeof seed === 'number' ? (Math.floor(seed) >>> 0) ^ Math.floor(seed / 2 ** 32) : hashLabel(seed, 0);
   const mix = splitmix32(base);
-  let a = mix(), b = mix(), c = mix(), d = mix();
+  return rngAt({ words: [mix(), mix(), mix(), mix()], base, spare: null });
+}
+
+/** The stream `state` was taken from, at that point. Throws on a state no stream can be in. */
+export function restoreRng(state: RngState): Rng {
+  const { words, base, spare } = state ?? {};
+  const u32 = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+  if (!Array.isArray(words) || words.length !== 4 || !words.every(u32) || words.every((w) => w === 0)) {
+    throw new RangeError('rng state needs four 32-bit words, not all zero');
+  }
+  if (!u32(base)) throw new RangeError('rng state base must be a 32-bit word');
+  if (spare !== null && !(typeof spare === 'number' && Number.isFinite(spare))) throw new RangeError('rng state spare must be a finite number or null');
+  return rngAt({ words: [words[0], words[1], words[2], words[3]], base, spare });
+}
+
+function rngAt(start: RngState): Rng {
+  const base = start.base;
+  let [a, b, c, d] = start.words;
   if ((a | b | c | d) === 0) a = 1;
 
   const u32 = (): number => {
@@ -55,7 +81,7 @@ export function createRng(seed: number | string): Rng {
     return result;
   };
   const float = (): number => u32() / 4294967296;
-  let spare: number | null = null;
+  let spare: number | null = start.spare;
   const normal = (): number => {
     if (spare !== null) { const v = spare; spare = null; return v; }
     let u = 0;
@@ -92,6 +118,7 @@ export function createRng(seed: number | string): Rng {
       for (let i = 0; i < out.length; i++) out[i] = u32();
       return out;
     },
+    state: () => ({ words: [a >>> 0, b >>> 0, c >>> 0, d >>> 0], base: base >>> 0, spare }),
   };
 }
 

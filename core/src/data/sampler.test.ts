@@ -63,4 +63,42 @@ describe('batch sampler', () => {
     expect(() => createBatchSampler(train, [], 4, createRng(1))).toThrow(/empty shard/);
     expect(() => createBatchSampler(train, [train.count], 4, createRng(1))).toThrow(/outside/);
   });
+
+  it('goes on from a saved state with the batches it would have drawn, across epochs', () => {
+    const shard = Array.from({ length: 50 }, (_, i) => 3 * i);
+    const a = createBatchSampler(train, shard, 16, createRng(4));
+    for (let i = 0; i < 5; i++) a.next();
+    // as a checkpoint file gives it back: a Node Buffer at an odd offset of a larger pool
+    const saved = a.state();
+    const pool = Buffer.alloc(saved.length + 7);
+    pool.set(saved, 3);
+    const b = createBatchSampler(train, Array.from({ length: 40 }, (_, i) => i), 16, createRng(99));
+    b.restore(pool.subarray(3, 3 + saved.length));
+    expect(b.epoch).toBe(a.epoch);
+    for (let i = 0; i < 12; i++) {
+      const [x, y] = [a.next(), b.next()];
+      expect(Array.from(y.labels)).toEqual(Array.from(x.labels));
+      expect(y.inputs).toEqual(x.inputs);
+    }
+    expect(b.epoch).toBe(a.epoch);
+  });
+
+  it('refuses bytes that are not a state of a sampler over this dataset', () => {
+    const a = createBatchSampler(train, [1, 2, 3, 4], 2, createRng(1));
+    const good = a.state();
+    const words = () => new Uint32Array(good.slice().buffer);
+    const b = createBatchSampler(train, [5, 6], 2, createRng(2));
+    expect(() => b.restore(new Uint8Array(7))).toThrow(/whole 32-bit words/);
+    const badTag = words();
+    badTag[0] ^= 1;
+    expect(() => b.restore(new Uint8Array(badTag.buffer))).toThrow(/not a sampler state/);
+    const outside = words();
+    outside[12] = train.count;
+    expect(() => b.restore(new Uint8Array(outside.buffer))).toThrow(/outside a dataset/);
+    const beyond = words();
+    beyond[1] = 5;
+    expect(() => b.restore(new Uint8Array(beyond.buffer))).toThrow(/beyond/);
+    // a state whose shard would change the batch size (2 samples here, 3 there)
+    expect(() => createBatchSampler(train, [5, 6], 3, createRng(2)).restore(good)).toThrow(/batches other than 2/);
+  });
 });

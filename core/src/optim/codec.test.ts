@@ -99,7 +99,7 @@ describe('byte accounting', () => {
     const ballot = await s.workerStep({ x, xPrev: x, round: 0, gradient: async () => g, rng: createRng(1) }, state);
     expect(encodeBallot(ballot, d).length).toBe(s.bytesUp(d));
     // one ballot: never a tie
-    expect(encodeUpdate(s.aggregate([ballot], d), d).length).toBe(s.bytesDown(d));
+    expect(encodeUpdate(s.aggregate([ballot], d, 0), d).length).toBe(s.bytesDown(d));
     const bits = s.ballotKind === 'dense' ? 32 : 1;
     expect(s.bytesUp(d)).toBeLessThanOrEqual(Math.ceil((d * bits) / 8) + 5);
   });

@@ -86,17 +86,17 @@ export function createSignVoteStrategy(config: AlgorithmConfig): Strategy {
     return { kind: 'signs', bits: packSigns(v) };
   }
 
-  // Only the aggregator draws these; peers apply the verdict it broadcasts, so they need not agree
-  // on the stream (a new aggregator after failover just continues with its own).
+  // Only the aggregator draws these, but from a stream of the round: whichever peer decides a
+  // round (after a failover, or in a resumed session) breaks its ties the same way.
   const tieCoins = createRng('tie-break');
 
-  function aggregate(ballots: readonly Ballot[], d: number): Update {
+  function aggregate(ballots: readonly Ballot[], d: number, round: number): Update {
     checkBallots(ballots, d, 'signs', name);
     const verdict = majorityVerdict(
       ballots.map((b) => (b as Extract<Ballot, { kind: 'signs' }>).bits),
       d,
     );
-    if (config.ties === 'coin' && verdict.ties) return { kind: 'verdict', signs: breakTies(verdict.signs, verdict.ties, tieCoins), ties: null };
+    if (config.ties === 'coin' && verdict.ties) return { kind: 'verdict', signs: breakTies(verdict.signs, verdict.ties, tieCoins.fork(round)), ties: null };
     return { kind: 'verdict', signs: verdict.signs, ties: verdict.ties };
   }
 

@@ -29,14 +29,14 @@ describe('signsgd', () => {
     const ballot = await s.workerStep(ctx, state);
     expect(signsOf(signBits(ballot), 4)).toEqual([1, -1, 1, -1]);
     const x = Float32Array.from([1, 2, 3, 4]);
-    s.apply(x, s.aggregate([ballot], 4), 0);
+    s.apply(x, s.aggregate([ballot], 4, 0), 0);
     close(x, [0.9, 2.1, 2.9, 4.1]);
     expect(state.momentum).toBeNull();
   });
 
   it('applies weight decay and the lr schedule: x <- x - gamma_t (s + wd x)', async () => {
     const s = createStrategy({ name: 'signsgd', lr: 0.1, weightDecay: 0.5, schedule: { kind: 'step', milestones: [2], factor: 0.1 } });
-    const update = s.aggregate([{ kind: 'signs', bits: packSigns(Float32Array.from([1, -1])) }], 2);
+    const update = s.aggregate([{ kind: 'signs', bits: packSigns(Float32Array.from([1, -1])) }], 2, 0);
     const x = Float32Array.from([2, 2]);
     s.apply(x, update, 1); // gamma = 0.1: [2 - 0.1 (1 + 1), 2 - 0.1 (-1 + 1)]
     close(x, [1.8, 2]);
@@ -77,11 +77,11 @@ describe('mv-signsgd', () => {
   it("verdict is Sign(sum of ballots); an even split is a tie (0) under the paper's rule", () => {
     const s = createStrategy({ name: 'mv-signsgd', lr: 0.5, ties: 'zero' });
     const b = (v: number[]): Ballot => ({ kind: 'signs', bits: packSigns(Float32Array.from(v)) });
-    const three = s.aggregate([b([1, -1, 1]), b([1, 1, -1]), b([-1, -1, -1])], 3);
+    const three = s.aggregate([b([1, -1, 1]), b([1, 1, -1]), b([-1, -1, -1])], 3, 0);
     expect(three.kind).toBe('verdict');
     if (three.kind !== 'verdict') return;
     expect(verdictValues(three.signs, three.ties, 3)).toEqual([1, -1, -1]);
-    const two = s.aggregate([b([1, -1, 1]), b([-1, -1, 1])], 3);
+    const two = s.aggregate([b([1, -1, 1]), b([-1, -1, 1])], 3, 0);
     if (two.kind !== 'verdict') throw new Error('expected a verdict');
     expect(verdictValues(two.signs, two.ties, 3)).toEqual([0, -1, 1]);
     const x = new Float32Array(3);
@@ -164,7 +164,7 @@ describe('ef-signsgd', () => {
     expect(b2.scale).toBeCloseTo(0.1, 6);
     expect(signsOf(b2.bits, 4)).toEqual([-1, 1, 1, -1]);
     close(state.error!, [-0.05, -0.05, -0.05, -0.05]);
-    const u = s.aggregate([b1, b2], 4);
+    const u = s.aggregate([b1, b2], 4, 0);
     close(dense(u), [0.075, -0.075, 0.175, -0.175]);
     const x = Float32Array.from([1, 1, 1, 1]);
     s.apply(x, u, 0);
@@ -185,7 +185,7 @@ describe('sgd-m', () => {
     const bb = await s.workerStep(context([0, 0], gb, createRng(1), 1), b);
     close(a.momentum!, [3.5, -1]);
     close(b.momentum!, [0.5, 4]);
-    const u = s.aggregate([ba, bb], 2);
+    const u = s.aggregate([ba, bb], 2, 0);
     // momentum on the mean: 0.5 * mean(g1) + mean(g2) = 0.5 [0, 1] + [2, 1]
     close(dense(u), [2, 1.5]);
     const x = Float32Array.from([1, 1]);
@@ -206,17 +206,17 @@ describe('bad input', () => {
 
   it.each(algorithmNames)('%s: aggregate rejects n = 0, wrong kinds and wrong lengths', (name) => {
     const s = createStrategy({ name });
-    expect(() => s.aggregate([], 10)).toThrow(/n = 0/);
+    expect(() => s.aggregate([], 10, 0)).toThrow(/n = 0/);
     const wrong: Ballot = s.ballotKind === 'dense'
       ? { kind: 'signs', bits: new Uint8Array(2) }
       : { kind: 'dense', values: new Float32Array(10) };
-    expect(() => s.aggregate([wrong], 10)).toThrow(/kind/);
+    expect(() => s.aggregate([wrong], 10, 0)).toThrow(/kind/);
     const short: Ballot = s.ballotKind === 'dense'
       ? { kind: 'dense', values: new Float32Array(9) }
       : s.ballotKind === 'signs'
         ? { kind: 'signs', bits: new Uint8Array(1) }
         : { kind: 'scaled-signs', scale: 1, bits: new Uint8Array(1) };
-    expect(() => s.aggregate([short], 10)).toThrow(/expected/);
+    expect(() => s.aggregate([short], 10, 0)).toThrow(/expected/);
   });
 
   it.each(algorithmNames)('%s: apply rejects the wrong update kind and length', (name) => {
@@ -261,7 +261,7 @@ describe('NaN policy', () => {
     for (let round = 0; round < 12; round++) {
       const ballot = await s.workerStep({ x, xPrev, round, gradient, rng }, state);
       const next = Float32Array.from(x);
-      s.apply(next, s.aggregate([ballot], d), round);
+      s.apply(next, s.aggregate([ballot], d, round), round);
       xPrev = x;
       x = next;
       expect(x.every(Number.isFinite)).toBe(true);

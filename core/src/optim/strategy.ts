@@ -81,8 +81,12 @@ export interface Strategy {
   createWorkerState(d: number): WorkerState;
   /** one round on one peer: draw gradients, update its memory, return its ballot */
   workerStep(ctx: WorkerContext, state: WorkerState): Promise<Ballot>;
-  /** pure: the ballots that arrived (n >= 1, all of this strategy's kind and length d) -> update */
-  aggregate(ballots: readonly Ballot[], d: number): Update;
+  /**
+   * pure: the ballots that arrived (n >= 1, all of this strategy's kind and length d) for
+   * `round` -> update. Any randomness (tie coins) is seeded by the round, so every aggregator,
+   * a new one after failover or a resumed one included, decides a round the same way.
+   */
+  aggregate(ballots: readonly Ballot[], d: number, round: number): Update;
   /** x <- x - step(update, round); identical on every peer, stateless */
   apply(x: Float32Array, update: Update, round: number): void;
   /** exact encoded ballot size in bytes (./codec) */

@@ -27,7 +27,7 @@ describe('tied votes', () => {
 
   it("'zero' keeps the paper's Sign(0) = 0 and pays for a tie bitmap", () => {
     const s = createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'zero' });
-    const u = s.aggregate(opposedBallots(d), d);
+    const u = s.aggregate(opposedBallots(d), d, 0);
     if (u.kind !== 'verdict') throw new Error('expected a verdict');
     expect(u.ties).not.toBeNull();
     for (let i = 0; i < d; i += 97) expect(verdictValue(u, i)).toBe(0);
@@ -37,8 +37,8 @@ describe('tied votes', () => {
   it("'coin' resolves ties to fair, seeded +-1 and keeps the verdict at d/8 bytes", () => {
     const a = createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'coin' });
     const b = createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'coin' });
-    const ua = a.aggregate(opposedBallots(d), d);
-    const ub = b.aggregate(opposedBallots(d), d);
+    const ua = a.aggregate(opposedBallots(d), d, 7);
+    const ub = b.aggregate(opposedBallots(d), d, 7);
     if (ua.kind !== 'verdict' || ub.kind !== 'verdict') throw new Error('expected verdicts');
     expect(ua.ties).toBeNull();
     expect(encodeUpdate(ua, d).length).toBe(a.bytesDown(d));
@@ -48,5 +48,16 @@ describe('tied votes', () => {
     // a fair coin: within 5 standard errors of d/2, and padding bits stay zero
     expect(Math.abs(plus - d / 2)).toBeLessThan(5 * Math.sqrt(d / 4));
     expect(ua.signs[ua.signs.length - 1] >> (d % 8)).toBe(0);
+  });
+
+  it("'coin' breaks the ties of a round the same way every time, whoever aggregates; another round differently", () => {
+    const a = createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'coin' });
+    const signs = (u: ReturnType<typeof a.aggregate>) => (u.kind === 'verdict' ? Array.from(u.signs) : []);
+    const first = signs(a.aggregate(opposedBallots(d), d, 7));
+    a.aggregate(opposedBallots(d), d, 8);
+    // a failover or a resumed session may decide round 7 again, on another peer or this one
+    expect(signs(a.aggregate(opposedBallots(d), d, 7))).toEqual(first);
+    expect(signs(createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'coin' }).aggregate(opposedBallots(d), d, 7))).toEqual(first);
+    expect(signs(a.aggregate(opposedBallots(d), d, 8))).not.toEqual(first);
   });
 });

@@ -156,6 +156,7 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
       evaluate: async (x) => activeOracle.evaluate(x, data.test),
       checkpoints,
       rng: createRng(config.seed).fork(`signs-${self?.seq ?? peerId}`),
+      data: sampler,
       onEvent: emitSession,
     });
     const openTransport = transport;

@@ -5,7 +5,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createFileCheckpointStore } from '../node/checkpoint-file';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoint';
 import { hashPair, hashParams } from './hash';
+import { Packr } from 'msgpackr';
 import { createStrategy } from '../optim';
+import { createRng } from '../random';
 import type { Transport } from '../transport/transport';
 import { parseSessionConfig } from './config';
 import { createSessionPeer } from './peer';
@@ -71,6 +73,22 @@ describe('checkpoints', () => {
     tampered[at] ^= 0x01;
     expect(() => decodeCheckpoint(tampered)).toThrow(/memory hash mismatch/);
     expect(() => encodeCheckpoint({ ...cp, memory: { momentum: new Float32Array(3), error: null } })).toThrow(/momentum must hold 37/);
+  });
+
+  it("carry the peer's sign stream and data position; a malformed one is refused", () => {
+    const coins = createRng('signs').state();
+    const data = Uint8Array.from([1, 2, 3, 4, 5]);
+    const cp = { ...sample(5), memory: { momentum: null, error: null, coins, data } };
+    const back = decodeCheckpoint(encodeCheckpoint(cp));
+    expect(back.memory!.coins).toEqual(coins);
+    expect(Array.from(back.memory!.data!)).toEqual([1, 2, 3, 4, 5]);
+    expect(back.memory!.data!.byteOffset).toBe(0);
+    expect(() => decodeCheckpoint(encodeCheckpoint({ ...cp, memory: { ...cp.memory, coins: { ...coins, words: [0, 0, 0, 0] } } }))).toThrow(/coins: .*not all zero/);
+    const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
+    const raw = packr.unpack(encodeCheckpoint(cp)) as Record<string, unknown>;
+    expect(() => decodeCheckpoint(packr.pack({ ...raw, data: [1, 2] }))).toThrow(/data must be binary/);
+    const { memoryHash: _, momentum: __, ...bare } = raw;
+    expect(() => decodeCheckpoint(packr.pack(bare))).toThrow(/without its hash/);
   });
 
   it('a resumed peer starts from its saved momentum', async () => {

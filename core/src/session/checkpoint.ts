@@ -1,10 +1,12 @@
 import { Packr } from 'msgpackr';
+import { restoreRng, type RngState } from '../random';
 import { hashPair, paramHashPattern } from './hash';
 
 /**
  * A saved session as one peer holds it: the shared parameters at a round boundary, and this
- * peer's own worker memory (momentum or error-feedback residual), so a resumed peer votes as it
- * would have. A checkpoint without memory (older ones) resumes with zero memory, as a late joiner.
+ * peer's own worker memory (momentum or error-feedback residual, its stochastic-sign stream and
+ * where its data sampler stood), so a resumed peer votes exactly as it would have. A checkpoint
+ * without memory (older ones) resumes with zero memory, as a late joiner.
  */
 export interface Checkpoint {
   readonly session: string;
@@ -22,6 +24,10 @@ export interface Checkpoint {
 export interface WorkerMemory {
   readonly momentum: Float32Array | null;
   readonly error: Float32Array | null;
+  /** where this peer's stochastic-sign stream stood */
+  readonly coins?: RngState;
+  /** where this peer's data sampler stood (opaque here: the runtime's BatchSampler.state()) */
+  readonly data?: Uint8Array;
 }
 
 export interface CheckpointStore {
@@ -50,6 +56,8 @@ export function encodeCheckpoint(cp: Checkpoint): Uint8Array {
       ...(cp.memory?.momentum ? { momentum: bytesOf(cp.memory.momentum) } : {}),
       ...(cp.memory?.error ? { error: bytesOf(cp.memory.error) } : {}),
       ...(cp.memory ? { memoryHash: memoryHash(cp.memory) } : {}),
+      ...(cp.memory?.coins ? { coins: { words: [...cp.memory.coins.words], base: cp.memory.coins.base, spare: cp.memory.coins.spare } } : {}),
+      ...(cp.memory?.data ? { data: cp.memory.data } : {}),
     }),
   );
 }
@@ -81,8 +89,10 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
     memory = {
       momentum: m.momentum === undefined ? null : floats(m.momentum, m.d, 'momentum'),
       error: m.error === undefined ? null : floats(m.error, m.d, 'error'),
+      ...(m.coins !== undefined ? { coins: rngState(m.coins) } : {}),
+      ...(m.data !== undefined ? { data: binary(m.data, 'data') } : {}),
     };
-  } else if (m.momentum !== undefined || m.error !== undefined) {
+  } else if (m.momentum !== undefined || m.error !== undefined || m.coins !== undefined || m.data !== undefined) {
     throw new Error('checkpoint has worker memory without its hash');
   }
   const cp: Checkpoint = { session: m.session, round: m.round, x, xPrev, hash: m.hash, savedAt: m.savedAt, ...(memory ? { memory } : {}) };
@@ -96,9 +106,24 @@ export function checkCheckpoint(cp: Checkpoint): void {
   if (cp.x.length !== cp.xPrev.length) throw new Error(`checkpoint x has ${cp.x.length} values but xPrev ${cp.xPrev.length}`);
   const actual = hashPair(cp.x, cp.xPrev);
   if (actual !== cp.hash) throw new Error(`checkpoint hash mismatch: recorded ${cp.hash}, parameters hash to ${actual}`);
-  for (const [name, v] of Object.entries(cp.memory ?? {})) {
-    if (v !== null && (!(v instanceof Float32Array) || v.length !== cp.x.length)) throw new Error(`checkpoint ${name} must hold ${cp.x.length} floats`);
+  for (const name of ['momentum', 'error'] as const) {
+    const v = cp.memory?.[name];
+    if (v != null && (!(v instanceof Float32Array) || v.length !== cp.x.length)) throw new Error(`checkpoint ${name} must hold ${cp.x.length} floats`);
   }
+}
+
+function rngState(v: unknown): RngState {
+  try {
+    return restoreRng(v as RngState).state();
+  } catch (e) {
+    throw new Error(`checkpoint coins: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+function binary(v: unknown, what: string): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new Error(`checkpoint ${what} must be binary`);
+  // a copy of its own: a decoded Node Buffer may be a view into a shared pool (and its slice() too)
+  return new Uint8Array(v);
 }
 
 function isUint(v: unknown): v is number {

@@ -15,7 +15,7 @@ import {
   type SyncMessage,
   type VerdictMessage,
 } from '../protocol/messages';
-import { createRng, type Rng } from '../random';
+import { createRng, restoreRng, type Rng } from '../random';
 import type { Membership, PeerId, Transport } from '../transport/transport';
 import type { Checkpoint, CheckpointStore } from './checkpoint';
 import type { SessionConfig } from './config';
@@ -61,6 +61,11 @@ export interface SessionPeerOptions {
   readonly session?: string;
   /** this peer's stream for stochastic signs (default: seed forked by peer id) */
   readonly rng?: Rng;
+  /**
+   * Where the gradient's data stands (a batch sampler), saved with checkpoints and restored on
+   * resume, so that a resumed peer draws the batches it would have drawn.
+   */
+  readonly data?: { state(): Uint8Array; restore(state: Uint8Array): void };
   /** how many applied verdicts each peer keeps for failover replays (default 16) */
   readonly keepVerdicts?: number;
 }
@@ -142,7 +147,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   if (d === 0) throw new RangeError('params must not be empty');
   const keep = options.keepVerdicts ?? 16;
   const maxBytes = 4 * d + 128 * 1024;
-  const rng = options.rng ?? createRng(config.seed).fork(`peer:${self}`);
+  let rng = options.rng ?? createRng(config.seed).fork(`peer:${self}`);
   const workerState: WorkerState = strategy.createWorkerState(d);
 
   // ---- shared parameters: x^next, x^{next-1} ----
@@ -282,6 +287,15 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     // this peer's own memory; one of another algorithm (none, or another kind) is ignored
     if (cp.memory?.momentum && workerState.momentum) workerState.momentum.set(cp.memory.momentum);
     if (cp.memory?.error && workerState.error) workerState.error.set(cp.memory.error);
+    if (cp.memory?.coins) rng = restoreRng(cp.memory.coins);
+    if (cp.memory?.data && options.data) {
+      try {
+        options.data.restore(cp.memory.data);
+      } catch (e) {
+        // the parameters and memory are restored; only the batches will differ from a run that never stopped
+        fail('restoring the data position', e);
+      }
+    }
   }
 
   function guard(where: string, fn: () => void): void {
@@ -620,7 +634,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     roundTimer = null;
     // join order, so the tally (and a float mean) does not depend on arrival order
     const voters = peers.filter((p) => ballots.has(p));
-    const update = strategy.aggregate(voters.map((p) => ballots.get(p)!), d);
+    const update = strategy.aggregate(voters.map((p) => ballots.get(p)!), d, round);
     const payload = encodeUpdate(update, d);
     const counted = new Uint8Array(Math.ceil(peers.length / 8));
     peers.forEach((p, i) => {
@@ -883,11 +897,14 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       emit(ev);
     }
     if (options.checkpoints && config.checkpointEvery > 0 && next % config.checkpointEvery === 0) {
-      const memory = { momentum: workerState.momentum?.slice() ?? null, error: workerState.error?.slice() ?? null };
-      const cp: Checkpoint = {
-        session, round: next, x: new Float32Array(x), xPrev: new Float32Array(xPrev), hash: hashPair(x, xPrev), savedAt: Date.now(),
-        ...(memory.momentum || memory.error ? { memory } : {}),
+      const data = options.data?.state();
+      const memory = {
+        momentum: workerState.momentum?.slice() ?? null,
+        error: workerState.error?.slice() ?? null,
+        coins: rng.state(),
+        ...(data ? { data } : {}),
       };
+      const cp: Checkpoint = { session, round: next, x: new Float32Array(x), xPrev: new Float32Array(xPrev), hash: hashPair(x, xPrev), savedAt: Date.now(), memory };
       options.checkpoints.save(cp).catch((e) => fail('saving checkpoint', e));
     }
     if (next >= config.rounds) finish();
