@@ -272,11 +272,15 @@ describe('P2P training across processes', () => {
       await copyFile(join(dir, 'p1.ckpt'), oldFile);
 
       // new processes, same session, same command line: the checkpoint files carry the state
-      const second = [1, 2, 3].map((i) => startPeerProcess(`q${i}`, server.url, session, ckpt(i)));
+      // started in the other order, so their places in the new join order differ from the first run's
+      const second = [3, 2, 1].map((i) => startPeerProcess(`q${i}`, server.url, session, ckpt(i))).reverse();
       await Promise.all(second.map((p) => expectClean(p, 150_000)));
       for (const [i, p] of second.entries()) {
         const resumed = p.events.find((e) => e.event === 'resume');
         expect(resumed, p.name).toBeDefined();
+        // it trains the shard it had, whatever its place in the new join order
+        const shardOf = (q: typeof p) => q.events.find((e) => e.event === 'joined')?.shard;
+        expect(shardOf(p), p.name).toBe(shardOf(first[i]));
         expect(resumed!.round).toBe(saved[i].round);
         expect(resumed!.hash).toBe(hashParams(saved[i].x));
         expect(checkContinuous(p.rounds, p.rounds[0].round, rounds), p.name).toBeNull();

@@ -115,19 +115,35 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
     const held = holdMessagesUntilSubscribed(transport);
     const model = createModel(config.model);
     // before the slow loads, so an unusable checkpoint fails fast
-    const checkpoints = await resumableCheckpoints(options, model.d, emit);
+    const { store: checkpoints, start } = await resumableCheckpoints(options, model.d, emit);
     const [data, createdOracle] = await Promise.all([options.loadData(config), options.createOracle(model, options.backend)]);
     oracle = createdOracle;
     checkDataFitsModel(data.train, model);
 
     // Shards are fixed by join order: the k-th peer to join trains shard k mod expectedPeers of
-    // a partition that every peer computes identically from the session seed.
+    // a partition that every peer computes identically from the session seed. A resumed peer
+    // keeps the shard it had (its checkpoint's data position names it).
     const self = joined.membership.peers.find((m) => m.id === peerId);
-    const shard = (self?.seq ?? 0) % config.expectedPeers;
     const shards = partitionFor(config.partition, data.train, config.expectedPeers, createRng(config.seed).fork('partition'));
+    const saved = shardOf(start?.memory?.data);
+    const shard = saved !== null && saved < shards.length ? saved : (self?.seq ?? 0) % config.expectedPeers;
     const sampler = createBatchSampler(data.train, shards[shard], config.batchSize, createRng(config.seed).fork(`sampler-${shard}`), {
       reuseBuffers: true,
     });
+    // the session saves and restores it as opaque bytes: the shard, then the sampler's state
+    const dataPosition = {
+      state: (): Uint8Array => {
+        const inner = sampler.state();
+        const out = new Uint8Array(4 + inner.length);
+        new DataView(out.buffer).setUint32(0, shard, true);
+        out.set(inner, 4);
+        return out;
+      },
+      restore: (bytes: Uint8Array): void => {
+        if (shardOf(bytes) !== shard) throw new RangeError(`the checkpoint's data position is of shard ${shardOf(bytes)}, this peer trains shard ${shard}`);
+        sampler.restore(bytes.subarray(4));
+      },
+    };
     emit({ type: 'joined', peerId, config, backend: options.backend, shard, shardSize: shards[shard].length, d: model.d });
 
     signaling.subscribe({
@@ -156,7 +172,7 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
       evaluate: async (x) => activeOracle.evaluate(x, data.test),
       checkpoints,
       rng: createRng(config.seed).fork(`signs-${self?.seq ?? peerId}`),
-      data: sampler,
+      data: dataPosition,
       onEvent: emitSession,
     });
     const openTransport = transport;
@@ -194,13 +210,19 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
  * exists, so a checkpoint that cannot be used (another session, another model) stops the peer
  * with a clear error instead of silently training from round 0.
  */
+/** the shard a saved data position (see `dataPosition` above) was on, or null if none */
+function shardOf(bytes: Uint8Array | undefined): number | null {
+  if (bytes === undefined || bytes.byteLength < 4) return null;
+  return new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
+}
+
 async function resumableCheckpoints(
   options: StartPeerOptions,
   d: number,
   emit: (e: PeerEvent) => void,
-): Promise<CheckpointStore | undefined> {
+): Promise<{ store: CheckpointStore | undefined; start: Checkpoint | null }> {
   const own = options.checkpoints;
-  if (own === undefined && options.resumeFrom === undefined) return undefined;
+  if (own === undefined && options.resumeFrom === undefined) return { store: undefined, start: null };
   let start: Checkpoint | null = own ? await own.load() : null;
   if (start !== null && start.session !== options.sessionId) {
     if (options.resumeFrom === undefined) {
@@ -224,7 +246,7 @@ async function resumableCheckpoints(
   if (start !== null) emit({ type: 'resume', round: start.round, hash: hashParams(start.x), fromSession });
   const initial = start;
   let loaded = false;
-  return {
+  const store: CheckpointStore = {
     // the session loads once at start; later loads (none today) see the store itself
     load: async () => {
       if (loaded) return own ? own.load() : initial;
@@ -233,6 +255,7 @@ async function resumableCheckpoints(
     },
     save: (cp) => (own ? own.save(cp) : Promise.resolve()),
   };
+  return { store, start: initial };
 }
 
 function checkDataFitsModel(train: Dataset, model: Model): void {
