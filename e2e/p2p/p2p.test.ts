@@ -139,6 +139,34 @@ describe('P2P training across processes', () => {
     expect(lead.rounds.slice(-100).filter((r) => r.counted === 4).length).toBeGreaterThanOrEqual(95);
   }, 200_000);
 
+  it('a stopped aggregator (SIGSTOP) is replaced once its connections fail; the others finish with the same hash', async () => {
+    const rounds = 120;
+    const session = await createSession(server.url, {
+      ...base,
+      algorithm: { name: 'mv-sto-signsgd-sim', lr: 3e-3 },
+      expectedPeers: 4,
+      rounds,
+      evalEvery: 0,
+      seed: 17,
+    });
+    const peers = [1, 2, 3, 4].map((i) => startPeerProcess(`p${i}`, server.url, session));
+    await Promise.all(peers.map((p) => p.waitForRound(20)));
+    const lead = peers.find((p) => p.rounds.at(-1)!.role === 'aggregator')!;
+    const term = lead.rounds.at(-1)!.term;
+    // hung, not gone: its sockets stay open, so only the failing WebRTC connections tell
+    lead.kill('SIGSTOP');
+    const stoppedAt = Date.now();
+    const survivors = peers.filter((p) => p !== lead);
+    await Promise.all(survivors.map((p) => p.waitForEvent((e) => e.event === 'term' && (e.term as number) > term, 60_000)));
+    const after = Date.now() - stoppedAt;
+    console.log(`SIGSTOP of the aggregator: new term ${after} ms later`);
+    await Promise.all(survivors.map((p) => expectClean(p, 150_000)));
+    lead.kill('SIGKILL');
+    for (const p of survivors) expect(checkContinuous(p.rounds, 0, rounds), p.name).toBeNull();
+    expect(new Set(survivors.map(finalHash)).size).toBe(1);
+    expect(survivors.some((p) => p.rounds.at(-1)!.role === 'aggregator')).toBe(true);
+  }, 200_000);
+
   it('a peer that joins at round >= 20 syncs, votes, and ends with the same hash', async () => {
     const rounds = 120;
     const session = await createSession(server.url, {
