@@ -75,17 +75,7 @@ describe('P2P training across processes', () => {
 
   it('kill -9 of the aggregator: a new one leads within 3 s, rounds stay continuous, survivors agree', async () => {
     const rounds = 80;
-    const session = await createSession(server.url, {
-      ...base,
-      algorithm: { name: 'mv-sto-signsgd-sim', lr: 3e-3 },
-      expectedPeers: 4,
-      rounds,
-      evalEvery: 0,
-      seed: 11,
-    });
-    const peers = [1, 2, 3, 4].map((i) => startPeerProcess(`p${i}`, server.url, session));
-    await Promise.all(peers.map((p) => p.waitForRound(25)));
-    const victim = peers.find((p) => p.rounds.at(-1)!.role === 'aggregator')!;
+    const { peers, lead: victim } = await fourPeersAt(25, { rounds, seed: 11 });
     expect(victim).toBeDefined();
     const oldTerm = victim.rounds.at(-1)!.term;
     const killedAt = Date.now();
@@ -108,18 +98,7 @@ describe('P2P training across processes', () => {
   it('a stopped worker (SIGSTOP) costs two deadlines, then rounds go on without it; continued, it votes again', async () => {
     const rounds = 300;
     const deadlineMs = 2000;
-    const session = await createSession(server.url, {
-      ...base,
-      deadlineMs,
-      algorithm: { name: 'mv-sto-signsgd-sim', lr: 3e-3 },
-      expectedPeers: 4,
-      rounds,
-      evalEvery: 0,
-      seed: 13,
-    });
-    const peers = [1, 2, 3, 4].map((i) => startPeerProcess(`p${i}`, server.url, session, ['--timings']));
-    await Promise.all(peers.map((p) => p.waitForRound(20)));
-    const lead = peers.find((p) => p.rounds.at(-1)!.role === 'aggregator')!;
+    const { peers, lead } = await fourPeersAt(20, { rounds, seed: 13, deadlineMs }, ['--timings']);
     const victim = peers.find((p) => p !== lead)!;
     // hung, while its WebRTC connections stay up (consent lasts ~30 s)
     victim.kill('SIGSTOP');
@@ -141,17 +120,7 @@ describe('P2P training across processes', () => {
 
   it('a stopped aggregator (SIGSTOP) is replaced once its connections fail; the others finish with the same hash', async () => {
     const rounds = 120;
-    const session = await createSession(server.url, {
-      ...base,
-      algorithm: { name: 'mv-sto-signsgd-sim', lr: 3e-3 },
-      expectedPeers: 4,
-      rounds,
-      evalEvery: 0,
-      seed: 17,
-    });
-    const peers = [1, 2, 3, 4].map((i) => startPeerProcess(`p${i}`, server.url, session));
-    await Promise.all(peers.map((p) => p.waitForRound(20)));
-    const lead = peers.find((p) => p.rounds.at(-1)!.role === 'aggregator')!;
+    const { peers, lead } = await fourPeersAt(20, { rounds, seed: 17 });
     const term = lead.rounds.at(-1)!.term;
     // hung, not gone: its sockets stay open, so only the failing WebRTC connections tell
     lead.kill('SIGSTOP');
@@ -379,6 +348,14 @@ describe('P2P training across processes', () => {
 });
 
 /** A well-formed message from a protocol version this build does not speak. */
+/** A running 4-peer MV-STO-SIGNSGD-SIM session, once every peer reached `round`; `lead` is its aggregator then. */
+async function fourPeersAt(round: number, config: { rounds: number; seed: number; deadlineMs?: number }, extra: string[] = []): Promise<{ peers: PeerProcess[]; lead: PeerProcess }> {
+  const session = await createSession(server.url, { ...base, algorithm: { name: 'mv-sto-signsgd-sim', lr: 3e-3 }, expectedPeers: 4, evalEvery: 0, ...config });
+  const peers = [1, 2, 3, 4].map((i) => startPeerProcess(`p${i}`, server.url, session, extra));
+  await Promise.all(peers.map((p) => p.waitForRound(round)));
+  return { peers, lead: peers.find((p) => p.rounds.at(-1)!.role === 'aggregator')! };
+}
+
 function encodeWithVersion(v: number, session: string, term: number): Uint8Array {
   return new Uint8Array(new Packr({ useRecords: false }).pack({ v, session, type: 'open', term, round: 0, hash: '0'.repeat(16) }));
 }
