@@ -56,7 +56,7 @@ export function encodeCheckpoint(cp: Checkpoint): Uint8Array {
       ...(cp.memory?.momentum ? { momentum: bytesOf(cp.memory.momentum) } : {}),
       ...(cp.memory?.error ? { error: bytesOf(cp.memory.error) } : {}),
       ...(cp.memory ? { memoryHash: memoryHash(cp.memory) } : {}),
-      ...(cp.memory?.coins ? { coins: { words: [...cp.memory.coins.words], base: cp.memory.coins.base, spare: cp.memory.coins.spare } } : {}),
+      ...(cp.memory?.coins ? { coins: cp.memory.coins } : {}),
       ...(cp.memory?.data ? { data: cp.memory.data } : {}),
     }),
   );
