@@ -4,7 +4,7 @@ import { startPeer, type PeerEvent, type RunningPeer } from '../../core/src/runt
 import { decodeDataset } from '../../core/src/data/codec';
 import type { Dataset } from '../../core/src/data/dataset';
 import type { GradientOracle } from '../../core/src/engine/oracle';
-import type { SessionConfig } from '../../core/src/session/config';
+import type { SessionConfig } from '../../core/src/config';
 import type { BackendChoice } from './oracle-protocol';
 import type { PeerInfo, ViewMessage } from './peer-messages';
 import { firstLayerPictures, type Pictures } from './weights';

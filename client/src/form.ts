@@ -5,7 +5,7 @@ import {
   type AlgorithmName,
   type SessionConfig,
   type SessionConfigInput,
-} from '../../core/src/session/config';
+} from '../../core/src/config';
 
 /**
  * The session form keeps what the user typed (strings) so a half-typed number is never

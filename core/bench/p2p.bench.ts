@@ -34,7 +34,7 @@ import { loadDataset } from '../src/node/datasets';
 import { createNodeOracle, loadOrtNode } from '../src/node/ort-node';
 import { createStrategy } from '../src/optim';
 import { createRng } from '../src/random';
-import { parseSessionConfig, type SessionConfig } from '../src/session/config';
+import { parseSessionConfig, type SessionConfig } from '../src/config';
 import type { SessionEvent } from '../src/session/events';
 import { createSessionPeer } from '../src/session/peer';
 import { createMemoryHub } from '../src/transport/memory';

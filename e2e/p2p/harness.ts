@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { SessionConfigInput } from '../../core/src/session/config';
+import type { SessionConfigInput } from '../../core/src/config';
 
 /**
  * Real processes for the P2P tests: the signaling server and headless peers run as

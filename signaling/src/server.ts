@@ -8,8 +8,8 @@ import type { Socket } from 'socket.io';
 import type { z } from 'zod';
 import { encodeDataset } from '../../core/src/data/codec';
 import type { Dataset } from '../../core/src/data/dataset';
-import { parseSessionConfig, sessionConfigSchema } from '../../core/src/session/config';
-import type { SessionConfig } from '../../core/src/session/config';
+import { parseSessionConfig, sessionConfigSchema } from '../../core/src/config';
+import type { SessionConfig } from '../../core/src/config';
 import {
   SIGNALING_EVENTS,
   describeIssues,

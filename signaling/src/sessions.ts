@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { SessionConfig } from '../../core/src/session/config';
+import type { SessionConfig } from '../../core/src/config';
 import type { Member, MembershipEpoch, PeerInfo } from '../../core/src/transport/signaling-protocol';
 
 /**

@@ -1,5 +1,5 @@
 import type { Rng } from '../random';
-import type { Partition } from '../session/config';
+import type { Partition } from '../config';
 import type { Dataset } from './dataset';
 
 /**

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { algorithmNames, parseSessionConfig, type SessionConfigInput } from '../session/config';
+import { algorithmNames, parseSessionConfig, type SessionConfigInput } from '../config';
 import type { CheckpointStore } from '../session/checkpoint';
 import { createFileCheckpointStore } from './checkpoint-file';
 import { createNodeOracle } from './ort-node';

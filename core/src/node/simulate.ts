@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { GradientOracle } from '../engine/oracle';
 import { createModel, modelNames, type ModelName } from '../models';
-import { algorithmNames, type AlgorithmName, type AlgorithmConfig, type Partition } from '../session/config';
+import { algorithmNames, type AlgorithmName, type AlgorithmConfig, type Partition } from '../config';
 import { runModelSimulation, runSimulation, type ModelSimulationResult, type SimulationResult } from '../optim/simulation';
 import { datasetNames, loadDataset, type DatasetName } from './datasets';
 import { createNodeOracle, loadOrtNode } from './ort-node';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../random';
-import { algorithmNames } from '../session/config';
+import { algorithmNames } from '../config';
 import { packSigns } from '../signs';
 import { ballotBytes, decodeBallot, decodeUpdate, encodeBallot, encodeUpdate, encodedUpdateBytes } from './codec';
 import { createStrategy } from './index';

@@ -1,4 +1,4 @@
-import type { AlgorithmConfig } from '../session/config';
+import type { AlgorithmConfig } from '../config';
 import { packSigns } from '../signs';
 import { ballotBytes, checkUpdate, updateBytes } from './codec';
 import { lrAt } from './schedule';

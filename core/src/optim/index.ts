@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { algorithmConfigSchema, type AlgorithmConfig } from '../session/config';
+import { algorithmConfigSchema, type AlgorithmConfig } from '../config';
 import { createEfSignSgdStrategy } from './ef-signsgd';
 import { createSgdMomentumStrategy } from './sgd-m';
 import { createSignVoteStrategy } from './sign-vote';

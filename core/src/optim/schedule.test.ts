@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Schedule } from '../session/config';
+import type { Schedule } from '../config';
 import { lrAt } from './schedule';
 
 describe('lrAt', () => {

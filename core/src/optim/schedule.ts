@@ -1,4 +1,4 @@
-import type { Schedule } from '../session/config';
+import type { Schedule } from '../config';
 
 /**
  * gamma_t: the learning rate of round t (0-based). A pure function of the round number, so

@@ -1,4 +1,4 @@
-import type { AlgorithmConfig } from '../session/config';
+import type { AlgorithmConfig } from '../config';
 import { ballotBytes, checkUpdate, updateBytes } from './codec';
 import { lrAt } from './schedule';
 import type { Ballot, Strategy, Update, WorkerContext, WorkerState } from './strategy';

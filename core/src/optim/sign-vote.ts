@@ -1,4 +1,4 @@
-import type { AlgorithmConfig, AlgorithmName } from '../session/config';
+import type { AlgorithmConfig, AlgorithmName } from '../config';
 import { createRng, type Rng } from '../random';
 import { applyVerdict, majorityVerdict, momentumStochasticSignPack, packSigns, stochasticSignPack } from '../signs';
 import { ballotBytes, checkUpdate, updateBytes } from './codec';

@@ -4,7 +4,7 @@ import type { Dataset } from '../data/dataset';
 import type { GradientOracle } from '../engine/oracle';
 import { createRng } from '../random';
 import { createSkewedQuadratic, type SkewedQuadraticOptions, type SyntheticProblem } from '../problems/skewed-quadratic';
-import { parseSessionConfig, type Partition, type SessionConfig } from '../session/config';
+import { parseSessionConfig, type Partition, type SessionConfig } from '../config';
 import { runLocalSession, type LocalSessionResult } from '../session/local';
 import { createStrategy, type AlgorithmConfigInput } from './index';
 

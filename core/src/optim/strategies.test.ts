@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../random';
-import { algorithmNames } from '../session/config';
+import { algorithmNames } from '../config';
 import { packSigns, stochasticSignPack } from '../signs';
 import { createStrategy } from './index';
 import type { Ballot, Update } from './strategy';

@@ -1,5 +1,5 @@
 import type { Rng } from '../random';
-import type { AlgorithmConfig, AlgorithmName } from '../session/config';
+import type { AlgorithmConfig, AlgorithmName } from '../config';
 
 /**
  * The algorithms of the paper behind one small interface (DESIGN.md "Algorithms").

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../random';
 import { packSigns, verdictValue } from '../signs';
-import { parseSessionConfig } from '../session/config';
+import { parseSessionConfig } from '../config';
 import { encodeUpdate } from './codec';
 import { createStrategy } from './index';
 import type { Ballot } from './strategy';

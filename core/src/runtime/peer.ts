@@ -5,7 +5,7 @@ import type { Backend, GradientOracle } from '../engine/oracle';
 import { createModel, type Model } from '../models';
 import { createStrategy } from '../optim';
 import { createRng } from '../random';
-import type { SessionConfig } from '../session/config';
+import type { SessionConfig } from '../config';
 import type { SessionEvent } from '../session/events';
 import type { Checkpoint, CheckpointStore } from '../session/checkpoint';
 import { hashParams } from '../session/hash';

@@ -9,7 +9,7 @@ import { Packr } from 'msgpackr';
 import { createStrategy } from '../optim';
 import { createRng } from '../random';
 import type { Transport } from '../transport/transport';
-import { parseSessionConfig } from './config';
+import { parseSessionConfig } from '../config';
 import { createSessionPeer } from './peer';
 import { createSim } from './testing';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createStrategy } from '../optim';
 import { createSkewedQuadratic } from '../problems/skewed-quadratic';
 import { encodeMessage, PROTOCOL_VERSION } from '../protocol/messages';
-import { parseSessionConfig, type SessionConfigInput } from './config';
+import { parseSessionConfig, type SessionConfigInput } from '../config';
 import type { SessionEvent } from './events';
 import { runLocalSession, type LocalSessionOptions } from './local';
 import type { SessionGradient } from './peer';

@@ -3,7 +3,7 @@ import type { Strategy, WorkerState } from '../optim/strategy';
 import { decodeMessage } from '../protocol/messages';
 import { createMemoryHub, type MemoryHub } from '../transport/memory';
 import type { Membership, PeerId, Transport, TransportListener } from '../transport/transport';
-import { parseSessionConfig, type SessionConfig } from './config';
+import { parseSessionConfig, type SessionConfig } from '../config';
 import type { DropReason, SessionEvent } from './events';
 import { createSessionPeer, type Clock, type SessionGradient, type SessionPeer, type SessionStats } from './peer';
 

@@ -18,7 +18,7 @@ import {
 import { createRng, restoreRng, type Rng } from '../random';
 import type { Membership, PeerId, Transport } from '../transport/transport';
 import type { Checkpoint, CheckpointStore } from './checkpoint';
-import type { SessionConfig } from './config';
+import type { SessionConfig } from '../config';
 import type { DropReason, Role, SessionEvent } from './events';
 import { hashPair, hashParams } from './hash';
 import { SnapshotAssembler, snapshotPieces } from './snapshot';

@@ -3,7 +3,7 @@ import { createSkewedQuadratic, type SyntheticProblem } from '../problems/skewed
 import { createMemoryHub, type MemoryHub, type MemoryHubOptions } from '../transport/memory';
 import type { Transport } from '../transport/transport';
 import type { CheckpointStore } from './checkpoint';
-import { parseSessionConfig, type SessionConfig, type SessionConfigInput } from './config';
+import { parseSessionConfig, type SessionConfig, type SessionConfigInput } from '../config';
 import type { SessionEvent } from './events';
 import { createSessionPeer, type Clock, type SessionGradient, type SessionPeer } from './peer';
 

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sessionConfigSchema } from '../session/config';
+import { sessionConfigSchema } from '../config';
 import { createSignalingClient } from './signaling-client';
 import type { SignalingClient } from './signaling-client';
 import { SIGNALING_EVENTS } from './signaling-protocol';

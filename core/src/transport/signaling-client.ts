@@ -1,7 +1,7 @@
 import { io } from 'socket.io-client';
 import { notifyEach } from './listeners';
 import type { Socket } from 'socket.io-client';
-import type { SessionConfig, SessionConfigInput } from '../session/config';
+import type { SessionConfig, SessionConfigInput } from '../config';
 import {
   SIGNALING_EVENTS,
   createAckSchema,

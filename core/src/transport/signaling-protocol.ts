@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { sessionConfigSchema } from '../session/config';
-import type { SessionConfig } from '../session/config';
+import { sessionConfigSchema } from '../config';
+import type { SessionConfig } from '../config';
 
 /**
  * The signaling wire contract, shared by the server (signaling/) and the client

@@ -1,6 +1,6 @@
 import SimplePeer from 'simple-peer';
 import { notifyEach } from './listeners';
-import type { IceServer } from '../session/config';
+import type { IceServer } from '../config';
 import {
   DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_MESSAGE_BYTES,

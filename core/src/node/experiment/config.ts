@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { algorithmConfigSchema, algorithmNames, partitionSchema, scheduleSchema } from '../../session/config';
+import { algorithmConfigSchema, algorithmNames, partitionSchema, scheduleSchema } from '../../config';
 
 /**
  * An experiment file (experiments/*.json) describes a grid of sessions:
  * algorithms x batch sizes x partitions x peer counts x seeds. Every cell is turned into a
- * full SessionConfig (core/src/session/config.ts) and run through the real session state
+ * full SessionConfig (core/src/config.ts) and run through the real session state
  * machine, so the schema here only adds the grid axes and how to plot and judge them.
  */
 

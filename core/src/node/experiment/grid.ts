@@ -1,5 +1,5 @@
-import { parseSessionConfig } from '../../session/config';
-import type { Partition, SessionConfig } from '../../session/config';
+import { parseSessionConfig } from '../../config';
+import type { Partition, SessionConfig } from '../../config';
 import type { AlgorithmEntry, ExperimentConfig } from './config';
 
 /** One cell of the grid for one seed: a complete session config plus the axes it came from. */

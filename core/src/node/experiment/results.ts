@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Partition } from '../../session/config';
+import type { Partition } from '../../config';
 import type { ExperimentConfig } from './config';
 import { formatCsv, parseCsv } from './csv';
 import type { RunRow } from './csv';
