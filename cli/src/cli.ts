@@ -3,13 +3,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { algorithmNames, parseSessionConfig, type SessionConfigInput } from '../config';
-import type { CheckpointStore } from '../session/checkpoint';
-import { createFileCheckpointStore } from './checkpoint-file';
-import { createNodeOracle } from './ort-node';
-import { loadDataset } from './datasets';
-import { nodeWrtc } from './wrtc';
-import { startPeer, type PeerEvent } from '../runtime/peer';
+import {
+  algorithmNames,
+  parseSessionConfig,
+  type SessionConfigInput,
+  type CheckpointStore,
+  startPeer,
+  type PeerEvent,
+} from '@signvote/core';
+import { createFileCheckpointStore, createNodeOracle, loadDataset, nodeWrtc } from '@signvote/core/node';
 
 /** `signvote`: serve, create sessions, run headless peers, or all three at once (`start`). */
 
@@ -37,9 +39,7 @@ function exitCodeOf(err: unknown): number {
   return EXIT.error;
 }
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const clientDist = resolve(repoRoot, 'client/dist');
-const binPath = resolve(repoRoot, 'core/bin/signvote.mjs');
+const binPath = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/signvote.mjs');
 
 const int = (name: string, min = 0) => (value: string): number => {
   const n = Number(value);
@@ -338,18 +338,19 @@ program
   .option('--quiet', 'no request logs')
   .addHelpText('after', examples(['signvote serve --port 8080', 'signvote serve --port 0 --json   # {"url":"http://127.0.0.1:40123","port":40123}']))
   .action(async (opts: { port: number; host: string; publicUrl?: string; json?: boolean; quiet?: boolean }) => {
-    const { createSignalingServer } = await import('../../../signaling/src/server');
+    const { createSignalingServer, builtClientDir } = await import('@signvote/signaling');
+    const clientDist = builtClientDir();
     const { pino } = await import('pino');
     const server = await createSignalingServer({
       port: opts.port,
       host: opts.host,
       publicUrl: opts.publicUrl,
-      staticDir: existsSync(clientDist) ? clientDist : undefined,
+      staticDir: clientDist,
       // logs on stderr: stdout is for the URL, which scripts read
       logger: opts.quiet ? false : pino({ name: 'signaling' }, pino.destination(2)),
     });
     if (opts.json) console.log(JSON.stringify({ url: server.url, port: server.port }));
-    else console.log(`signaling server on ${server.url}${existsSync(clientDist) ? '' : ' (client not built: npm run build -w client)'}`);
+    else console.log(`signaling server on ${server.url}${clientDist ? '' : ' (client not built: npm run build -w @signvote/client)'}`);
     const close = () => void server.close().finally(() => process.exit(0));
     process.once('SIGINT', close);
     process.once('SIGTERM', close);
@@ -422,11 +423,12 @@ addSessionFlags(
   const localGiven = cmd.getOptionValueSource('local') === 'cli' || opts.nodePeers !== undefined;
   if (!localGiven && opts.peers !== undefined) opts.local = opts.peers;
   const { nodePeers: _alias, ...sessionOpts } = opts;
-  const { createSignalingServer } = await import('../../../signaling/src/server');
+  const { createSignalingServer, builtClientDir } = await import('@signvote/signaling');
+    const clientDist = builtClientDir();
   const server = await createSignalingServer({
     port: opts.port,
     host: opts.host,
-    staticDir: existsSync(clientDist) ? clientDist : undefined,
+    staticDir: clientDist,
     logger: false,
   });
   const config = sessionConfigFromFlags({ peers: Math.max(opts.local, 1) > 1 ? opts.local : 3, rounds: 100, evalEvery: 5, ...stripUndefined(sessionOpts) });
