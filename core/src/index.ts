@@ -14,13 +14,15 @@ export { decodeModel, encodeModel } from './graph/onnx-proto';
 export { createModel, modelNames, type Model, type ModelName } from './models/model';
 export { PROTOCOL_VERSION, encodeMessage, decodeMessage, ProtocolError, type Message } from './protocol/messages';
 export { createRng, type Rng } from './random';
+export * from './record';
 export { startPeer, type PeerEvent, type RunningPeer, type StartPeerOptions, type TrainTest } from './runtime/peer';
 export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointStore } from './session/checkpoint';
 export { createIdbCheckpointStore } from './session/checkpoint-idb';
-export { hashParams, type ParamHash } from './session/hash';
+export { hashPair, hashParams, type ParamHash } from './session/hash';
 export type { SessionEvent } from './session/events';
 export * from './transport/signaling-protocol';
-export { createSignalingClient, SignalingError, type SignalingClient, type SignalingClientOptions } from './transport/signaling-client';
+export { createSignalingClient, SignalingError, type JoinedSession, type SignalingClient, type SignalingClientOptions } from './transport/signaling-client';
+export { createSignalingRecord } from './transport/signaling-record';
 export { encodeFrames, encodeHello, DEFAULT_CHUNK_BYTES, FRAME_HEADER_BYTES, FRAME_HELLO } from './transport/framing';
 export type { Membership, PeerId, Transport, TransportListener } from './transport/transport';
 export {

@@ -14,9 +14,13 @@ import {
   type SessionConfig,
 } from '@signvote/core';
 import {
+  RecordError,
   SIGNALING_EVENTS,
   describeIssues,
   joinRequestSchema,
+  progressReportSchema,
+  recordReadSchema,
+  signalBatchOutSchema,
   signalOutSchema,
   unreachableReportSchema,
 } from '@signvote/core';
@@ -26,12 +30,15 @@ import type {
   ErrorNotice,
   JoinAck,
   OkAck,
+  RecordAck,
   SignalIn,
+  SignalOut,
   SignalingErrorCode,
 } from '@signvote/core';
 import { loadDatasetSplit } from './datasets';
 import { HttpError, readBody, sendJson, serveStatic } from './http';
 import { TokenBucket } from './rate-limit';
+import { handleRecordRoute } from './record-routes';
 import type { RateLimit } from './rate-limit';
 import { RegistryError, SessionRegistry } from './sessions';
 import type { SignalingSession } from './sessions';
@@ -45,25 +52,40 @@ import type { SignalingSession } from './sessions';
 export interface SignalingLimits {
   /** hard cap on one socket.io packet (engine.io maxHttpBufferSize); bigger ones drop the connection */
   maxEventBytes: number;
-  /** per-socket event budget */
+  /** per-socket budget of events other than signals */
   rate: RateLimit;
+  /**
+   * per-link budget of WebRTC signals (each sender -> receiver pair): a link costs about 5 signals
+   * to open, so a joiner's budget grows with the session instead of being cut off at ~46 members
+   */
+  linkRate: RateLimit;
   /** refused events (rate-limited or malformed) a socket may accumulate, refilling at a tenth per second */
   maxStrikes: number;
   maxSessions: number;
   maxPeersPerSession: number;
   idleSessionTtlMs: number;
+  /** an empty finished session (its record and final snapshot) is kept this long */
+  finishedSessionTtlMs: number;
   /** POST /api/sessions body */
   maxBodyBytes: number;
+  /** one session's stored snapshot (an encoded checkpoint: 8 bytes per parameter plus ~200) */
+  maxSnapshotBytes: number;
+  /** all stored snapshots together; over it, snapshots of empty sessions go first */
+  maxSnapshotTotalBytes: number;
 }
 
 export const defaultLimits: SignalingLimits = {
   maxEventBytes: 64 * 1024,
   rate: { burst: 200, perSecond: 50 },
+  linkRate: { burst: 64, perSecond: 8 },
   maxStrikes: 20,
   maxSessions: 1000,
   maxPeersPerSession: 256,
   idleSessionTtlMs: 60 * 60 * 1000,
+  finishedSessionTtlMs: 24 * 60 * 60 * 1000,
   maxBodyBytes: 16 * 1024,
+  maxSnapshotBytes: 64 * 1024 * 1024,
+  maxSnapshotTotalBytes: 512 * 1024 * 1024,
 };
 
 export interface SignalingServerOptions {
@@ -99,6 +121,8 @@ interface SocketState {
   peerId?: string;
   readonly bucket: TokenBucket;
   readonly strikes: TokenBucket;
+  /** signal budget per receiving peer */
+  readonly links: Map<string, TokenBucket>;
 }
 
 export async function createSignalingServer(options: SignalingServerOptions = {}): Promise<SignalingServer> {
@@ -118,10 +142,10 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   };
 
   const createSession = (config: SessionConfig, base: string) => {
-    const { session, token } = registry.create(config);
+    const { session, token, admin } = registry.create(config);
     const url = `${base}/?session=${encodeURIComponent(session.id)}&token=${encodeURIComponent(token)}`;
     log.info({ session: session.id }, 'session created');
-    return { id: session.id, token, url };
+    return { id: session.id, token, url, admin };
   };
 
   const encodedDataset = (name: string): Promise<Uint8Array | undefined> => {
@@ -172,10 +196,17 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       } catch (err) {
         throw new HttpError(400, (err as Error).message);
       }
-      const created = createSession(config, baseUrl(req.headers.host, false));
+      let created;
+      try {
+        created = createSession(config, baseUrl(req.headers.host, false));
+      } catch (err) {
+        if (err instanceof RegistryError) throw new HttpError(err.code === 'invalid' ? 400 : 503, err.message);
+        throw err;
+      }
       sendJson(res, 201, created);
       return;
     }
+    if (await handleRecordRoute(req, res, url, { registry, maxBodyBytes: limits.maxSnapshotBytes, onStarted: started })) return;
     const dataset = /^\/datasets\/([^/]+)\.bin$/.exec(url.pathname);
     if (dataset) {
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET');
@@ -224,10 +255,23 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
 
   const fail = (code: SignalingErrorCode, error: string): ErrorAck => ({ ok: false, code, error });
 
+  /** the record's status changed (start, finish): every member hears it */
+  const pushRecord = (session: SignalingSession): void => {
+    const record = session.ledger.view();
+    io.to(room(session.id)).emit(SIGNALING_EVENTS.record, record);
+    log.info({ session: session.id, status: record.status, round: record.round, shards: record.shards }, 'record');
+  };
+  /** the creator started the session: new shards in a new epoch, then the record */
+  function started(session: SignalingSession): void {
+    publishMembership(session);
+    pushRecord(session);
+  }
+
   io.on('connection', (socket) => {
     const state: SocketState = {
       bucket: new TokenBucket(limits.rate),
       strikes: new TokenBucket({ burst: limits.maxStrikes, perSecond: limits.maxStrikes / 10 }),
+      links: new Map(),
     };
     const known = new Set<string>(Object.values(SIGNALING_EVENTS));
 
@@ -243,26 +287,64 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       }
     };
 
+    /**
+     * `perSocket: false`: the event is not charged to the socket's bucket (signals are charged
+     * per link inside their handler). A refusal by the session record is an answer, not a strike:
+     * a deposed aggregator's late report is refused in the normal course of a failover.
+     */
     const on = <S extends z.ZodType>(
       event: string,
       schema: S,
       handler: (payload: z.infer<S>, base: string) => { ok: true } | ErrorAck,
+      perSocket = true,
     ): void => {
       socket.on(event, (...args: unknown[]) => {
         const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as (body: unknown) => void) : undefined;
         try {
-          if (!state.bucket.take()) return strike(event, fail('rate-limited', `rate limit: at most ${limits.rate.perSecond} events/s`), ack);
+          if (perSocket && !state.bucket.take()) return strike(event, fail('rate-limited', `rate limit: at most ${limits.rate.perSecond} events/s`), ack);
           const parsed = schema.safeParse(args[0]);
           if (!parsed.success) return strike(event, fail('invalid', `invalid ${event}: ${describeIssues(parsed.error)}`), ack);
           const result = handler(parsed.data, baseUrl(socket.handshake.headers.host, socket.handshake.secure));
           if (result.ok === false) return strike(event, result, ack);
           ack?.(result);
         } catch (err) {
+          if (err instanceof RecordError) {
+            const refusal: ErrorAck = { ok: false, code: err.code, error: err.message, ...(err.record ? { record: err.record } : {}) };
+            if (ack) ack(refusal);
+            else socket.emit(SIGNALING_EVENTS.error, { code: err.code, error: err.message, event } satisfies ErrorNotice);
+            return;
+          }
           if (err instanceof RegistryError) return strike(event, fail(err.code, err.message), ack);
           log.error({ err, event }, 'signaling handler failed');
           strike(event, fail('internal', 'internal error'), ack);
         }
       });
+    };
+
+    /** the budget of signals from this socket's peer to `to` (per link, docs/signaling.md) */
+    const linkBudget = (to: string): boolean => {
+      let bucket = state.links.get(to);
+      if (!bucket) {
+        // ids of peers that left are never reused: forget their buckets once there are many
+        if (state.links.size >= 2 * limits.maxPeersPerSession) {
+          for (const id of state.links.keys()) if (!state.session?.members.has(id)) state.links.delete(id);
+        }
+        state.links.set(to, (bucket = new TokenBucket(limits.linkRate)));
+      }
+      return bucket.take();
+    };
+
+    /** relay checks shared by single and batched signals; null when it may go */
+    const refuseSignal = (msg: SignalOut): ErrorAck | null => {
+      const { session, peerId } = state;
+      if (!session || !peerId) return fail('not-joined', 'join a session before relaying signals');
+      if (msg.to === peerId || !session.members.has(msg.to) || !sockets.has(key(session.id, msg.to))) {
+        return fail('unknown-peer', `peer ${msg.to} is not in this session`);
+      }
+      if (!linkBudget(msg.to)) {
+        return fail('rate-limited', `rate limit: at most ${limits.linkRate.burst} signals at once and ${limits.linkRate.perSecond}/s to one peer`);
+      }
+      return null;
     };
 
     socket.onAny((event: unknown, ...args: unknown[]) => {
@@ -286,24 +368,66 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     on(SIGNALING_EVENTS.join, joinRequestSchema, (req): JoinAck => {
       if (state.session) return fail('already-joined', `this connection already joined session ${state.session.id}`);
       const session = registry.authorize(req.sessionId, req.token);
-      const member = registry.join(session, req.info);
+      const before = session.ledger.view().status;
+      const member = registry.join(session, req.info, req.shard);
       state.session = session;
       state.peerId = member.id;
       sockets.set(key(session.id, member.id), socket);
       void socket.join(room(session.id));
-      log.info({ session: session.id, peer: member.id, seq: member.seq, backend: req.info.backend }, 'peer joined');
-      // the joiner learns the epoch from its ack; everyone else from the broadcast
+      log.info({ session: session.id, peer: member.id, seq: member.seq, shard: member.shard, backend: req.info.backend }, 'peer joined');
+      // the joiner learns the epoch and the record from its ack; everyone else from the broadcast
       publishMembership(session, socket);
-      return { ok: true, peerId: member.id, config: session.config, membership: registry.membership(session) };
+      if (session.ledger.view().status !== before) pushRecord(session);
+      return { ok: true, peerId: member.id, config: session.config, membership: registry.membership(session), record: session.ledger.view() };
     });
 
-    on(SIGNALING_EVENTS.signal, signalOutSchema, (msg): OkAck => {
+    on(
+      SIGNALING_EVENTS.signal,
+      signalOutSchema,
+      (msg): OkAck => {
+        const refused = refuseSignal(msg);
+        if (refused) return refused;
+        sockets.get(key(state.session!.id, msg.to))!.emit(SIGNALING_EVENTS.signal, { from: state.peerId!, data: msg.data } satisfies SignalIn);
+        return { ok: true };
+      },
+      false,
+    );
+
+    // a batch is one event for the socket's budget; each signal in it costs its link's budget
+    on(SIGNALING_EVENTS.signals, signalBatchOutSchema, (batch): OkAck => {
+      const byTarget = new Map<string, SignalIn[]>();
+      let refused: ErrorAck | null = null;
+      for (const msg of batch) {
+        const why = refuseSignal(msg);
+        if (why) {
+          refused ??= why;
+          continue;
+        }
+        let list = byTarget.get(msg.to);
+        if (!list) byTarget.set(msg.to, (list = []));
+        list.push({ from: state.peerId!, data: msg.data });
+      }
+      for (const [to, list] of byTarget) {
+        const target = sockets.get(key(state.session!.id, to))!;
+        if (list.length === 1) target.emit(SIGNALING_EVENTS.signal, list[0]);
+        else target.emit(SIGNALING_EVENTS.signals, list);
+      }
+      return refused ?? { ok: true };
+    });
+
+    on(SIGNALING_EVENTS.report, progressReportSchema, (report): RecordAck => {
       const { session, peerId } = state;
-      if (!session || !peerId) return fail('not-joined', 'join a session before relaying signals');
-      const target = session.members.has(msg.to) ? sockets.get(key(session.id, msg.to)) : undefined;
-      if (!target || msg.to === peerId) return fail('unknown-peer', `peer ${msg.to} is not in this session`);
-      target.emit(SIGNALING_EVENTS.signal, { from: peerId, data: msg.data } satisfies SignalIn);
-      return { ok: true };
+      if (!session || !peerId || !session.members.has(peerId)) return fail('not-joined', 'join a session before reporting progress');
+      const before = session.ledger.view().status;
+      const record = session.ledger.report(peerId, report);
+      if (record.status !== before) pushRecord(session);
+      return { ok: true, record };
+    });
+
+    on(SIGNALING_EVENTS.read, recordReadSchema, (): RecordAck => {
+      const { session } = state;
+      if (!session) return fail('not-joined', 'join a session before reading its record');
+      return { ok: true, record: session.ledger.view() };
     });
 
     on(SIGNALING_EVENTS.unreachable, unreachableReportSchema, (msg): OkAck => {

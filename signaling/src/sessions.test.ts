@@ -5,11 +5,12 @@ import { TokenBucket } from './rate-limit';
 
 const limits = { maxSessions: 2, maxPeersPerSession: 3, idleSessionTtlMs: 1000 };
 const node = { backend: 'node' } as const;
+const config = parseSessionConfig({ expectedPeers: 2 });
 
 describe('session registry', () => {
   it('checks tokens, assigns growing seqs and bumps the epoch on every change', () => {
     const r = new SessionRegistry(limits);
-    const { session, token } = r.create(parseSessionConfig({}));
+    const { session, token } = r.create(config);
     expect(() => r.authorize(session.id, token.slice(1))).toThrow(RegistryError);
     expect(() => r.authorize('missing', token)).toThrow(/unknown session/);
     const s = r.authorize(session.id, token);
@@ -20,14 +21,14 @@ describe('session registry', () => {
     expect(r.leave(s, a.id)).toBe(false);
     const c = r.join(s, node);
     expect(c.seq).toBe(2); // seqs are never reused, so join order stays total
-    expect(r.membership(s)).toEqual({ epoch: 4, peers: [b, c] });
+    expect(r.membership(s)).toEqual({ epoch: 4, peers: [{ ...b, shard: 1 }, { ...c, shard: 0 }] });
     r.join(s, node);
     expect(() => r.join(s, node)).toThrow(/peers already/);
   });
 
   it('drops a peer on a strict majority of reports from live members', () => {
     const r = new SessionRegistry(limits);
-    const { session: s } = r.create(parseSessionConfig({}));
+    const { session: s } = r.create(config);
     const [a, b] = [r.join(s, node), r.join(s, node)];
     expect(r.report(s, a.id, b.id)).toBe(true); // two peers: the one other peer is a majority
     expect(r.membership(s).peers).toEqual([a]);
@@ -42,14 +43,39 @@ describe('session registry', () => {
   it('forgets idle sessions after the TTL and caps the session count', () => {
     let now = 0;
     const r = new SessionRegistry(limits, () => now);
-    r.create(parseSessionConfig({}));
-    const { session } = r.create(parseSessionConfig({}));
+    r.create(config);
+    const { session } = r.create(config);
     r.join(session, node);
-    expect(() => r.create(parseSessionConfig({}))).toThrow(/sessions already/);
+    expect(() => r.create(config)).toThrow(/sessions already/);
     now = 5000;
     expect(r.sweep()).toBe(1); // the one with a member stays
     expect(r.size).toBe(1);
-    expect(() => r.create(parseSessionConfig({}))).not.toThrow();
+    expect(() => r.create(config)).not.toThrow();
+  });
+
+  it('refuses expectedPeers over the member cap at create: such a session could never start', () => {
+    const r = new SessionRegistry(limits);
+    expect(() => r.create(parseSessionConfig({ expectedPeers: 4 }))).toThrow(/expectedPeers: 4 exceeds this server's cap of 3 peers per session/);
+    expect(r.size).toBe(0);
+  });
+
+  it('gives each member a shard, refuses joins of a finished session with its record, and keeps it longer', () => {
+    let now = 0;
+    const r = new SessionRegistry({ ...limits, finishedSessionTtlMs: 10_000 }, () => now);
+    const { session: s } = r.create(parseSessionConfig({ expectedPeers: 2, rounds: 3 }));
+    const a = r.join(s, node);
+    const b = r.join(s, node);
+    expect([a.shard, b.shard]).toEqual([0, 1]);
+    expect(s.ledger.view()).toMatchObject({ status: 'running', shards: 2 });
+    const h = '0123456789abcdef';
+    s.ledger.report(a.id, { term: s.epoch, from: { round: 0, hash: h }, to: { round: 3, hash: h } });
+    expect(() => r.join(s, node)).toThrow(/finished at round 3 with parameters 0123456789abcdef/);
+    r.leave(s, a.id);
+    r.leave(s, b.id);
+    now = 5000;
+    expect(r.sweep()).toBe(0); // an idle unfinished session would be gone by now
+    now = 20_000;
+    expect(r.sweep()).toBe(1);
   });
 
   it('token bucket allows a burst, then refills at the configured rate', () => {

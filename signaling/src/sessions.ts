@@ -1,10 +1,13 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { SessionConfig, Member, MembershipEpoch, PeerInfo } from '@signvote/core';
+import { RecordError, RecordLedger } from '@signvote/core';
+import type { SessionConfig, Member, MembershipEpoch, PeerInfo, SessionRecordView } from '@signvote/core';
 
 /**
- * Sessions and their membership: the one source of truth for who is in a session (DESIGN,
- * "Election and failover"). Every change bumps the epoch, and peers keep their join sequence
- * number for life, so every peer derives the same join order from the same epoch.
+ * Sessions, their membership and their record: the one source of truth for who is in a session
+ * (DESIGN, "Election and failover") and for what it has committed (docs/session.md, "The session
+ * record"). Every membership change bumps the epoch, and peers keep their join sequence number for
+ * life, so every peer derives the same join order from the same epoch; the ledger sees every
+ * epoch, so it knows each term's aggregator.
  */
 export interface SignalingSession {
   readonly id: string;
@@ -12,14 +15,17 @@ export interface SignalingSession {
   readonly createdAt: number;
   /** sha256 of the token: compared in constant time, never kept in the clear */
   readonly tokenHash: Buffer;
-  /** insertion order is join order because seq only grows */
-  readonly members: Map<string, Member>;
+  /** sha256 of the creator's key (starts the session early) */
+  readonly adminHash: Buffer;
+  /** insertion order is join order because seq only grows; shards live in the ledger */
+  readonly members: Map<string, Omit<Member, 'shard'>>;
   nextSeq: number;
   epoch: number;
   /** target -> reporters that said they cannot reach it */
   readonly reports: Map<string, Set<string>>;
   /** when the last member left (or creation time if nobody joined yet) */
   idleSince: number | null;
+  readonly ledger: RecordLedger;
 }
 
 export interface RegistryLimits {
@@ -27,11 +33,17 @@ export interface RegistryLimits {
   maxPeersPerSession: number;
   /** an empty session is forgotten after this long */
   idleSessionTtlMs: number;
+  /** an empty finished session (its record and final snapshot) is kept this long */
+  finishedSessionTtlMs?: number;
+  /** one session's stored snapshot, encoded */
+  maxSnapshotBytes?: number;
+  /** all stored snapshots together */
+  maxSnapshotTotalBytes?: number;
 }
 
 export class RegistryError extends Error {
   constructor(
-    readonly code: 'unknown-session' | 'bad-token' | 'session-full' | 'too-many-sessions' | 'unknown-peer',
+    readonly code: 'unknown-session' | 'bad-token' | 'session-full' | 'too-many-sessions' | 'unknown-peer' | 'not-creator' | 'invalid',
     message: string,
   ) {
     super(message);
@@ -40,9 +52,12 @@ export class RegistryError extends Error {
 
 const randomId = (bytes: number): string => randomBytes(bytes).toString('base64url');
 const hashToken = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
+// Hashing first gives equal-length inputs, so timingSafeEqual leaks neither content nor length.
+const sameSecret = (given: string, hash: Buffer): boolean => timingSafeEqual(hashToken(given), hash);
 
 export class SessionRegistry {
   private readonly sessions = new Map<string, SignalingSession>();
+  private snapshotTotal = 0;
 
   constructor(
     private readonly limits: RegistryLimits,
@@ -59,7 +74,18 @@ export class SessionRegistry {
     return n;
   }
 
-  create(config: SessionConfig): { session: SignalingSession; token: string } {
+  /** bytes of all stored snapshots */
+  get snapshotBytes(): number {
+    return this.snapshotTotal;
+  }
+
+  create(config: SessionConfig): { session: SignalingSession; token: string; admin: string } {
+    if (config.expectedPeers > this.limits.maxPeersPerSession) {
+      throw new RegistryError(
+        'invalid',
+        `invalid session config: expectedPeers: ${config.expectedPeers} exceeds this server's cap of ${this.limits.maxPeersPerSession} peers per session, so the session could never start`,
+      );
+    }
     if (this.sessions.size >= this.limits.maxSessions) {
       this.sweep();
       if (this.sessions.size >= this.limits.maxSessions) {
@@ -69,30 +95,45 @@ export class SessionRegistry {
     let id = randomId(6);
     while (this.sessions.has(id)) id = randomId(6);
     const token = randomId(24);
+    const admin = randomId(24);
     const now = this.now();
     const session: SignalingSession = {
       id,
       config,
       createdAt: now,
       tokenHash: hashToken(token),
+      adminHash: hashToken(admin),
       members: new Map(),
       nextSeq: 0,
       epoch: 0,
       reports: new Map(),
       idleSince: now,
+      ledger: new RecordLedger({
+        session: id,
+        rounds: config.rounds,
+        expectedPeers: config.expectedPeers,
+        checkpointEvery: config.checkpointEvery,
+        maxSnapshotBytes: this.limits.maxSnapshotBytes,
+        now: this.now,
+      }),
     };
     this.sessions.set(id, session);
-    return { session, token };
+    return { session, token, admin };
   }
 
   /** The session if it exists and the token matches; the two failures have distinct codes. */
   authorize(sessionId: string, token: string): SignalingSession {
     const session = this.sessions.get(sessionId);
     if (!session) throw new RegistryError('unknown-session', `unknown session ${sessionId}`);
-    // Hashing first gives equal-length inputs, so timingSafeEqual leaks neither content nor length.
-    if (!timingSafeEqual(hashToken(token), session.tokenHash)) {
-      throw new RegistryError('bad-token', `wrong token for session ${sessionId}`);
-    }
+    if (!sameSecret(token, session.tokenHash)) throw new RegistryError('bad-token', `wrong token for session ${sessionId}`);
+    return session;
+  }
+
+  /** The session if `admin` is its creator's key. */
+  authorizeCreator(sessionId: string, admin: string): SignalingSession {
+    const session = this.sessions.get(sessionId);
+    if (!session) throw new RegistryError('unknown-session', `unknown session ${sessionId}`);
+    if (!sameSecret(admin, session.adminHash)) throw new RegistryError('not-creator', `wrong creator key for session ${sessionId}`);
     return session;
   }
 
@@ -100,17 +141,27 @@ export class SessionRegistry {
     return this.sessions.get(sessionId);
   }
 
-  join(session: SignalingSession, info: PeerInfo): Member {
+  /**
+   * A new member with its shard (a resumed peer asks for its own). A finished session admits
+   * nobody: it is refused with its record, so the joiner learns the final numbers instead.
+   */
+  join(session: SignalingSession, info: PeerInfo, preferredShard?: number): Member {
+    if (session.ledger.isFinished) {
+      const record = session.ledger.view();
+      const f = record.finished!;
+      throw new RecordError('finished', `session ${session.id} finished at round ${f.round} with parameters ${f.hash}; nobody trains it again (its final parameters: GET /api/sessions/${session.id}/snapshot)`, record);
+    }
     if (session.members.size >= this.limits.maxPeersPerSession) {
       throw new RegistryError('session-full', `session ${session.id} has ${this.limits.maxPeersPerSession} peers already`);
     }
     let id = randomId(6);
     while (session.members.has(id)) id = randomId(6);
-    const member: Member = { id, seq: session.nextSeq++, info };
+    const member = { id, seq: session.nextSeq++, info };
     session.members.set(id, member);
-    session.epoch++;
+    const shard = session.ledger.join(id, preferredShard);
     session.idleSince = null;
-    return member;
+    this.bump(session);
+    return { ...member, shard: session.ledger.shard(id) ?? shard };
   }
 
   /** Remove a member; true when the membership changed (a new epoch must be published). */
@@ -118,9 +169,34 @@ export class SessionRegistry {
     if (!session.members.delete(peerId)) return false;
     session.reports.delete(peerId);
     for (const reporters of session.reports.values()) reporters.delete(peerId);
-    session.epoch++;
+    session.ledger.leave(peerId);
     if (session.members.size === 0) session.idleSince = this.now();
+    this.bump(session);
     return true;
+  }
+
+  /** The creator's "start now" (throws RecordError); the caller publishes the new epoch. */
+  start(session: SignalingSession): SessionRecordView {
+    const record = session.ledger.start();
+    // shards were reassigned: a new epoch carries them (and begins a term that sees the start)
+    this.bump(session);
+    return record;
+  }
+
+  /**
+   * Store a snapshot (throws RecordError). Over the server-wide cap, snapshots of sessions nobody
+   * is in are dropped first, oldest first; if that is not enough the upload is refused.
+   */
+  storeSnapshot(session: SignalingSession, bytes: Uint8Array): SessionRecordView {
+    const cap = this.limits.maxSnapshotTotalBytes ?? Infinity;
+    const before = session.ledger.snapshotBytes()?.byteLength ?? 0;
+    if (this.snapshotTotal - before + bytes.byteLength > cap) this.evictIdleSnapshots(this.snapshotTotal - before + bytes.byteLength - cap, session);
+    if (this.snapshotTotal - before + bytes.byteLength > cap) {
+      throw new RecordError('snapshot-full', `the server holds ${this.snapshotTotal} bytes of snapshots (cap ${cap}); try again later`, session.ledger.view());
+    }
+    const record = session.ledger.storeSnapshot(bytes);
+    this.snapshotTotal += (session.ledger.snapshotBytes()?.byteLength ?? 0) - before;
+    return record;
   }
 
   /**
@@ -143,19 +219,42 @@ export class SessionRegistry {
   }
 
   membership(session: SignalingSession): MembershipEpoch {
-    return { epoch: session.epoch, peers: [...session.members.values()] };
+    return {
+      epoch: session.epoch,
+      peers: [...session.members.values()].map((m) => ({ ...m, shard: session.ledger.shard(m.id) ?? 0 })),
+    };
   }
 
-  /** Forget sessions that have been empty longer than the TTL. */
+  /** Forget sessions that have been empty longer than their TTL (longer for finished ones). */
   sweep(): number {
     const now = this.now();
     let removed = 0;
     for (const [id, s] of this.sessions) {
-      if (s.members.size === 0 && s.idleSince !== null && now - s.idleSince > this.limits.idleSessionTtlMs) {
+      const ttl = s.ledger.isFinished ? (this.limits.finishedSessionTtlMs ?? this.limits.idleSessionTtlMs) : this.limits.idleSessionTtlMs;
+      if (s.members.size === 0 && s.idleSince !== null && now - s.idleSince > ttl) {
+        this.snapshotTotal -= s.ledger.evictSnapshot();
         this.sessions.delete(id);
         removed++;
       }
     }
     return removed;
+  }
+
+  private bump(session: SignalingSession): void {
+    session.epoch++;
+    session.ledger.membership(session.epoch, [...session.members.keys()]);
+  }
+
+  private evictIdleSnapshots(needed: number, keep: SignalingSession): void {
+    const idle = [...this.sessions.values()]
+      .filter((s) => s !== keep && s.members.size === 0 && s.ledger.snapshotBytes() !== null)
+      .sort((a, b) => (a.idleSince ?? 0) - (b.idleSince ?? 0));
+    let freed = 0;
+    for (const s of idle) {
+      if (freed >= needed) break;
+      const n = s.ledger.evictSnapshot();
+      freed += n;
+      this.snapshotTotal -= n;
+    }
   }
 }

@@ -52,6 +52,11 @@ export interface MemoryHub {
   dropOutgoing(peer: PeerId, drop: boolean): void;
   /** messages and bytes that went through `send`, delivered or not */
   readonly stats: { messages: number; bytes: number; dropped: number };
+  /**
+   * Called synchronously with every new epoch, before any member hears of it: the authority's
+   * own bookkeeping (the session record's ledger, core/src/record/memory.ts) follows the hub here.
+   */
+  watch(observer: (membership: Membership) => void): () => void;
 }
 
 interface Member {
@@ -95,6 +100,7 @@ export function createMemoryHub(options: MemoryHubOptions = {}): MemoryHub {
   let epoch: Membership = { epoch: 0, peers: [] };
   let fault: ((info: SendInfo) => FaultAction) | undefined;
   const mute = new Set<PeerId>();
+  const observers = new Set<(m: Membership) => void>();
   const stats = { messages: 0, bytes: 0, dropped: 0 };
 
   const ready: (() => void)[] = [];
@@ -155,6 +161,7 @@ export function createMemoryHub(options: MemoryHubOptions = {}): MemoryHub {
   const publish = (): void => {
     epoch = { epoch: epoch.epoch + 1, peers: order.filter((id) => members.get(id)?.alive) };
     const snapshot = epoch;
+    for (const o of observers) o(snapshot);
     for (const id of snapshot.peers) {
       const m = members.get(id);
       if (m) for (const l of m.listeners) enqueue(() => deliverEpoch(m, l, snapshot));
@@ -244,6 +251,10 @@ export function createMemoryHub(options: MemoryHubOptions = {}): MemoryHub {
       else mute.delete(peer);
     },
     stats,
+    watch(observer) {
+      observers.add(observer);
+      return () => observers.delete(observer);
+    },
   };
 
   function transportOf(member: Member): Transport {

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sessionConfigSchema } from '../config';
+import { RecordLedger } from '../record/ledger';
 import { createSignalingClient } from './signaling-client';
 import type { SignalingClient } from './signaling-client';
 import { SIGNALING_EVENTS } from './signaling-protocol';
@@ -13,7 +14,8 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-const member = (id: string, seq: number) => ({ id, seq, info: { backend: 'node' as const } });
+const member = (id: string, seq: number) => ({ id, seq, info: { backend: 'node' as const }, shard: seq });
+const record = new RecordLedger({ session: 's', rounds: 10, expectedPeers: 4, checkpointEvery: 0 }).view();
 
 /**
  * A bare socket.io server that answers a join and, in the same tick, broadcasts the epoch a peer
@@ -25,7 +27,7 @@ async function serverWithBackToBackEpoch(next: MembershipEpoch | null): Promise<
   const io = new Server(http);
   io.on('connection', (socket) => {
     socket.on(SIGNALING_EVENTS.join, (_req: unknown, ack: (body: unknown) => void) => {
-      ack({ ok: true, peerId: 'b', config: sessionConfigSchema.parse({}), membership: { epoch: 2, peers: [member('a', 0), member('b', 1)] } });
+      ack({ ok: true, peerId: 'b', config: sessionConfigSchema.parse({}), membership: { epoch: 2, peers: [member('a', 0), member('b', 1)] }, record });
       if (next) socket.emit(SIGNALING_EVENTS.membership, next);
     });
   });

@@ -2,16 +2,21 @@ import { io } from 'socket.io-client';
 import { notifyEach } from './listeners';
 import type { Socket } from 'socket.io-client';
 import type { SessionConfig, SessionConfigInput } from '../config';
+import { RecordError, recordRefusals, sessionRecordViewSchema } from '../record/record';
+import type { ProgressReport, RecordRefusal, SessionRecordView } from '../record/record';
 import {
+  MAX_SIGNAL_BATCH,
   SIGNALING_EVENTS,
   createAckSchema,
   describeIssues,
   errorNoticeSchema,
   joinAckSchema,
   membershipEpochSchema,
+  recordAckSchema,
+  signalBatchInSchema,
   signalInSchema,
 } from './signaling-protocol';
-import type { CreatedSession, ErrorNotice, JoinRequest, MembershipEpoch, SignalData, SignalIn } from './signaling-protocol';
+import type { CreatedSession, ErrorAck, ErrorNotice, JoinRequest, MembershipEpoch, SignalData, SignalIn, SignalOut } from './signaling-protocol';
 import type { PeerId } from './transport';
 
 /**
@@ -27,14 +32,19 @@ export interface SignalingListener {
   signal?(from: PeerId, data: SignalData): void;
   /** a refused event or a notice from the server (e.g. code 'dropped') */
   error?(notice: ErrorNotice): void;
+  /** the session record, pushed when its status changes (start, finish, everyone left) */
+  record?(record: SessionRecordView): void;
   /** the socket closed by the server or the network (not by our own close()): this peer has left the session */
   disconnect?(reason: string): void;
 }
 
 export interface JoinedSession {
+  readonly sessionId: string;
   readonly peerId: PeerId;
   readonly config: SessionConfig;
   readonly membership: MembershipEpoch;
+  /** the session record as of the join */
+  readonly record: SessionRecordView;
 }
 
 export interface SignalingClient {
@@ -44,10 +54,17 @@ export interface SignalingClient {
   /** the latest epoch seen (from the join ack or a broadcast) */
   readonly membership: MembershipEpoch | undefined;
   readonly connected: boolean;
+  /** the latest session record heard (join ack, pushes, report acks, reads) */
+  readonly record: SessionRecordView | undefined;
   createSession(config?: SessionConfigInput): Promise<CreatedSession>;
+  /** rejects with a SignalingError; code 'finished' (with `record`) for a session that has ended */
   join(request: JoinRequest): Promise<JoinedSession>;
+  /** batched: signals sent within `signalBatchMs` travel in one event (docs/signaling.md) */
   sendSignal(to: PeerId, data: SignalData): void;
   reportUnreachable(peer: PeerId): void;
+  /** the term aggregator's progress report; refusals reject with a RecordError */
+  reportProgress(report: ProgressReport): Promise<SessionRecordView>;
+  readRecord(): Promise<SessionRecordView>;
   subscribe(listener: SignalingListener): () => void;
   close(): void;
 }
@@ -57,17 +74,33 @@ export interface SignalingClientOptions {
   ackTimeoutMs?: number;
   /** 'websocket' alone skips the long-polling handshake (faster in Node and tests) */
   transports?: ('websocket' | 'polling')[];
+  /** how long signals are gathered into one batch (default 5 ms; 0 sends each at once) */
+  signalBatchMs?: number;
 }
 
 export class SignalingError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** where the session record stands, when the refusal is about it (e.g. 'finished') */
+    readonly record?: SessionRecordView,
   ) {
     super(message);
     this.name = 'SignalingError';
   }
 }
+
+/** A refusal as an error: the record's own codes become RecordErrors, the rest SignalingErrors. */
+function refusal(ack: ErrorAck): Error {
+  if ((recordRefusals as readonly string[]).includes(ack.code)) return new RecordError(ack.code as RecordRefusal, ack.error, ack.record);
+  return new SignalingError(ack.code, ack.error, ack.record);
+}
+
+/**
+ * A batch stays well under the server's 64 KiB packet cap (an SDP may be up to 32 KiB): past this
+ * many characters of JSON the batch is sent at once and the next signal starts another.
+ */
+const BATCH_CHARS = 24 * 1024;
 
 export function createSignalingClient(url: string, options: SignalingClientOptions = {}): SignalingClient {
   const ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
@@ -81,7 +114,15 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
   const listeners = new Set<SignalingListener>();
   let joined: JoinedSession | undefined;
   let membership: MembershipEpoch | undefined;
+  let record: SessionRecordView | undefined;
   let closed = false;
+  const batchMs = options.signalBatchMs ?? 5;
+
+  /** the newest record wins (acks and pushes may cross) */
+  const learnRecord = (r: SessionRecordView): SessionRecordView => {
+    if (!record || r.updatedAt >= record.updatedAt) record = r;
+    return r;
+  };
 
   const each = (fn: (l: SignalingListener) => void): void => notifyEach(listeners, fn);
 
@@ -109,16 +150,49 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
    * since a lost offer would only surface as a connect timeout much later.
    */
   const held: SignalIn[] = [];
-  const MAX_HELD = 1024;
+  // a joiner of a 200-member session hears ~5 signals per member before its transport subscribes
+  const MAX_HELD = 8192;
   socket.on(SIGNALING_EVENTS.signal, (payload: unknown) => {
     const parsed = signalInSchema.safeParse(payload);
     if (!parsed.success) return each((l) => l.error?.({ code: 'invalid', error: `bad signal from server: ${describeIssues(parsed.error)}` }));
+    receive(parsed.data);
+  });
+  socket.on(SIGNALING_EVENTS.signals, (payload: unknown) => {
+    const parsed = signalBatchInSchema.safeParse(payload);
+    if (!parsed.success) return each((l) => l.error?.({ code: 'invalid', error: `bad signal batch from server: ${describeIssues(parsed.error)}` }));
+    for (const sig of parsed.data) receive(sig);
+  });
+  function receive(sig: SignalIn): void {
     if (![...listeners].some((l) => l.signal)) {
-      if (held.length < MAX_HELD) held.push(parsed.data);
+      if (held.length < MAX_HELD) held.push(sig);
       return;
     }
-    each((l) => l.signal?.(parsed.data.from, parsed.data.data));
+    each((l) => l.signal?.(sig.from, sig.data));
+  }
+  socket.on(SIGNALING_EVENTS.record, (payload: unknown) => {
+    const parsed = sessionRecordViewSchema.safeParse(payload);
+    if (!parsed.success) return each((l) => l.error?.({ code: 'invalid', error: `bad record from server: ${describeIssues(parsed.error)}` }));
+    learnRecord(parsed.data);
+    each((l) => l.record?.(parsed.data));
   });
+
+  /**
+   * Signals emitted close together (a joiner answers every member at once, each with a few ICE
+   * candidates) leave as one `signals` event: fewer packets for the server to parse and rate.
+   */
+  let outbox: SignalOut[] = [];
+  let outboxChars = 0;
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  const flushSignals = (): void => {
+    if (flushTimer !== undefined) clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (outbox.length === 0 || closed) return;
+    const batch = outbox;
+    outbox = [];
+    outboxChars = 0;
+    if (batch.length === 1) socket.emit(SIGNALING_EVENTS.signal, batch[0]);
+    else socket.emit(SIGNALING_EVENTS.signals, batch);
+  };
   socket.on(SIGNALING_EVENTS.error, (payload: unknown) => {
     const parsed = errorNoticeSchema.safeParse(payload);
     const notice: ErrorNotice = parsed.success ? parsed.data : { code: 'invalid', error: 'unreadable error notice from server' };
@@ -163,12 +237,15 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
     get connected() {
       return socket.connected;
     },
+    get record() {
+      return record;
+    },
     async createSession(config = {}) {
       const parsed = createAckSchema.safeParse(await request(SIGNALING_EVENTS.create, config));
       if (!parsed.success) throw new SignalingError('invalid', `bad create ack: ${describeIssues(parsed.error)}`);
       if (!parsed.data.ok) throw new SignalingError(parsed.data.code, parsed.data.error);
-      const { id, token, url: link } = parsed.data;
-      return { id, token, url: link };
+      const { id, token, url: link, admin } = parsed.data;
+      return { id, token, url: link, admin };
     },
     async join(req) {
       if (joined) throw new SignalingError('already-joined', `already joined as ${joined.peerId}`);
@@ -176,9 +253,16 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
       if (!parsed.success) throw new SignalingError('invalid', `bad join ack: ${describeIssues(parsed.error)}`);
       if (!parsed.data.ok) {
         early = undefined;
-        throw new SignalingError(parsed.data.code, parsed.data.error);
+        throw new SignalingError(parsed.data.code, parsed.data.error, parsed.data.record);
       }
-      joined = { peerId: parsed.data.peerId, config: parsed.data.config, membership: parsed.data.membership };
+      learnRecord(parsed.data.record);
+      joined = {
+        sessionId: req.sessionId,
+        peerId: parsed.data.peerId,
+        config: parsed.data.config,
+        membership: parsed.data.membership,
+        record: parsed.data.record,
+      };
       acceptMembership(parsed.data.membership);
       // the server only broadcasts to members, so an epoch that came first is of this session
       if (early) acceptMembership(early);
@@ -186,10 +270,31 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
       return joined;
     },
     sendSignal(to, data) {
-      if (!closed) socket.emit(SIGNALING_EVENTS.signal, { to, data });
+      if (closed) return;
+      const chars = JSON.stringify(data).length + 64;
+      if (outboxChars + chars > BATCH_CHARS || outbox.length >= MAX_SIGNAL_BATCH) flushSignals();
+      outbox.push({ to, data });
+      outboxChars += chars;
+      if (batchMs <= 0) flushSignals();
+      else flushTimer ??= setTimeout(flushSignals, batchMs);
     },
     reportUnreachable(peer) {
       if (!closed) socket.emit(SIGNALING_EVENTS.unreachable, { peer });
+    },
+    async reportProgress(report) {
+      const parsed = recordAckSchema.safeParse(await request(SIGNALING_EVENTS.report, report));
+      if (!parsed.success) throw new SignalingError('invalid', `bad report ack: ${describeIssues(parsed.error)}`);
+      if (!parsed.data.ok) {
+        if (parsed.data.record) learnRecord(parsed.data.record);
+        throw refusal(parsed.data);
+      }
+      return learnRecord(parsed.data.record);
+    },
+    async readRecord() {
+      const parsed = recordAckSchema.safeParse(await request(SIGNALING_EVENTS.read, {}));
+      if (!parsed.success) throw new SignalingError('invalid', `bad record ack: ${describeIssues(parsed.error)}`);
+      if (!parsed.data.ok) throw refusal(parsed.data);
+      return learnRecord(parsed.data.record);
     },
     subscribe(listener) {
       listeners.add(listener);
@@ -203,6 +308,8 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
     },
     close() {
       if (closed) return;
+      // signals already handed over still leave (an answer sent just before leaving)
+      flushSignals();
       closed = true;
       // a deliberate close is not a lost server, so listeners hear nothing: otherwise the transport
       // would tear its channels down under a peer that is only leaving (runtime leave()), and a

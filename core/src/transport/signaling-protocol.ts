@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { sessionConfigSchema } from '../config';
 import type { SessionConfig } from '../config';
+import { recordRefusals, sessionRecordViewSchema } from '../record/record';
+import type { RecordRefusal, SessionRecordView } from '../record/record';
 
 /**
  * The signaling wire contract, shared by the server (signaling/) and the client
@@ -16,10 +18,18 @@ export const SIGNALING_EVENTS = {
   join: 'session:join',
   /** client -> server {to, data}; server -> client {from, data} */
   signal: 'signal',
+  /** the same, batched: client -> server [{to, data}, ...]; server -> client [{from, data}, ...] */
+  signals: 'signals',
   /** client -> server {peer}: this socket's peer cannot reach `peer` over WebRTC */
   unreachable: 'peer:unreachable',
   /** server -> client: a new membership epoch */
   membership: 'membership',
+  /** client -> server ProgressReport (the term's aggregator only), ack: RecordAck */
+  report: 'record:report',
+  /** client -> server {}, ack: RecordAck */
+  read: 'record:read',
+  /** server -> client: the session record, pushed when its status changes (start, finish, everyone left) */
+  record: 'record',
   /** server -> client: a refused event that had no ack callback, or a notice before disconnect */
   error: 'signaling:error',
 } as const;
@@ -37,6 +47,11 @@ export const memberSchema = z.object({
   /** join sequence number within the session; the smaller one initiates a WebRTC connection */
   seq: z.number().int().nonnegative(),
   info: peerInfoSchema,
+  /**
+   * the data shard this peer trains (docs/session.md, "Shards"); provisional until the session
+   * starts, when the shard count is fixed (the record's `shards`)
+   */
+  shard: z.number().int().nonnegative().max(4095),
 });
 export type Member = z.infer<typeof memberSchema>;
 
@@ -51,6 +66,8 @@ export const joinRequestSchema = z.object({
   sessionId: idSchema,
   token: z.string().min(1).max(128),
   info: peerInfoSchema,
+  /** a resumed peer's own shard (from its checkpoint), granted when within the shard count */
+  shard: z.number().int().nonnegative().max(4095).optional(),
 });
 export type JoinRequest = z.infer<typeof joinRequestSchema>;
 
@@ -80,6 +97,10 @@ export const signalOutSchema = z.object({ to: idSchema, data: signalDataSchema }
 export type SignalOut = z.infer<typeof signalOutSchema>;
 export const signalInSchema = z.object({ from: idSchema, data: signalDataSchema });
 export type SignalIn = z.infer<typeof signalInSchema>;
+/** signals per `signals` batch; a batch is also kept under the packet cap by its sender */
+export const MAX_SIGNAL_BATCH = 256;
+export const signalBatchOutSchema = z.array(signalOutSchema).min(1).max(MAX_SIGNAL_BATCH);
+export const signalBatchInSchema = z.array(signalInSchema).min(1).max(MAX_SIGNAL_BATCH);
 
 export const unreachableReportSchema = z.object({ peer: idSchema });
 
@@ -88,10 +109,18 @@ export const createdSessionSchema = z.object({
   token: z.string().min(1).max(128),
   /** join link: <base>/?session=ID&token=T */
   url: z.string().max(2048),
+  /** the creator's key: starts the session before expectedPeers joined (POST /api/sessions/ID/start) */
+  admin: z.string().min(1).max(128),
 });
 export type CreatedSession = z.infer<typeof createdSessionSchema>;
 
-export const errorAckSchema = z.object({ ok: z.literal(false), error: z.string().max(2048), code: z.string().max(64) });
+export const errorAckSchema = z.object({
+  ok: z.literal(false),
+  error: z.string().max(2048),
+  code: z.string().max(64),
+  /** refusals about the session record (and joins of a finished session) say where it stands */
+  record: sessionRecordViewSchema.optional(),
+});
 export type ErrorAck = z.infer<typeof errorAckSchema>;
 
 export const createAckSchema = z.union([createdSessionSchema.extend({ ok: z.literal(true) }), errorAckSchema]);
@@ -103,12 +132,17 @@ export const joinAckSchema = z.union([
     peerId: idSchema,
     config: sessionConfigSchema,
     membership: membershipEpochSchema,
+    record: sessionRecordViewSchema,
   }),
   errorAckSchema,
 ]);
 export type JoinAck =
-  | { ok: true; peerId: string; config: SessionConfig; membership: MembershipEpoch }
+  | { ok: true; peerId: string; config: SessionConfig; membership: MembershipEpoch; record: SessionRecordView }
   | ErrorAck;
+
+export const recordReadSchema = z.object({}).strict();
+export const recordAckSchema = z.union([z.object({ ok: z.literal(true), record: sessionRecordViewSchema }), errorAckSchema]);
+export type RecordAck = { ok: true; record: SessionRecordView } | ErrorAck;
 
 export const okAckSchema = z.union([z.object({ ok: z.literal(true) }), errorAckSchema]);
 export type OkAck = z.infer<typeof okAckSchema>;
@@ -133,7 +167,27 @@ export type SignalingErrorCode =
   | 'too-many-sessions'
   | 'rate-limited'
   | 'dropped'
-  | 'internal';
+  | 'internal'
+  /** the creator key is wrong (starting a session) */
+  | 'not-creator'
+  /** the session record refused (a report, a snapshot, a start, or a join of a finished session) */
+  | RecordRefusal;
+
+export const signalingErrorCodes: readonly SignalingErrorCode[] = [
+  'invalid',
+  'unknown-session',
+  'bad-token',
+  'not-joined',
+  'already-joined',
+  'unknown-peer',
+  'session-full',
+  'too-many-sessions',
+  'rate-limited',
+  'dropped',
+  'internal',
+  'not-creator',
+  ...recordRefusals,
+];
 
 /** Readable one-line summary of a zod failure, naming the offending fields. */
 export function describeIssues(error: z.ZodError): string {

@@ -1,0 +1,129 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RecordError } from '@signvote/core';
+import type { RecordRefusal } from '@signvote/core';
+import { HttpError, readBody, sendJson } from './http';
+import { RegistryError, type SessionRegistry, type SignalingSession } from './sessions';
+
+/**
+ * HTTP routes of the session record (docs/signaling.md, "The session record"): what a session
+ * has committed, starting it with the peers present, and its stored snapshot. Secrets travel as
+ * `authorization: Bearer ...` (or `?token=` for a plain download link): the session token to
+ * read and to store snapshots, the creator's key to start.
+ */
+
+export interface RecordRouteContext {
+  readonly registry: SessionRegistry;
+  /** PUT body cap (limits.maxSnapshotBytes) */
+  readonly maxBodyBytes: number;
+  /** after a start: publish the new epoch and push the record */
+  onStarted(session: SignalingSession): void;
+}
+
+const ROUTE = /^\/api\/sessions\/([A-Za-z0-9_-]{1,64})(\/start|\/snapshot)?$/;
+
+const STATUS: Record<RecordRefusal, number> = {
+  'not-member': 403,
+  'not-aggregator': 403,
+  'stale-term': 409,
+  'future-term': 409,
+  'not-started': 409,
+  'already-started': 409,
+  finished: 409,
+  conflict: 409,
+  backwards: 409,
+  'beyond-end': 400,
+  'nobody-here': 409,
+  'snapshot-mismatch': 409,
+  'snapshot-too-large': 413,
+  'snapshot-full': 507,
+  'no-snapshot': 404,
+};
+
+const REGISTRY_STATUS: Record<RegistryError['code'], number> = {
+  'unknown-session': 404,
+  'bad-token': 403,
+  'not-creator': 403,
+  'session-full': 409,
+  'too-many-sessions': 503,
+  'unknown-peer': 404,
+  invalid: 400,
+};
+
+function secret(req: IncomingMessage, url: URL, param: string): string {
+  const auth = req.headers.authorization;
+  if (typeof auth === 'string' && /^Bearer /i.test(auth)) return auth.slice(7).trim();
+  return url.searchParams.get(param) ?? '';
+}
+
+/** Handles the route and returns true, or returns false when the path is not one of these. */
+export async function handleRecordRoute(req: IncomingMessage, res: ServerResponse, url: URL, ctx: RecordRouteContext): Promise<boolean> {
+  const match = ROUTE.exec(url.pathname);
+  if (!match) return false;
+  const [, id, sub] = match;
+  const method = req.method ?? 'GET';
+  try {
+    if (sub === '/start') {
+      if (method !== 'POST') throw new HttpError(405, 'use POST with the creator key (authorization: Bearer KEY)');
+      let admin = secret(req, url, 'admin');
+      if (!admin) {
+        const body = await readBody(req, 4096);
+        try {
+          const json = body.length ? (JSON.parse(body.toString('utf8')) as { admin?: unknown }) : {};
+          if (typeof json.admin === 'string') admin = json.admin;
+        } catch {
+          throw new HttpError(400, 'body is not valid JSON');
+        }
+      }
+      const session = ctx.registry.authorizeCreator(id, admin);
+      const record = ctx.registry.start(session);
+      ctx.onStarted(session);
+      sendJson(res, 200, { ok: true, record, members: session.members.size });
+      return true;
+    }
+    const session = ctx.registry.authorize(id, secret(req, url, 'token'));
+    if (sub === '/snapshot') {
+      if (method === 'PUT') {
+        const body = await readBody(req, ctx.maxBodyBytes);
+        const record = ctx.registry.storeSnapshot(session, new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+        sendJson(res, 200, { ok: true, record });
+        return true;
+      }
+      if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET to download, PUT to store');
+      const bytes = session.ledger.snapshotBytes();
+      const stored = session.ledger.view().snapshot;
+      if (bytes === null || stored === null) throw new RecordError('no-snapshot', `session ${id} has no stored snapshot yet`, session.ledger.view());
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': bytes.byteLength,
+        'content-disposition': `attachment; filename="signvote-${id}-round-${stored.round}.ckpt"`,
+        'cache-control': 'no-store',
+        'access-control-allow-origin': '*',
+        'access-control-expose-headers': 'x-signvote-round, x-signvote-hash',
+        'x-signvote-round': String(stored.round),
+        'x-signvote-hash': stored.hash,
+      });
+      res.end(method === 'HEAD' ? undefined : bytes);
+      return true;
+    }
+    if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET');
+    sendJson(res, 200, {
+      ok: true,
+      id,
+      config: session.config,
+      record: session.ledger.view(),
+      members: session.members.size,
+      epoch: session.epoch,
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof RecordError) {
+      sendJson(res, STATUS[err.code], { ok: false, code: err.code, error: err.message, ...(err.record ? { record: err.record } : {}) });
+      return true;
+    }
+    if (err instanceof RegistryError) {
+      sendJson(res, REGISTRY_STATUS[err.code], { ok: false, code: err.code, error: err.message });
+      return true;
+    }
+    throw err;
+  }
+}
