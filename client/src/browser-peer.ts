@@ -84,8 +84,11 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
           algorithm: e.config.algorithm.name,
           model: e.config.model,
         });
-        post({ type: 'log', message: `joined as ${e.peerId}, training shard ${e.shard} (${e.shardSize} samples) on ${e.backend}` });
+        post({ type: 'log', message: `joined as ${e.peerId} on ${e.backend}` });
         post({ type: 'state', state: 'waiting' });
+        return;
+      case 'shard':
+        post({ type: 'log', message: `training shard ${e.shard} of ${e.shards} (${e.size} samples)` });
         return;
       case 'members':
         members = e.peers.map((m) => ({ id: m.id, backend: m.info.backend, ...(m.info.label ? { label: m.info.label } : {}) }));

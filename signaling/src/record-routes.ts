@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RecordError } from '@signvote/core';
-import type { RecordRefusal } from '@signvote/core';
+import type { RecordRefusal, SessionStatus, StartAnswer } from '@signvote/core';
 import { HttpError, readBody, sendJson } from './http';
 import { RegistryError, type SessionRegistry, type SignalingSession } from './sessions';
 
@@ -77,7 +77,7 @@ export async function handleRecordRoute(req: IncomingMessage, res: ServerRespons
       const session = ctx.registry.authorizeCreator(id, admin);
       const record = ctx.registry.start(session);
       ctx.onStarted(session);
-      sendJson(res, 200, { ok: true, record, members: session.members.size });
+      sendJson(res, 200, { ok: true, record, members: session.members.size } satisfies StartAnswer);
       return true;
     }
     const session = ctx.registry.authorize(id, secret(req, url, 'token'));
@@ -113,7 +113,7 @@ export async function handleRecordRoute(req: IncomingMessage, res: ServerRespons
       record: session.ledger.view(),
       members: session.members.size,
       epoch: session.epoch,
-    });
+    } satisfies SessionStatus);
     return true;
   } catch (err) {
     if (err instanceof RecordError) {

@@ -1,4 +1,4 @@
-import { createBatchSampler } from '../data/sampler';
+import { createBatchSampler, type BatchSampler } from '../data/sampler';
 import { partitionFor } from '../data/partition';
 import type { Dataset } from '../data/dataset';
 import type { Backend, GradientOracle } from '../engine/oracle';
@@ -10,7 +10,9 @@ import type { SessionEvent } from '../session/events';
 import type { Checkpoint, CheckpointStore } from '../session/checkpoint';
 import { hashParams } from '../session/hash';
 import { createSessionPeer, type SessionPeer } from '../session/peer';
+import type { SessionRecord } from '../record/record';
 import { createSignalingClient } from '../transport/signaling-client';
+import { createSignalingRecord } from '../transport/signaling-record';
 import type { Member } from '../transport/signaling-protocol';
 import { createWebRtcTransport, type WrtcImplementation } from '../transport/webrtc';
 import type { PeerId, Transport } from '../transport/transport';
@@ -57,7 +59,10 @@ export type PeerEvent =
   | Exclude<SessionEvent, { type: 'round' }>
   | PeerRoundEvent
   | { readonly type: 'resume'; readonly round: number; readonly hash: string; readonly fromSession: string }
-  | { readonly type: 'joined'; readonly peerId: string; readonly config: SessionConfig; readonly backend: Backend; readonly shard: number; readonly shardSize: number; readonly d: number }
+  /** `shard`: this peer's shard as of the join (final once the session starts, see 'shard') */
+  | { readonly type: 'joined'; readonly peerId: string; readonly config: SessionConfig; readonly backend: Backend; readonly shard: number; readonly d: number }
+  /** the data split is fixed (the session started): this peer trains `shard` of `shards` */
+  | { readonly type: 'shard'; readonly shard: number; readonly shards: number; readonly size: number }
   | { readonly type: 'members'; readonly epoch: number; readonly peers: readonly Member[] }
   | { readonly type: 'disconnected'; readonly reason: string };
 
@@ -66,6 +71,8 @@ export interface RunningPeer {
   readonly config: SessionConfig;
   readonly model: Model;
   readonly session: SessionPeer;
+  /** the session record as the signaling server keeps it */
+  readonly record: SessionRecord;
   /** resolves when the session's last round is applied here */
   readonly finished: Promise<{ round: number; hash: string }>;
   stop(): Promise<void>;
@@ -103,48 +110,78 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
   let transport: ReturnType<typeof createWebRtcTransport> | undefined;
   let oracle: GradientOracle | undefined;
   try {
+    // before joining, so a resumed peer can ask for the shard it had, and an unusable
+    // checkpoint fails before anything else happens
+    const { store: checkpoints, start } = await resumableCheckpoints(options, emit);
+    const saved = shardOf(start?.memory?.data);
     const joined = await signaling.join({
       sessionId: options.sessionId,
       token: options.token,
       info: { backend: options.backend, ...(options.label ? { label: options.label } : {}) },
+      ...(saved !== null ? { shard: saved } : {}),
     });
     const { config, peerId } = joined;
     // Channels connect while the data and the engine load; the offers of peers already in the
     // session would otherwise reach a peer with no transport to answer them.
     transport = createWebRtcTransport({ signaling, wrtc: options.wrtc, iceServers: config.iceServers });
     const held = holdMessagesUntilSubscribed(transport);
+    const record = createSignalingRecord(signaling, options.token);
     const model = createModel(config.model);
-    // before the slow loads, so an unusable checkpoint fails fast
-    const { store: checkpoints, start } = await resumableCheckpoints(options, model.d, emit);
+    if (start !== null && start.x.length !== model.d) {
+      throw new Error(`the checkpoint holds ${start.x.length} parameters, the session's model has d = ${model.d}`);
+    }
     const [data, createdOracle] = await Promise.all([options.loadData(config), options.createOracle(model, options.backend)]);
     oracle = createdOracle;
     checkDataFitsModel(data.train, model);
 
-    // Shards are fixed by join order: the k-th peer to join trains shard k mod expectedPeers of
-    // a partition that every peer computes identically from the session seed. A resumed peer
-    // keeps the shard it had (its checkpoint's data position names it).
+    // Shards follow membership (docs/session.md, "Shards"): the signaling server gives each
+    // member a shard, and the session's start fixes how many there are (the peers present then).
+    // So the sampler is built at the first gradient, when the split is final; a resumed peer got
+    // back the shard its checkpoint names, and its data position is restored then.
     const self = joined.membership.peers.find((m) => m.id === peerId);
-    const shards = partitionFor(config.partition, data.train, config.expectedPeers, createRng(config.seed).fork('partition'));
-    const saved = shardOf(start?.memory?.data);
-    const shard = saved !== null && saved < shards.length ? saved : (self?.seq ?? 0) % config.expectedPeers;
-    const sampler = createBatchSampler(data.train, shards[shard], config.batchSize, createRng(config.seed).fork(`sampler-${shard}`), {
-      reuseBuffers: true,
-    });
+    let sampler: BatchSampler | null = null;
+    let shard = self?.shard ?? 0;
+    let savedPosition: Uint8Array | null = null;
+    const samplerNow = (): BatchSampler => {
+      if (sampler !== null) return sampler;
+      const fixed = record.assignment();
+      const mine = signaling.membership?.peers.find((m) => m.id === peerId);
+      const count = fixed?.shards ?? record.current().shards ?? config.expectedPeers;
+      shard = fixed?.shard ?? mine?.shard ?? shard;
+      if (shard >= count) shard %= count;
+      const shards = partitionFor(config.partition, data.train, count, createRng(config.seed).fork('partition'));
+      sampler = createBatchSampler(data.train, shards[shard], config.batchSize, createRng(config.seed).fork(`sampler-${shard}`), { reuseBuffers: true });
+      emit({ type: 'shard', shard, shards: count, size: shards[shard].length });
+      if (savedPosition !== null) {
+        const bytes = savedPosition;
+        savedPosition = null;
+        if (shardOf(bytes) !== shard) {
+          emit({ type: 'error', error: `restoring the data position: the checkpoint's is of shard ${shardOf(bytes)}, this peer trains shard ${shard}` });
+        } else {
+          sampler.restore(bytes.subarray(4));
+        }
+      }
+      return sampler;
+    };
     // the session saves and restores it as opaque bytes: the shard, then the sampler's state
     const dataPosition = {
       state: (): Uint8Array => {
-        const inner = sampler.state();
+        const inner = samplerNow().state();
         const out = new Uint8Array(4 + inner.length);
         new DataView(out.buffer).setUint32(0, shard, true);
         out.set(inner, 4);
         return out;
       },
       restore: (bytes: Uint8Array): void => {
-        if (shardOf(bytes) !== shard) throw new RangeError(`the checkpoint's data position is of shard ${shardOf(bytes)}, this peer trains shard ${shard}`);
-        sampler.restore(bytes.subarray(4));
+        if (sampler !== null) {
+          if (shardOf(bytes) !== shard) throw new RangeError(`the checkpoint's data position is of shard ${shardOf(bytes)}, this peer trains shard ${shard}`);
+          sampler.restore(bytes.subarray(4));
+        } else {
+          savedPosition = bytes;
+        }
       },
     };
-    emit({ type: 'joined', peerId, config, backend: options.backend, shard, shardSize: shards[shard].length, d: model.d });
+    emit({ type: 'joined', peerId, config, backend: options.backend, shard, d: model.d });
 
     signaling.subscribe({
       membership: (m) => emit({ type: 'members', epoch: m.epoch, peers: m.peers }),
@@ -165,7 +202,7 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
         // events and timers would wait until the session ends.
         await nextMacrotask();
         const t0 = performance.now();
-        const { grad, loss } = await activeOracle.gradient(at, sampler.next());
+        const { grad, loss } = await activeOracle.gradient(at, samplerNow().next());
         computeMs.set(round, (computeMs.get(round) ?? 0) + performance.now() - t0);
         return { grad, loss };
       },
@@ -182,6 +219,7 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
       config,
       model,
       session,
+      record,
       finished: session.finished,
       async stop() {
         if (stopped) return;
@@ -218,7 +256,6 @@ function shardOf(bytes: Uint8Array | undefined): number | null {
 
 async function resumableCheckpoints(
   options: StartPeerOptions,
-  d: number,
   emit: (e: PeerEvent) => void,
 ): Promise<{ store: CheckpointStore | undefined; start: Checkpoint | null }> {
   const own = options.checkpoints;
@@ -239,9 +276,6 @@ async function resumableCheckpoints(
     if (other === null) throw new Error('the resume checkpoint does not exist');
     fromSession = other.session;
     start = { ...other, session: options.sessionId };
-  }
-  if (start !== null && start.x.length !== d) {
-    throw new Error(`the checkpoint holds ${start.x.length} parameters, the session's model has d = ${d}`);
   }
   if (start !== null) emit({ type: 'resume', round: start.round, hash: hashParams(start.x), fromSession });
   const initial = start;

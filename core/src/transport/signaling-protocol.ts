@@ -140,6 +140,22 @@ export type JoinAck =
   | { ok: true; peerId: string; config: SessionConfig; membership: MembershipEpoch; record: SessionRecordView }
   | ErrorAck;
 
+/** GET /api/sessions/ID: where a session stands */
+export const sessionStatusSchema = z.object({
+  ok: z.literal(true),
+  id: idSchema,
+  config: sessionConfigSchema,
+  record: sessionRecordViewSchema,
+  /** peers present now */
+  members: z.number().int().nonnegative(),
+  epoch: z.number().int().nonnegative(),
+});
+export type SessionStatus = z.infer<typeof sessionStatusSchema>;
+
+/** POST /api/sessions/ID/start */
+export const startAnswerSchema = z.object({ ok: z.literal(true), record: sessionRecordViewSchema, members: z.number().int().nonnegative() });
+export type StartAnswer = z.infer<typeof startAnswerSchema>;
+
 export const recordReadSchema = z.object({}).strict();
 export const recordAckSchema = z.union([z.object({ ok: z.literal(true), record: sessionRecordViewSchema }), errorAckSchema]);
 export type RecordAck = { ok: true; record: SessionRecordView } | ErrorAck;

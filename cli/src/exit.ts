@@ -1,0 +1,51 @@
+import { InvalidArgumentError } from 'commander';
+
+/** Exit codes, so scripts can tell a typo from a dead server (docs/cli.md, "Exit codes"). */
+export const EXIT = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  unreachable: 3,
+  refused: 4,
+  /** the session had finished before this peer joined: nothing was trained here */
+  finished: 5,
+  /** this peer cannot reach the state the session record holds (docs/session.md) */
+  diverged: 6,
+  interrupted: 130,
+  terminated: 143,
+} as const;
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Signaling refusals (unknown session, wrong token, full) vs. a server that is not there. */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof CliError) return err.code;
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : '';
+  if (code === 'connect' || code === 'timeout' || /cannot reach signaling server/.test(message)) return EXIT.unreachable;
+  if (code === 'finished') return EXIT.finished;
+  if (typeof code === 'string' && ['unknown-session', 'bad-token', 'session-full', 'invalid', 'not-creator'].includes(code)) return EXIT.refused;
+  if (/^(unknown session|wrong token)/.test(message)) return EXIT.refused;
+  if (/^invalid session config/.test(message)) return EXIT.usage;
+  return EXIT.error;
+}
+
+export const int = (name: string, min = 0) => (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+  return n;
+};
+export const num = (name: string) => (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+  return n;
+};
+
+export const examples = (lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;

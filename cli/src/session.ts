@@ -1,0 +1,236 @@
+import { writeFileSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { type Command, Option } from 'commander';
+import {
+  algorithmNames,
+  createdSessionSchema,
+  decodeCheckpoint,
+  hashParams,
+  parseSessionConfig,
+  sessionStatusSchema,
+  startAnswerSchema,
+  type CreatedSession,
+  type SessionConfigInput,
+  type SessionRecordView,
+  type SessionStatus,
+} from '@signvote/core';
+import { CliError, EXIT, examples, int, num } from './exit';
+
+/**
+ * `signvote session ...`: create a session, start it with the peers present, read its record,
+ * download its parameters. All over the signaling server's HTTP routes (docs/signaling.md).
+ */
+
+export interface SessionFlags {
+  config?: string;
+  model?: string;
+  dataset?: string;
+  algo?: string;
+  peers?: number;
+  batch?: number;
+  rounds?: number;
+  lr?: number;
+  theta?: number;
+  R?: number;
+  alpha?: number;
+  K?: number;
+  eta?: number;
+  weightDecay?: number;
+  ties?: string;
+  dirichlet?: number;
+  seed?: number;
+  deadlineMs?: number;
+  evalEvery?: number;
+  checkpointEvery?: number;
+  ice?: string[];
+}
+
+export function addSessionFlags(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'JSON session config (flags override its fields)')
+    .addOption(new Option('--model <name>', 'model').choices(['mlp', 'cnn']))
+    .addOption(new Option('--dataset <name>', 'dataset').choices(['mnist', 'fashion-mnist', 'synthetic']))
+    .addOption(new Option('--algo <name>', 'algorithm').choices([...algorithmNames]))
+    .option('--peers <n>', 'expected peers: training starts when this many have joined', int('peers', 1))
+    .option('--batch <n>', 'batch size per peer', int('batch', 1))
+    .option('--rounds <n>', 'rounds', int('rounds', 1))
+    .option('--lr <x>', 'learning rate gamma', num('lr'))
+    .option('--theta <x>', 'momentum theta in [0, 1)', num('theta'))
+    .option('--R <x>', 'stochastic-sign scale R > 0', num('R'))
+    .option('--alpha <x>', 'extrapolation alpha >= 0', num('alpha'))
+    .option('--K <n>', 'federated local steps', int('K', 1))
+    .option('--eta <x>', 'federated local learning rate', num('eta'))
+    .option('--weight-decay <x>', 'weight decay', num('weight-decay'))
+    .addOption(new Option('--ties <rule>', 'tied votes (even peers): coin (default) = seeded coin flip, verdicts stay d/8 bytes; zero = Sign(0) = 0, the paper\'s rule').choices(['zero', 'coin']))
+    .option('--dirichlet <alpha>', 'non-IID shards: Dirichlet(alpha) by label (default: IID)', num('dirichlet'))
+    .option('--seed <n>', 'seed', int('seed'))
+    .option('--deadline-ms <n>', 'straggler deadline per round', int('deadline-ms', 50))
+    .option('--eval-every <n>', 'evaluate test accuracy every n rounds', int('eval-every'))
+    .option('--checkpoint-every <n>', 'checkpoint every n rounds', int('checkpoint-every'))
+    .option('--ice <url...>', 'STUN/TURN server URLs for peers on other networks');
+}
+
+/** Flags over an optional config file; validated by the same schema as the server's. */
+export function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput {
+  const base = (flags.config ? JSON.parse(readFileSync(flags.config, 'utf8')) : {}) as Record<string, unknown>;
+  const algorithm = { ...((base.algorithm as Record<string, unknown> | undefined) ?? {}) };
+  const set = (target: Record<string, unknown>, key: string, value: unknown) => {
+    if (value !== undefined) target[key] = value;
+  };
+  set(algorithm, 'name', flags.algo);
+  set(algorithm, 'lr', flags.lr);
+  set(algorithm, 'theta', flags.theta);
+  set(algorithm, 'R', flags.R);
+  set(algorithm, 'alpha', flags.alpha);
+  set(algorithm, 'K', flags.K);
+  set(algorithm, 'eta', flags.eta);
+  set(algorithm, 'weightDecay', flags.weightDecay);
+  set(algorithm, 'ties', flags.ties);
+  const config: Record<string, unknown> = { ...base, algorithm };
+  set(config, 'model', flags.model);
+  set(config, 'dataset', flags.dataset);
+  set(config, 'expectedPeers', flags.peers);
+  set(config, 'batchSize', flags.batch);
+  set(config, 'rounds', flags.rounds);
+  set(config, 'seed', flags.seed);
+  set(config, 'deadlineMs', flags.deadlineMs);
+  set(config, 'evalEvery', flags.evalEvery);
+  set(config, 'checkpointEvery', flags.checkpointEvery);
+  if (flags.dirichlet !== undefined) config.partition = { kind: 'dirichlet', alpha: flags.dirichlet };
+  if (flags.ice) config.iceServers = flags.ice.map((urls) => ({ urls }));
+  // validate here too, so a typo fails before anything reaches the server
+  return parseSessionConfig(config);
+}
+
+export async function createSessionOnServer(server: string, config: SessionConfigInput): Promise<CreatedSession> {
+  const res = await call(server, '/api/sessions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
+  const body: unknown = await res.json().catch(() => ({}));
+  const parsed = createdSessionSchema.safeParse(body);
+  if (!res.ok || !parsed.success) {
+    throw new CliError(`could not create a session on ${server}: ${errorOf(body, res)}`, res.status === 400 ? EXIT.usage : EXIT.refused);
+  }
+  return parsed.data;
+}
+
+
+/** fetch, with a dead server as exit code 3 */
+async function call(server: string, path: string, init: RequestInit = {}): Promise<Response> {
+  try {
+    return await fetch(new URL(path, server), init);
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    throw new CliError(`cannot reach signaling server ${server}: ${cause?.code ?? cause?.message ?? String(e)}`, EXIT.unreachable);
+  }
+}
+
+function errorOf(body: unknown, res: Response): string {
+  const error = (body as { error?: unknown } | null)?.error;
+  return typeof error === 'string' ? error : `HTTP ${res.status}`;
+}
+
+/** a refusal of the record routes: 404/403 are refusals (exit 4), 409 a state conflict (exit 1) */
+function refused(what: string, body: unknown, res: Response): CliError {
+  return new CliError(`${what}: ${errorOf(body, res)}`, res.status === 404 || res.status === 403 ? EXIT.refused : EXIT.error);
+}
+
+export async function sessionStatus(server: string, id: string, token: string): Promise<SessionStatus> {
+  const res = await call(server, `/api/sessions/${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${token}` } });
+  const body: unknown = await res.json().catch(() => ({}));
+  if (!res.ok) throw refused(`cannot read session ${id}`, body, res);
+  const parsed = sessionStatusSchema.safeParse(body);
+  if (!parsed.success) throw new CliError(`unreadable answer from ${server}`, EXIT.error);
+  return parsed.data;
+}
+
+/** One line per fact, for people: where the session stands and what it ended with. */
+export function describeRecord(id: string, rounds: number, record: SessionRecordView, members?: number): string[] {
+  const lines: string[] = [];
+  const who = members === undefined ? '' : `, ${members} peer${members === 1 ? '' : 's'} present`;
+  if (record.status === 'finished' && record.finished) {
+    lines.push(`session ${id} finished at round ${record.finished.round} with parameters ${record.finished.hash}${who}`);
+  } else if (record.status === 'running') {
+    lines.push(`session ${id} is running: round ${record.round}/${rounds} committed${record.hash ? ` (parameters ${record.hash}, term ${record.term})` : ''}, ${record.shards} shards${who}`);
+  } else {
+    lines.push(`session ${id} is waiting for peers${record.round > 0 ? ` (round ${record.round}/${rounds} committed; it resumes when enough peers are back)` : ''}${who}`);
+  }
+  if (record.eval) lines.push(`test accuracy ${(100 * record.eval.accuracy).toFixed(1)}% after round ${record.eval.round}`);
+  if (record.snapshot) lines.push(`stored parameters: round ${record.snapshot.round} (${record.snapshot.bytes} bytes): signvote session download ${id} ...`);
+  return lines;
+}
+
+export function addSessionCommands(program: Command): void {
+  const session = program.command('session').description('manage sessions on a signaling server: create, start, status, download');
+  addSessionFlags(
+    session
+      .command('create')
+      .description('create a session; prints its id, token, join URL and the creator key')
+      .requiredOption('--server <url>', 'signaling server URL')
+      .option('--json', 'print one JSON object {"id","token","url","admin"}'),
+  )
+    .addHelpText(
+      'after',
+      examples([
+        'signvote session create --server http://127.0.0.1:8080 --peers 4 --rounds 150 --lr 3e-3',
+        'signvote session create --server http://127.0.0.1:8080 --config run.json --checkpoint-every 10 --json',
+      ]),
+    )
+    .action(async (opts: SessionFlags & { server: string; json?: boolean }) => {
+      const created = await createSessionOnServer(opts.server, sessionConfigFromFlags(opts));
+      if (opts.json) console.log(JSON.stringify(created));
+      else console.log(`session ${created.id}\ntoken   ${created.token}\njoin    ${created.url}\nadmin   ${created.admin}   (start it early: signvote session start ${created.id} --server ${opts.server} --admin ${created.admin})`);
+    });
+
+  session
+    .command('start <id>')
+    .description('start a session with the peers present, before expectedPeers have joined; the data is split over them')
+    .requiredOption('--server <url>', 'signaling server URL')
+    .requiredOption('--admin <key>', "the creator key printed by 'session create'")
+    .option('--json', 'print the answer as one JSON object {"ok","record","members"}')
+    .addHelpText('after', examples(['signvote session start Ab3dE_x9 --server http://127.0.0.1:8080 --admin KEY']))
+    .action(async (id: string, opts: { server: string; admin: string; json?: boolean }) => {
+      const res = await call(opts.server, `/api/sessions/${encodeURIComponent(id)}/start`, { method: 'POST', headers: { authorization: `Bearer ${opts.admin}` } });
+      const body: unknown = await res.json().catch(() => ({}));
+      if (!res.ok) throw refused(`cannot start session ${id}`, body, res);
+      const parsed = startAnswerSchema.safeParse(body);
+      if (!parsed.success) throw new CliError(`unreadable answer from ${opts.server}`, EXIT.error);
+      if (opts.json) console.log(JSON.stringify(body));
+      else console.log(`session ${id} started with ${parsed.data.members} peer${parsed.data.members === 1 ? '' : 's'}: the data is split into ${parsed.data.record.shards} shards`);
+    });
+
+  session
+    .command('status <id>')
+    .description("where a session stands: waiting, running (committed round, hash, term) or finished (final round, hash, accuracy)")
+    .requiredOption('--server <url>', 'signaling server URL')
+    .requiredOption('--token <token>', 'session token')
+    .option('--json', 'print one JSON object {"ok","id","config","record","members"}')
+    .addHelpText('after', examples(['signvote session status Ab3dE_x9 --server http://127.0.0.1:8080 --token TOKEN']))
+    .action(async (id: string, opts: { server: string; token: string; json?: boolean }) => {
+      const status = await sessionStatus(opts.server, id, opts.token);
+      if (opts.json) console.log(JSON.stringify(status));
+      else console.log(describeRecord(id, status.config.rounds, status.record, status.members).join('\n'));
+    });
+
+  session
+    .command('download <id>')
+    .description("save the session's stored parameters (its final ones once finished) as a checkpoint file")
+    .requiredOption('--server <url>', 'signaling server URL')
+    .requiredOption('--token <token>', 'session token')
+    .option('-o, --out <file>', 'where to write it (default: signvote-ID-round-R.ckpt)')
+    .addHelpText(
+      'after',
+      examples([
+        'signvote session download Ab3dE_x9 --server http://127.0.0.1:8080 --token TOKEN -o final.ckpt',
+        'signvote peer --server ... --session NEW --token T --resume final.ckpt   # train on from it in a new session',
+      ]),
+    )
+    .action(async (id: string, opts: { server: string; token: string; out?: string }) => {
+      const res = await call(opts.server, `/api/sessions/${encodeURIComponent(id)}/snapshot`, { headers: { authorization: `Bearer ${opts.token}` } });
+      if (!res.ok) throw refused(`cannot download session ${id}`, await res.json().catch(() => ({})), res);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      // checked here too: a file that does not decode or hash must not be written as if it did
+      const cp = decodeCheckpoint(bytes);
+      const file = resolve(opts.out ?? `signvote-${id}-round-${cp.round}.ckpt`);
+      writeFileSync(file, bytes);
+      console.log(`${file}: session ${id}, round ${cp.round}, parameters ${hashParams(cp.x)} (${bytes.byteLength} bytes)`);
+    });
+}
