@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../random';
-import { createSim, type SimPeer } from './testing';
+import { createSim, type SimPeer } from '../sim/testing';
 
 describe('session under delays, joins and repeated failover', () => {
   for (const seed of [1, 2, 3]) {

@@ -1,7 +1,7 @@
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { encodeMessage, PROTOCOL_VERSION } from '../protocol/messages';
-import { createSim } from './testing';
+import { createSim } from '../sim/testing';
 
 describe('bad input from the network', () => {
   it('is dropped and counted, and the session trains on', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage, PROTOCOL_VERSION } from '../protocol/messages';
-import { createManualClock, createSim, waitFor, type SimPeer } from './testing';
+import { createManualClock } from '../sim/clock';
+import { createSim, waitFor, type SimPeer } from '../sim/testing';
 
 const continuous = (p: SimPeer, from: number, to: number): void => {
   expect(p.applied).toEqual(Array.from({ length: to - from }, (_, i) => from + i));
