@@ -14,7 +14,7 @@ import { startPeer, type PeerEvent } from '../runtime/peer';
 /** `signvote`: serve, create sessions, run headless peers, or all three at once (`start`). */
 
 /** Exit codes, so scripts can tell a typo from a dead server (docs/cli.md). */
-export const EXIT = { ok: 0, error: 1, usage: 2, unreachable: 3, refused: 4, interrupted: 130, terminated: 143 } as const;
+const EXIT = { ok: 0, error: 1, usage: 2, unreachable: 3, refused: 4, interrupted: 130, terminated: 143 } as const;
 
 class CliError extends Error {
   constructor(
@@ -102,7 +102,7 @@ function addSessionFlags(cmd: Command): Command {
 }
 
 /** Flags over an optional config file; validated by the same schema as the server's. */
-export function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput {
+function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput {
   const base = (flags.config ? JSON.parse(readFileSync(flags.config, 'utf8')) : {}) as Record<string, unknown>;
   const algorithm = { ...((base.algorithm as Record<string, unknown> | undefined) ?? {}) };
   const set = (target: Record<string, unknown>, key: string, value: unknown) => {
@@ -133,7 +133,7 @@ export function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput 
   return parseSessionConfig(config);
 }
 
-export async function createSessionOnServer(server: string, config: SessionConfigInput): Promise<{ id: string; token: string; url: string }> {
+async function createSessionOnServer(server: string, config: SessionConfigInput): Promise<{ id: string; token: string; url: string }> {
   let res: Response;
   try {
     res = await fetch(new URL('/api/sessions', server), {

@@ -45,7 +45,7 @@ function real(value: string): number {
 
 const isModel = (r: SimulationResult | ModelSimulationResult): r is ModelSimulationResult => 'testAccuracy' in r;
 
-export function formatTable(results: readonly (SimulationResult | ModelSimulationResult)[]): string {
+function formatTable(results: readonly (SimulationResult | ModelSimulationResult)[]): string {
   const models = results.some(isModel);
   const head = [
     'algorithm', 'peers', 'batch', 'rounds',

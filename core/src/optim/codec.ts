@@ -16,10 +16,10 @@ import type { Ballot, BallotKind, Update, UpdateKind } from './strategy';
  * the tally or the parameters.
  */
 
-export const BALLOT_SIGNS = 0x01;
-export const BALLOT_DENSE = 0x02;
-export const BALLOT_SCALED_SIGNS = 0x03;
-export const UPDATE_DENSE = 0x80;
+const BALLOT_SIGNS = 0x01;
+const BALLOT_DENSE = 0x02;
+const BALLOT_SCALED_SIGNS = 0x03;
+const UPDATE_DENSE = 0x80;
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
@@ -50,7 +50,7 @@ export function encodedUpdateBytes(update: Update, d: number): number {
   return encodedVerdictBytes(d, ties);
 }
 
-export function checkFinite(values: Float32Array, what: string): void {
+function checkFinite(values: Float32Array, what: string): void {
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (v - v !== 0) throw new RangeError(`${what} has a non-finite value ${v} at coordinate ${i}`);

@@ -57,7 +57,7 @@ export function createSgdMomentumStrategy(config: AlgorithmConfig): Strategy {
 }
 
 /** Coordinate-wise mean, summed in float64 so the order of arrival does not change the result much. */
-export function meanOf(vectors: readonly Float32Array[], d: number): Float32Array {
+function meanOf(vectors: readonly Float32Array[], d: number): Float32Array {
   const sum = new Float64Array(d);
   for (const v of vectors) for (let i = 0; i < d; i++) sum[i] += v[i];
   const out = new Float32Array(d);

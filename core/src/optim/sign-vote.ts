@@ -33,7 +33,7 @@ export interface SignVoteSpec {
   readonly localSteps: number;
 }
 
-export function signVoteSpec(config: AlgorithmConfig): SignVoteSpec {
+function signVoteSpec(config: AlgorithmConfig): SignVoteSpec {
   const { theta, alpha, K } = config;
   switch (config.name) {
     case 'signsgd':
