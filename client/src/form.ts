@@ -5,7 +5,7 @@ import {
   type AlgorithmName,
   type SessionConfig,
   type SessionConfigInput,
-} from '../../core/src/config';
+} from '@signvote/core';
 
 /**
  * The session form keeps what the user typed (strings) so a half-typed number is never

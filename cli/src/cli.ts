@@ -1,21 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { EXIT, exitCodeOf } from './cli/exit';
-import { runPeer } from './cli/peer';
-import { addSessionFlags, createSessionOnServer, int, sessionConfigFromFlags, type SessionFlags } from './cli/session-flags';
+import { EXIT, exitCodeOf } from './exit';
+import { runPeer } from './peer';
+import { addSessionFlags, createSessionOnServer, int, sessionConfigFromFlags, type SessionFlags } from './session-flags';
 
 /**
  * `signvote`: serve, create sessions, run headless peers, or all three at once (`start`).
- * The commands' parts live in cli/: exit codes (exit.ts), session flags (session-flags.ts) and
- * the headless peer (peer.ts).
+ * The commands' parts: exit codes (exit.ts), session flags (session-flags.ts) and the headless
+ * peer (peer.ts).
  */
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const clientDist = resolve(repoRoot, 'client/dist');
-const binPath = resolve(repoRoot, 'core/bin/signvote.mjs');
+const binPath = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/signvote.mjs');
 
 const program = new Command()
   .name('signvote')
@@ -38,18 +35,19 @@ program
   .option('--quiet', 'no request logs')
   .addHelpText('after', examples(['signvote serve --port 8080', 'signvote serve --port 0 --json   # {"url":"http://127.0.0.1:40123","port":40123}']))
   .action(async (opts: { port: number; host: string; publicUrl?: string; json?: boolean; quiet?: boolean }) => {
-    const { createSignalingServer } = await import('../../../signaling/src/server');
+    const { createSignalingServer, builtClientDir } = await import('@signvote/signaling');
+    const clientDist = builtClientDir();
     const { pino } = await import('pino');
     const server = await createSignalingServer({
       port: opts.port,
       host: opts.host,
       publicUrl: opts.publicUrl,
-      staticDir: existsSync(clientDist) ? clientDist : undefined,
+      staticDir: clientDist,
       // logs on stderr: stdout is for the URL, which scripts read
       logger: opts.quiet ? false : pino({ name: 'signaling' }, pino.destination(2)),
     });
     if (opts.json) console.log(JSON.stringify({ url: server.url, port: server.port }));
-    else console.log(`signaling server on ${server.url}${existsSync(clientDist) ? '' : ' (client not built: npm run build -w client)'}`);
+    else console.log(`signaling server on ${server.url}${clientDist ? '' : ' (client not built: npm run build -w @signvote/client)'}`);
     const close = () => void server.close().finally(() => process.exit(0));
     process.once('SIGINT', close);
     process.once('SIGTERM', close);
@@ -122,11 +120,12 @@ addSessionFlags(
   const localGiven = cmd.getOptionValueSource('local') === 'cli' || opts.nodePeers !== undefined;
   if (!localGiven && opts.peers !== undefined) opts.local = opts.peers;
   const { nodePeers: _alias, ...sessionOpts } = opts;
-  const { createSignalingServer } = await import('../../../signaling/src/server');
+  const { createSignalingServer, builtClientDir } = await import('@signvote/signaling');
+    const clientDist = builtClientDir();
   const server = await createSignalingServer({
     port: opts.port,
     host: opts.host,
-    staticDir: existsSync(clientDist) ? clientDist : undefined,
+    staticDir: clientDist,
     logger: false,
   });
   const config = sessionConfigFromFlags({ peers: Math.max(opts.local, 1) > 1 ? opts.local : 3, rounds: 100, evalEvery: 5, ...stripUndefined(sessionOpts) });

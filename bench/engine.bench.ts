@@ -13,12 +13,12 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfWasm from '@tensorflow/tfjs-backend-wasm';
-import { createSyntheticDatasets } from '../src/data/synthetic';
-import type { Batch } from '../src/data/dataset';
-import { createOrtOracle } from '../src/engine/ort-oracle';
-import type { GradientOracle } from '../src/engine/oracle';
-import { createModel, type Model } from '../src/models';
-import { createNodeOracle, loadOrtNode } from '../src/node/ort-node';
+import { createSyntheticDatasets } from '../core/src/data/synthetic';
+import type { Batch } from '../core/src/data/dataset';
+import { createOrtOracle } from '../core/src/engine/ort-oracle';
+import type { GradientOracle } from '../core/src/engine/oracle';
+import { createModel, type Model } from '../core/src/models';
+import { createNodeOracle, loadOrtNode } from '../core/src/node/ort-node';
 import { throughput, timeMs, type Bench, type BenchResult } from './harness';
 
 const BATCHES = [8, 32, 128];

@@ -1,10 +1,6 @@
 import { resolve } from 'node:path';
-import { startPeer, type PeerEvent } from '../../runtime/peer';
-import type { CheckpointStore } from '../../session/checkpoint';
-import { createFileCheckpointStore } from '../checkpoint-file';
-import { loadDataset } from '../datasets';
-import { createNodeOracle } from '../ort-node';
-import { nodeWrtc } from '../wrtc';
+import { startPeer, type CheckpointStore, type PeerEvent } from '@signvote/core';
+import { createFileCheckpointStore, createNodeOracle, loadDataset, nodeWrtc } from '@signvote/core/node';
 import { EXIT } from './exit';
 
 /** `signvote peer`: one headless Node peer in a session until its last round, reporting as it goes. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { algorithmNames, parseSessionConfig, type SessionConfigInput } from '../../config';
+import { algorithmNames, parseSessionConfig, type SessionConfigInput } from '@signvote/core';
 import { CliError, EXIT } from './exit';
 
 /**

@@ -1,5 +1,6 @@
 /** How `signvote` ends: exit codes, so scripts can tell a typo from a dead server (docs/cli.md). */
 
+/** Exit codes, so scripts can tell a typo from a dead server (docs/cli.md). */
 export const EXIT = { ok: 0, error: 1, usage: 2, unreachable: 3, refused: 4, interrupted: 130, terminated: 143 } as const;
 
 export class CliError extends Error {
