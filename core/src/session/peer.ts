@@ -1,5 +1,5 @@
 import { decodeBallot, decodeUpdate, encodeBallot, encodeUpdate } from '../optim/codec';
-import type { Ballot, Strategy, WorkerState } from '../optim/strategy';
+import type { Ballot, Strategy, TrustedBallot, WorkerState } from '../optim/strategy';
 import {
   countBits,
   decodeMessage,
@@ -192,7 +192,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   let roundTimer: unknown = null;
   let open = -1;
   let openedAt = 0;
-  let ballots = new Map<PeerId, Ballot>();
+  let ballots = new Map<PeerId, TrustedBallot>();
   /** ms from the open round's opening to each accepted ballot */
   let arrivals = new Map<PeerId, number>();
   let syncing = new Set<PeerId>();
@@ -610,10 +610,9 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       syncing.add(from);
       return maybeClose();
     }
-    let ballot: Ballot;
+    let ballot: TrustedBallot;
     try {
-      ballot = decodeBallot(payload, d);
-      if (ballot.kind !== strategy.ballotKind) throw new Error(`a ${ballot.kind} ballot, ${strategy.name} takes ${strategy.ballotKind}`);
+      ballot = decodeBallot(payload, d, strategy.ballotKind);
     } catch (e) {
       return drop('bad-payload', from, e instanceof Error ? e.message : String(e));
     }
@@ -634,7 +633,8 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     roundTimer = null;
     // join order, so the tally (and a float mean) does not depend on arrival order
     const voters = peers.filter((p) => ballots.has(p));
-    const update = strategy.aggregate(voters.map((p) => ballots.get(p)!), d, round);
+    const absent = peers.filter((p) => !ballots.has(p));
+    const update = strategy.aggregate({ ballots: voters.map((p) => ballots.get(p)!), voters, absent }, d, round);
     const payload = encodeUpdate(update, d);
     const counted = new Uint8Array(Math.ceil(peers.length / 8));
     peers.forEach((p, i) => {
@@ -688,8 +688,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     }
     let update;
     try {
-      update = decodeUpdate(msg.payload, d);
-      if (update.kind !== strategy.updateKind) throw new Error(`a ${update.kind} update, ${strategy.name} applies ${strategy.updateKind}`);
+      update = decodeUpdate(msg.payload, d, strategy.updateKind);
     } catch (e) {
       return drop('bad-payload', from, e instanceof Error ? e.message : String(e));
     }
