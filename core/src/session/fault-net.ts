@@ -15,8 +15,10 @@ import { createSessionPeer, type SessionPeer } from './peer';
  * training a seeded noisy quadratic, on virtual time. Time moves only when the network is
  * quiescent (no message in flight, no epoch undelivered, no gradient computing): then the
  * earliest timer fires, be it a round deadline or the end of a gradient that takes virtual
- * time. A fault therefore hits exactly where the table says, a slow or hung peer costs virtual
- * deadlines rather than wall time, and a run without message delays is the same every time.
+ * time. A fault therefore hits exactly where the table says, and a slow or hung peer costs
+ * virtual deadlines rather than wall time. A run without message delays is nearly always the
+ * same; only the hub's time slices (it yields to the event loop by wall time) can deliver an
+ * epoch before or after a message in flight.
  */
 
 export interface FaultPeer {
