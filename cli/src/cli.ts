@@ -2,11 +2,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { EXIT, examples, exitCodeOf, int } from './exit';
+import { EXIT, exitCodeOf } from './exit';
 import { runPeer } from './peer';
-import { addSessionCommands, addSessionFlags, createSessionOnServer, sessionConfigFromFlags, type SessionFlags } from './session';
+import { addSessionCommands } from './session';
+import { addSessionFlags, createSessionOnServer, int, sessionConfigFromFlags, type SessionFlags } from './session-flags';
 
-/** `signvote`: serve, create sessions, run headless peers, or all three at once (`start`). */
+/**
+ * `signvote`: serve, create sessions, run headless peers, or all three at once (`start`).
+ * The commands' parts: exit codes (exit.ts), session flags (session-flags.ts) and the headless
+ * peer (peer.ts).
+ */
 
 const binPath = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/signvote.mjs');
 
@@ -18,6 +23,8 @@ const program = new Command()
     // --help is not a failure; a usage error is exit code 2
     process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
   });
+
+const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
 program
   .command('serve')

@@ -1,6 +1,6 @@
-import { InvalidArgumentError } from 'commander';
+/** How `signvote` ends: exit codes, so scripts can tell a typo from a dead server (docs/cli.md). */
 
-/** Exit codes, so scripts can tell a typo from a dead server (docs/cli.md, "Exit codes"). */
+/** Exit codes (docs/cli.md, "Exit codes"). */
 export const EXIT = {
   ok: 0,
   error: 1,
@@ -36,16 +36,3 @@ export function exitCodeOf(err: unknown): number {
   if (/^invalid session config/.test(message)) return EXIT.usage;
   return EXIT.error;
 }
-
-export const int = (name: string, min = 0) => (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
-  return n;
-};
-export const num = (name: string) => (value: string): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
-  return n;
-};
-
-export const examples = (lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;

@@ -1,117 +1,16 @@
-import { writeFileSync, readFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type Command, Option } from 'commander';
-import {
-  algorithmNames,
-  createdSessionSchema,
-  decodeCheckpoint,
-  hashParams,
-  parseSessionConfig,
-  sessionStatusSchema,
-  startAnswerSchema,
-  type CreatedSession,
-  type SessionConfigInput,
-  type SessionRecordView,
-  type SessionStatus,
-} from '@signvote/core';
-import { CliError, EXIT, examples, int, num } from './exit';
+import type { Command } from 'commander';
+import { decodeCheckpoint, hashParams, sessionStatusSchema, startAnswerSchema, type SessionRecordView, type SessionStatus } from '@signvote/core';
+import { CliError, EXIT } from './exit';
+import { addSessionFlags, createSessionOnServer, sessionConfigFromFlags, type SessionFlags } from './session-flags';
+
+const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
 /**
  * `signvote session ...`: create a session, start it with the peers present, read its record,
  * download its parameters. All over the signaling server's HTTP routes (docs/signaling.md).
  */
-
-export interface SessionFlags {
-  config?: string;
-  model?: string;
-  dataset?: string;
-  algo?: string;
-  peers?: number;
-  batch?: number;
-  rounds?: number;
-  lr?: number;
-  theta?: number;
-  R?: number;
-  alpha?: number;
-  K?: number;
-  eta?: number;
-  weightDecay?: number;
-  ties?: string;
-  dirichlet?: number;
-  seed?: number;
-  deadlineMs?: number;
-  evalEvery?: number;
-  checkpointEvery?: number;
-  ice?: string[];
-}
-
-export function addSessionFlags(cmd: Command): Command {
-  return cmd
-    .option('--config <file>', 'JSON session config (flags override its fields)')
-    .addOption(new Option('--model <name>', 'model').choices(['mlp', 'cnn']))
-    .addOption(new Option('--dataset <name>', 'dataset').choices(['mnist', 'fashion-mnist', 'synthetic']))
-    .addOption(new Option('--algo <name>', 'algorithm').choices([...algorithmNames]))
-    .option('--peers <n>', 'expected peers: training starts when this many have joined', int('peers', 1))
-    .option('--batch <n>', 'batch size per peer', int('batch', 1))
-    .option('--rounds <n>', 'rounds', int('rounds', 1))
-    .option('--lr <x>', 'learning rate gamma', num('lr'))
-    .option('--theta <x>', 'momentum theta in [0, 1)', num('theta'))
-    .option('--R <x>', 'stochastic-sign scale R > 0', num('R'))
-    .option('--alpha <x>', 'extrapolation alpha >= 0', num('alpha'))
-    .option('--K <n>', 'federated local steps', int('K', 1))
-    .option('--eta <x>', 'federated local learning rate', num('eta'))
-    .option('--weight-decay <x>', 'weight decay', num('weight-decay'))
-    .addOption(new Option('--ties <rule>', 'tied votes (even peers): coin (default) = seeded coin flip, verdicts stay d/8 bytes; zero = Sign(0) = 0, the paper\'s rule').choices(['zero', 'coin']))
-    .option('--dirichlet <alpha>', 'non-IID shards: Dirichlet(alpha) by label (default: IID)', num('dirichlet'))
-    .option('--seed <n>', 'seed', int('seed'))
-    .option('--deadline-ms <n>', 'straggler deadline per round', int('deadline-ms', 50))
-    .option('--eval-every <n>', 'evaluate test accuracy every n rounds', int('eval-every'))
-    .option('--checkpoint-every <n>', 'checkpoint every n rounds', int('checkpoint-every'))
-    .option('--ice <url...>', 'STUN/TURN server URLs for peers on other networks');
-}
-
-/** Flags over an optional config file; validated by the same schema as the server's. */
-export function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput {
-  const base = (flags.config ? JSON.parse(readFileSync(flags.config, 'utf8')) : {}) as Record<string, unknown>;
-  const algorithm = { ...((base.algorithm as Record<string, unknown> | undefined) ?? {}) };
-  const set = (target: Record<string, unknown>, key: string, value: unknown) => {
-    if (value !== undefined) target[key] = value;
-  };
-  set(algorithm, 'name', flags.algo);
-  set(algorithm, 'lr', flags.lr);
-  set(algorithm, 'theta', flags.theta);
-  set(algorithm, 'R', flags.R);
-  set(algorithm, 'alpha', flags.alpha);
-  set(algorithm, 'K', flags.K);
-  set(algorithm, 'eta', flags.eta);
-  set(algorithm, 'weightDecay', flags.weightDecay);
-  set(algorithm, 'ties', flags.ties);
-  const config: Record<string, unknown> = { ...base, algorithm };
-  set(config, 'model', flags.model);
-  set(config, 'dataset', flags.dataset);
-  set(config, 'expectedPeers', flags.peers);
-  set(config, 'batchSize', flags.batch);
-  set(config, 'rounds', flags.rounds);
-  set(config, 'seed', flags.seed);
-  set(config, 'deadlineMs', flags.deadlineMs);
-  set(config, 'evalEvery', flags.evalEvery);
-  set(config, 'checkpointEvery', flags.checkpointEvery);
-  if (flags.dirichlet !== undefined) config.partition = { kind: 'dirichlet', alpha: flags.dirichlet };
-  if (flags.ice) config.iceServers = flags.ice.map((urls) => ({ urls }));
-  // validate here too, so a typo fails before anything reaches the server
-  return parseSessionConfig(config);
-}
-
-export async function createSessionOnServer(server: string, config: SessionConfigInput): Promise<CreatedSession> {
-  const res = await call(server, '/api/sessions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
-  const body: unknown = await res.json().catch(() => ({}));
-  const parsed = createdSessionSchema.safeParse(body);
-  if (!res.ok || !parsed.success) {
-    throw new CliError(`could not create a session on ${server}: ${errorOf(body, res)}`, res.status === 400 ? EXIT.usage : EXIT.refused);
-  }
-  return parsed.data;
-}
-
 
 /** fetch, with a dead server as exit code 3 */
 async function call(server: string, path: string, init: RequestInit = {}): Promise<Response> {

@@ -34,15 +34,15 @@ export const SIGNALING_EVENTS = {
   error: 'signaling:error',
 } as const;
 
-export const idSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'must be [A-Za-z0-9_-]');
+const idSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'must be [A-Za-z0-9_-]');
 
-export const peerInfoSchema = z.object({
+const peerInfoSchema = z.object({
   backend: z.enum(['webgpu', 'wasm', 'node']),
   label: z.string().max(64).optional(),
 });
 export type PeerInfo = z.infer<typeof peerInfoSchema>;
 
-export const memberSchema = z.object({
+const memberSchema = z.object({
   id: idSchema,
   /** join sequence number within the session; the smaller one initiates a WebRTC connection */
   seq: z.number().int().nonnegative(),
@@ -75,8 +75,8 @@ export type JoinRequest = z.infer<typeof joinRequestSchema>;
  * What simple-peer emits on 'signal'. Only the kinds it produces for data channels are relayed,
  * so the server never forwards arbitrary blobs between peers.
  */
-export const MAX_SDP_CHARS = 32 * 1024;
-export const signalDataSchema = z.union([
+const MAX_SDP_CHARS = 32 * 1024;
+const signalDataSchema = z.union([
   z.object({
     type: z.enum(['offer', 'answer', 'pranswer', 'rollback']),
     sdp: z.string().max(MAX_SDP_CHARS),
@@ -104,7 +104,7 @@ export const signalBatchInSchema = z.array(signalInSchema).min(1).max(MAX_SIGNAL
 
 export const unreachableReportSchema = z.object({ peer: idSchema });
 
-export const createdSessionSchema = z.object({
+const createdSessionSchema = z.object({
   id: idSchema,
   token: z.string().min(1).max(128),
   /** join link: <base>/?session=ID&token=T */
