@@ -1,8 +1,10 @@
 import { decodeBallot, encodeUpdate } from '../optim/codec';
 import type { TrustedBallot } from '../optim/strategy';
 import type { StatusMessage, VerdictMessage } from '../protocol/messages';
+import type { RecordError, RecordPoint, SessionRecordView } from '../record/record';
 import type { PeerId } from '../transport/transport';
 import { verdictBody, type PeerContext } from './context';
+import type { Refused } from './record-link';
 import { applyVerdict } from './worker-role';
 
 /**
@@ -23,7 +25,16 @@ import { applyVerdict } from './worker-role';
  *             deadlines pass, are not waited for) or at the deadline with at least one ballot:
  *             the tally, in join order, goes to `strategy.aggregate`; verdict t is broadcast,
  *             then applied here, and round t + 1 opens;
- *   done      the last round is applied; members that report later still get the final state.
+ *   done      the last round is applied; members that report later still get the final state;
+ *   halted    the session record refused this term's report (a newer term reported, or the record
+ *             stands elsewhere): no more rounds in this term.
+ *
+ * With a session record (docs/session.md, "The session record") the term also reads the record
+ * while it gathers, and the state it opens rounds from must fit it: a finished record's final
+ * state, else its committed head or a state ahead of it. A group behind the record catches up
+ * from a member that holds the record's state or from the stored snapshot, and never re-decides
+ * a committed round; when neither is there, this peer gives up (diverged). Applied rounds are
+ * reported to the record once another member holds them (record-link.ts).
  *
  * Before it opens a round, every member is brought up to this peer's state: the verdicts it
  * lacks when this peer holds them and they apply to its hash, else a snapshot.
@@ -36,7 +47,13 @@ import { applyVerdict } from './worker-role';
  */
 const STALL_AFTER = 2;
 
-type Stage = 'gather' | 'catchup' | 'waiting' | 'running' | 'done';
+type Stage = 'gather' | 'catchup' | 'waiting' | 'running' | 'done' | 'halted';
+
+/** Where the term's first round starts, by the statuses and the record. */
+type Target =
+  | { readonly kind: 'peer'; readonly round: number; readonly hash: string; readonly holders: readonly PeerId[] }
+  | { readonly kind: 'record'; readonly point: RecordPoint }
+  | { readonly kind: 'fail'; readonly reason: string };
 
 interface PeerStatus {
   readonly round: number;
@@ -62,28 +79,63 @@ export class AggregatorRole {
   private resyncing = new Set<PeerId>();
   /** deadlines in a row each member let pass without a ballot (any ballot of theirs resets it) */
   private readonly missedDeadlines = new Map<PeerId, number>();
+  /** the session record as read at the term's start (null: no record, or not read yet) */
+  private recordAtStart: SessionRecordView | null = null;
+  private recordRead: boolean;
+  /** every status is in, or the gather deadline passed */
+  private gathered = false;
+  /** the gather deadline passed once with members missing that might hold the record's state */
+  private gatherRetried = false;
+  private disposed = false;
 
-  constructor(private readonly ctx: PeerContext) {}
+  constructor(private readonly ctx: PeerContext) {
+    this.recordRead = ctx.record === null;
+  }
 
   /** Gathers the members' statuses (this peer's own first) until all are in or the deadline passes. */
   start(): void {
-    const { replica, self, config } = this.ctx;
+    const { replica, self, config, record } = this.ctx;
     this.statuses.set(self, { round: replica.round, hash: replica.hash, oldest: replica.oldestHeld() });
-    this.arm(config.deadlineMs, () => {
-      if (this.stage === 'gather') this.ctx.guard('reconcile', () => this.reconcile());
-    });
+    if (record !== null) {
+      void record
+        .read()
+        .catch(() => record.current())
+        .then((v) => {
+          if (this.disposed) return;
+          this.recordAtStart = v;
+          this.recordRead = true;
+          if (this.gathered && this.stage === 'gather') this.ctx.guard('reconcile', () => this.reconcile());
+        });
+    }
+    this.arm(config.deadlineMs, () => this.gatherDeadline());
     this.reconcileIfAllReported();
   }
 
+  private gatherDeadline(): void {
+    if (this.stage !== 'gather') return;
+    this.gathered = true;
+    if (this.recordRead) this.ctx.guard('reconcile', () => this.reconcile());
+  }
+
   dispose(): void {
+    this.disposed = true;
     if (this.timer !== null) this.ctx.clock.clearTimeout(this.timer);
     this.timer = null;
+    this.ctx.record?.endTerm();
+  }
+
+  /** The session record says the session started (pushed): a waiting term opens its round. */
+  onStarted(): void {
+    if (this.stage === 'waiting' && this.ctx.view.started) this.openVoting(this.ctx.replica.round, true);
   }
 
   onStatus(from: PeerId, msg: StatusMessage): void {
     const { view, replica } = this.ctx;
     this.statuses.set(from, { round: msg.round, hash: msg.hash, oldest: msg.oldest });
-    if (msg.started === true) view.started = true;
+    // a session record alone says whether the session runs; without one, any member may
+    if (msg.started === true && this.ctx.record === null) view.started = true;
+    // the member holds this state: it is safe to report it
+    if (this.stage === 'running' || this.stage === 'done') this.ctx.record?.replicated({ round: msg.round, hash: msg.hash });
     if (this.stage === 'gather') this.reconcileIfAllReported();
     else if (this.stage === 'running' || this.stage === 'waiting' || this.stage === 'done') this.bringUp(from, msg.round, msg.hash);
     // a status that arrived after the gather deadline can be what says the session runs
@@ -141,6 +193,8 @@ export class AggregatorRole {
     }
     this.resyncing.delete(from);
     this.ballots.set(from, ballot);
+    // another member holds the state of this round: it may be reported to the record
+    if (from !== this.ctx.self) this.ctx.record?.replicated({ round, hash: ballotHash });
     this.arrivals.set(from, Math.min(0xffffffff, Math.max(0, Math.round(clock.now() - this.openedAt))));
     this.closeIfAllVoted();
   }
@@ -148,10 +202,15 @@ export class AggregatorRole {
   // ---- reconcile a new term ----
 
   private reconcileIfAllReported(): void {
-    if (this.ctx.view.peers.every((p) => this.statuses.has(p))) this.reconcile();
+    if (!this.ctx.view.peers.every((p) => this.statuses.has(p))) return;
+    this.gathered = true;
+    if (this.recordRead) this.reconcile();
   }
 
-  /** The most advanced state wins; among peers at that round, the hash most of them hold. */
+  /**
+   * The most advanced state wins; among peers at that round, the hash most of them hold. With a
+   * session record, the state must fit the record (`target`).
+   */
   private reconcile(): void {
     if (this.stage !== 'gather') return;
     const { view, replica, config } = this.ctx;
@@ -165,9 +224,23 @@ export class AggregatorRole {
     }
     let bestHash = '', holders: PeerId[] = [];
     for (const [h, ps] of holdersOf) if (ps.length > holders.length) [bestHash, holders] = [h, ps];
-    if (replica.round === top && replica.hash === bestHash) return this.distribute();
+    const target = this.target({ kind: 'peer', round: top, hash: bestHash, holders });
+    if (target.kind === 'fail') {
+      // a member that holds the record's state may not have answered yet: one more gather period
+      if (!this.gatherRetried && !view.peers.every((p) => this.statuses.has(p))) {
+        this.gatherRetried = true;
+        this.gathered = false;
+        this.arm(config.deadlineMs, () => this.gatherDeadline());
+        return;
+      }
+      this.stage = 'halted';
+      return this.ctx.giveUp('diverged', target.reason);
+    }
+    if (target.kind === 'record') return this.catchUpFromRecord(target.point);
+    if (replica.round === target.round && replica.hash === target.hash) return this.distribute();
     // behind (or diverged): catch up from the earliest-joined holder of the winning state
-    const source = holders[0];
+    top = target.round;
+    const source = target.holders[0];
     const s = this.statuses.get(source)!;
     this.stage = 'catchup';
     this.catchUpSource = source;
@@ -180,6 +253,69 @@ export class AggregatorRole {
     this.arm(config.deadlineMs, () => {
       // the source did not deliver in time: fall back to a full snapshot
       if (this.stage === 'catchup' && this.catchUpSource !== null) this.ctx.requestSnapshot(this.catchUpSource);
+    });
+  }
+
+  /**
+   * Where this term starts. Without a record: the most advanced state. With one, a state that
+   * fits it: the finished state of a finished session; else the committed head, or a state ahead
+   * of it (every state ahead of the record was decided by a term that started from it). A group
+   * behind the head takes it from a member that holds it or from the stored snapshot; after
+   * every peer left (`resumable`) it may go on from a point the record knows instead.
+   */
+  private target(best: Extract<Target, { kind: 'peer' }>): Target {
+    const rec = this.recordAtStart;
+    if (rec === null) return best;
+    const holdersOf = (point: RecordPoint): PeerId[] =>
+      this.ctx.view.peers.filter((p) => {
+        const s = this.statuses.get(p);
+        return s !== undefined && s.round === point.round && s.hash === point.hash;
+      });
+    const fromPeers = (point: RecordPoint): Target | null => {
+      const holders = holdersOf(point);
+      return holders.length > 0 ? { kind: 'peer', round: point.round, hash: point.hash, holders } : null;
+    };
+    const stored = rec.snapshot;
+    if (rec.status === 'finished' && rec.finished) {
+      const end = { round: rec.finished.round, hash: rec.finished.hash };
+      return fromPeers(end) ?? { kind: 'record', point: end };
+    }
+    if (rec.hash === null) return best;
+    const head = { round: rec.round, hash: rec.hash };
+    if (best.round > head.round || (best.round === head.round && best.hash === head.hash)) return best;
+    const held = fromPeers(head);
+    if (held) return held;
+    if (rec.resumable) {
+      if (stored && stored.round > best.round) return { kind: 'record', point: { round: stored.round, hash: stored.hash } };
+      return best;
+    }
+    if (stored && stored.round === head.round && stored.hash === head.hash) return { kind: 'record', point: head };
+    return {
+      kind: 'fail',
+      reason:
+        `the session record holds round ${head.round} (parameters ${head.hash}), which no member holds ` +
+        `(the most advanced is at round ${best.round}) and the stored snapshot ${stored ? `is of round ${stored.round}` : 'does not exist'}`,
+    };
+  }
+
+  /** Takes the state at `point` from the session record's stored snapshot, then goes on as caught up. */
+  private catchUpFromRecord(point: RecordPoint): void {
+    const { record, replica } = this.ctx;
+    this.stage = 'catchup';
+    this.catchUpSource = null;
+    void record!.snapshotAt(point, () => this.disposed || this.ctx.isStopped()).then((state) => {
+      if (this.disposed || this.stage !== 'catchup') return;
+      if (state === null) {
+        this.stage = 'halted';
+        return this.ctx.giveUp('diverged', `the session record holds round ${point.round} (parameters ${point.hash}); no member holds it and no snapshot of it is stored`);
+      }
+      this.ctx.install(state.round, state.x, state.xPrev);
+      if (replica.hash !== point.hash) {
+        this.stage = 'halted';
+        return this.ctx.giveUp('diverged', `the stored snapshot of round ${point.round} hashes to ${replica.hash}, the record holds ${point.hash}`);
+      }
+      this.ctx.emit({ type: 'resync', round: replica.round, from: 'record', hash: replica.hash });
+      this.caughtUp();
     });
   }
 
@@ -199,8 +335,10 @@ export class AggregatorRole {
       const s = this.statuses.get(p);
       if (s) this.bringUp(p, s.round, s.hash, false);
     }
+    if (!this.beginReporting()) return;
     if (replica.round >= config.rounds) {
       this.stage = 'done';
+      this.reportLastRound();
       return;
     }
     if (!view.started) {
@@ -225,6 +363,71 @@ export class AggregatorRole {
       this.resyncing.add(p);
     }
     if (announce && this.stage === 'running' && this.votingRound >= 0) this.ctx.send(p, { type: 'open', round: this.votingRound, hash: replica.hash });
+  }
+
+  // ---- the session record ----
+
+  /**
+   * Reports of this term start from the record's head, or (nothing committed yet, or a restart
+   * after everyone left) from this term's starting state. A state ahead of the head that is known
+   * not to descend from it is a fork: this peer gives up. Returns false then.
+   */
+  private beginReporting(): boolean {
+    const { record, replica, view } = this.ctx;
+    const rec = this.recordAtStart;
+    if (record === null || rec === null) return true;
+    const here = { round: replica.round, hash: replica.hash };
+    if (rec.status === 'finished') {
+      record.endTerm();
+      return true;
+    }
+    let base: RecordPoint | null = null;
+    if (rec.hash !== null && !rec.resumable) {
+      base = { round: rec.round, hash: rec.hash };
+      const mine = replica.hashAt(base.round);
+      if (mine !== undefined && mine !== base.hash) {
+        this.stage = 'halted';
+        this.ctx.giveUp('diverged', `this group's state at round ${base.round} is ${mine}; the session record holds ${base.hash}`);
+        return false;
+      }
+    }
+    record.beginTerm(view.term, base, { refused: (kind, e) => this.refused(kind, e) });
+    record.passedPoint(here, replica);
+    if (view.peers.length === 1) record.replicated(here);
+    return true;
+  }
+
+  /** The record refused a report of this term. */
+  private refused(kind: Refused, e: RecordError): void {
+    const { replica, view, record } = this.ctx;
+    this.stage = 'halted';
+    this.votingRound = -1;
+    this.clearTimer();
+    this.ctx.emit({ type: 'error', error: `the session record refused term ${view.term}'s report: ${e.message}` });
+    // a newer term reported, or the session finished: the next epoch (or the finish) takes over
+    if (kind !== 'moved' || record === null) return;
+    // the record moved on (a late report of the previous term): go on if this state descends from it
+    const head = e.record;
+    if (head?.hash != null && head.status === 'running' && head.round <= replica.round && replica.hashAt(head.round) === head.hash) {
+      record.beginTerm(view.term, { round: head.round, hash: head.hash }, { refused: (k, err) => this.refused(k, err) });
+      record.passedPoint({ round: replica.round, hash: replica.hash }, replica);
+      if (replica.round < this.ctx.config.rounds) this.openVoting(replica.round, true);
+      else this.stage = 'done';
+      return;
+    }
+    this.ctx.giveUp('diverged', `this group decided rounds from a state the session record does not hold: ${e.message}`);
+  }
+
+  /**
+   * The last round is applied: report it once a member confirms it holds it (its status), or
+   * after a deadline at the latest, so the session's end is recorded either way.
+   */
+  private reportLastRound(): void {
+    const { record, replica, view, config } = this.ctx;
+    if (record === null) return;
+    const end = { round: replica.round, hash: replica.hash };
+    if (view.peers.length === 1) return record.replicated(end);
+    this.arm(config.deadlineMs, () => record.replicated(end));
   }
 
   // ---- rounds ----
@@ -287,9 +490,19 @@ export class AggregatorRole {
     this.ctx.broadcast(verdictBody(verdict, false));
     const rec = replica.apply(verdict, update);
     this.votingRound = -1;
+    const record = this.ctx.record;
+    if (record !== null) {
+      const point = { round: replica.round, hash: replica.hash };
+      record.passedPoint(point, replica);
+      if (peers.length === 1) record.replicated(point);
+    }
     this.ctx.roundApplied(rec);
-    if (replica.round >= config.rounds) this.stage = 'done';
-    else this.openVoting(replica.round, false);
+    if (replica.round >= config.rounds) {
+      this.stage = 'done';
+      this.reportLastRound();
+    } else {
+      this.openVoting(replica.round, false);
+    }
   }
 
   private arm(ms: number, fn: () => void): void {

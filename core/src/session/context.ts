@@ -3,6 +3,7 @@ import type { Strategy } from '../optim/strategy';
 import type { Message, VerdictMessage } from '../protocol/messages';
 import type { PeerId } from '../transport/transport';
 import type { DropReason, SessionEvent } from './events';
+import type { RecordLink } from './record-link';
 import type { Replica, VerdictRecord } from './replica';
 import type { RoundReport } from './round-report';
 
@@ -48,6 +49,8 @@ export interface PeerContext {
   /** this peer's parameters and verdict log: the one copy every role reads and applies to */
   readonly replica: Replica;
   readonly report: RoundReport;
+  /** the session record, when the session has one (real peers; the hub with a memory record) */
+  readonly record: RecordLink | null;
   readonly view: SessionView;
   emit(e: SessionEvent): void;
   send(to: PeerId, body: Outgoing): void;
@@ -69,6 +72,10 @@ export interface PeerContext {
   vote(round: number): void;
   /** the aggregator role: this peer's own ballot, without the wire */
   acceptOwnBallot(round: number, hash: string, payload: Uint8Array): void;
+  /** installs a state (a snapshot from a peer or from the session record) */
+  install(round: number, x: Float32Array, xPrev: Float32Array): void;
+  /** this peer gives up: it cannot reach the record's state (diverged) or is not counted (dropped) */
+  giveUp(kind: 'diverged' | 'dropped', reason: string): void;
   isStopped(): boolean;
 }
 

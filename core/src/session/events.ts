@@ -58,4 +58,27 @@ export type SessionEvent =
   | { readonly type: 'resync'; readonly round: number; readonly from: PeerId; readonly hash: string }
   | { readonly type: 'drop'; readonly reason: DropReason; readonly from: PeerId; readonly detail: string }
   | { readonly type: 'finished'; readonly round: number; readonly hash: string }
+  /** the aggregator's report was accepted: the session record holds this round and hash */
+  | { readonly type: 'committed'; readonly round: number; readonly hash: string; readonly term: number }
+  /**
+   * this peer's ballots were not counted for `rounds` rounds in a row (`reason` says why: its
+   * ballots came too late, or it has no link to the aggregator and the session went on without it)
+   */
+  | { readonly type: 'not-counted'; readonly rounds: number; readonly reason: string }
+  /**
+   * this peer gives up: `diverged` it cannot reach the state the session record holds; `dropped`
+   * it was not counted for too long. `finished` then rejects with a SessionEndedError.
+   */
+  | { readonly type: 'gave-up'; readonly kind: 'diverged' | 'dropped'; readonly reason: string }
   | { readonly type: 'error'; readonly error: string };
+
+/** Why `SessionPeer.finished` rejected (the `gave-up` event). */
+export class SessionEndedError extends Error {
+  constructor(
+    readonly kind: 'diverged' | 'dropped',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SessionEndedError';
+  }
+}

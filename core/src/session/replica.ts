@@ -25,6 +25,9 @@ export interface VerdictRecord {
   readonly latencies?: readonly number[];
 }
 
+/** states kept on a replica's trail */
+const TRAIL = 4096;
+
 export class Replica {
   x: Float32Array;
   xPrev: Float32Array;
@@ -40,6 +43,11 @@ export class Replica {
   /** worker steps reading x and x_prev right now (see `hold`) */
   private readers = 0;
   private readonly verdicts = new Map<number, VerdictRecord>();
+  /**
+   * the hash of each state this replica passed through since it was last installed (the newest
+   * TRAIL of them): whether it descends from a point of the session record
+   */
+  private readonly trail = new Map<number, string>();
 
   /**
    * @param params x^0 (copied); x_prev starts equal to it
@@ -54,6 +62,7 @@ export class Replica {
     this.x = new Float32Array(params);
     this.xPrev = new Float32Array(params);
     this.hash = hashParams(this.x);
+    this.trail.set(0, this.hash);
   }
 
   get d(): number {
@@ -84,6 +93,7 @@ export class Replica {
     this.x = nx;
     this.round = round + 1;
     this.hash = hashParams(this.x);
+    this.passed(this.round, this.hash);
     const record: VerdictRecord = { ...verdict, hashAfter: this.hash };
     this.verdicts.set(round, record);
     for (const r of this.verdicts.keys()) if (r < round - this.keep + 1) this.verdicts.delete(r);
@@ -99,6 +109,18 @@ export class Replica {
     this.round = round;
     this.hash = hashParams(this.x);
     this.verdicts.clear();
+    this.trail.clear();
+    this.passed(round, this.hash);
+  }
+
+  /** the hash this replica had after `round` rounds, if that state is on its trail */
+  hashAt(round: number): string | undefined {
+    return this.trail.get(round);
+  }
+
+  private passed(round: number, hash: string): void {
+    this.trail.set(round, hash);
+    if (this.trail.size > TRAIL) this.trail.delete(this.trail.keys().next().value!);
   }
 
   /** the applied verdict of `round`, if still held */

@@ -3,7 +3,7 @@ import { countBits } from '../protocol/messages';
 import type { PeerId } from '../transport/transport';
 import type { Checkpoint, CheckpointStore, WorkerMemory } from './checkpoint';
 import type { Clock } from './context';
-import type { DropReason, Role, SessionEvent } from './events';
+import { SessionEndedError, type DropReason, type Role, type SessionEvent } from './events';
 import { hashPair } from './hash';
 import type { Replica, VerdictRecord } from './replica';
 
@@ -38,6 +38,13 @@ export interface RoundReportOptions {
   readonly checkpoints?: CheckpointStore;
   /** this peer's worker memory as it stands now, saved with checkpoints */
   readonly memory: () => WorkerMemory;
+  /**
+   * The last round was applied here: whoever decides when the session is finished for this peer
+   * (with a session record: once the record agrees) calls `finish()`; without it, at once.
+   */
+  readonly lastRound?: () => void;
+  /** an evaluation of the parameters after `round` rounds (for the session record) */
+  readonly evaluated?: (round: number, loss: number, accuracy: number) => void;
 }
 
 /** How this peer saw a verdict it just applied. */
@@ -66,11 +73,17 @@ export class RoundReport {
   private pending: Promise<void> | null = null;
   private finishedSent = false;
   private resolveFinished: (v: { round: number; hash: string }) => void = () => {};
-  /** resolves when the last round (config.rounds) is applied here */
-  readonly finished = new Promise<{ round: number; hash: string }>((r) => (this.resolveFinished = r));
+  private rejectFinished: (e: Error) => void = () => {};
+  /** resolves when the last round (config.rounds) is applied here; rejects when the peer gives up */
+  readonly finished = new Promise<{ round: number; hash: string }>((resolve, reject) => {
+    this.resolveFinished = resolve;
+    this.rejectFinished = reject;
+  });
 
   constructor(private readonly o: RoundReportOptions) {
     this.lastRoundAt = o.clock.now();
+    // a caller that never awaits `finished` must not see an unhandled rejection
+    this.finished.catch(() => {});
   }
 
   sent(bytes: number): void {
@@ -136,7 +149,10 @@ export class RoundReport {
       const evaluate = this.o.evaluate;
       this.inOrder(() =>
         evaluate(copy).then(
-          (r) => this.o.emit({ ...ev, loss: r.loss, accuracy: r.accuracy }),
+          (r) => {
+            this.o.evaluated?.(round, r.loss, r.accuracy);
+            this.o.emit({ ...ev, loss: r.loss, accuracy: r.accuracy });
+          },
           (e) => {
             this.o.emit(ev);
             this.o.fail('evaluate', e);
@@ -149,7 +165,25 @@ export class RoundReport {
       this.o.emit(ev);
     }
     if (this.o.checkpoints && config.checkpointEvery > 0 && round % config.checkpointEvery === 0) this.save(this.o.checkpoints);
-    if (round >= config.rounds) this.finish();
+    if (round >= config.rounds) this.lastRound();
+  }
+
+  /** the last round is applied here (by a verdict or a snapshot) */
+  lastRound(): void {
+    if (this.o.lastRound) this.o.lastRound();
+    else this.finish();
+  }
+
+  /** This peer gives up (`gave-up`, in order): `finished` rejects. */
+  giveUp(kind: 'diverged' | 'dropped', reason: string): void {
+    if (this.finishedSent) return;
+    this.finishedSent = true;
+    const done = (): void => {
+      this.o.emit({ type: 'gave-up', kind, reason });
+      this.rejectFinished(new SessionEndedError(kind, reason));
+    };
+    if (this.pending !== null) this.inOrder(done);
+    else done();
   }
 
   /** Once the last round is applied here (by a verdict or a snapshot): `finished`, in order. */

@@ -46,6 +46,8 @@ export class WorkerRole {
   private stepping = false;
   /** the sync asked in this term, so that one disagreement asks once */
   private syncAsked: { term: number; round: number; hash: string } | null = null;
+  /** rounds in a row this peer voted in and its ballot was not counted */
+  private uncounted = 0;
 
   /**
    * @param coins this peer's stream for stochastic signs
@@ -123,7 +125,29 @@ export class WorkerRole {
     // decided in this very term: the session runs (replays of older terms prove nothing)
     if (msg.origin === view.term) view.started = true;
     const applied = applyVerdict(this.ctx, from, msg, (round, hash) => this.askSync(round, hash));
+    if (applied && msg.origin === view.term) this.countedOrNot(msg);
     if (applied && replica.round < config.rounds) this.vote(replica.round);
+    // the aggregator reports the end to the session record once a member holds it
+    if (applied && replica.round >= config.rounds && this.ctx.record !== null) {
+      this.ctx.send(from, { type: 'status', round: replica.round, hash: replica.hash, oldest: replica.oldestHeld(), started: view.started });
+    }
+  }
+
+  /** A fresh verdict of a round this peer voted in: was its ballot counted? Says so after 3 misses in a row. */
+  private countedOrNot(msg: VerdictMessage): void {
+    const { view, self } = this.ctx;
+    const sent = this.sentIn;
+    if (sent === null || sent.term !== view.term || sent.round !== msg.round) return;
+    const i = view.peers.indexOf(self);
+    const counted = i >= 0 && ((msg.counted[i >> 3] ?? 0) >> (i & 7)) & 1;
+    if (counted) {
+      this.uncounted = 0;
+      return;
+    }
+    this.uncounted++;
+    if (this.uncounted === 3 || (this.uncounted > 3 && this.uncounted % 25 === 0)) {
+      this.ctx.emit({ type: 'not-counted', rounds: this.uncounted, reason: 'its ballots reached the aggregator after the rounds closed' });
+    }
   }
 
   /** The aggregator catching up asks for verdicts [from, to) this peer applied. */

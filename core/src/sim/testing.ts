@@ -3,6 +3,7 @@ import { createStrategy } from '../optim';
 import {
   createSessionPeer, type CheckpointStore, type Clock, type SessionEvent, type SessionGradient, type SessionPeer,
 } from '../session';
+import { createMemoryRecord, type MemoryRecord } from '../record/memory';
 import { createMemoryHub, type MemoryHub, type MemoryHubOptions } from '../transport/memory';
 import type { Transport } from '../transport/transport';
 import { createSkewedQuadratic, type SyntheticProblem } from './skewed-quadratic';
@@ -26,6 +27,8 @@ export interface Sim {
   readonly problem: SyntheticProblem;
   readonly config: SessionConfig;
   readonly peers: SimPeer[];
+  /** the session record the peers report to (SimOptions.record) */
+  readonly record: MemoryRecord | null;
   add(opts?: { slow?: (round: number) => number; checkpoints?: CheckpointStore }): SimPeer;
   alive(): SimPeer[];
   stop(): Promise<void>;
@@ -42,6 +45,8 @@ export interface SimOptions {
   readonly onEvent?: (i: number, e: SessionEvent) => void;
   readonly evaluate?: (x: Float32Array) => Promise<{ loss: number; accuracy: number }>;
   readonly clock?: Clock;
+  /** give the session a record on the hub (core/src/record/memory.ts), as the signaling server keeps */
+  readonly record?: boolean;
 }
 
 export function createSim(options: SimOptions): Sim {
@@ -55,6 +60,7 @@ export function createSim(options: SimOptions): Sim {
   });
   const problem = createSkewedQuadratic({ d: options.d ?? 64, seed: options.problemSeed ?? 7, noise: 0.5 });
   const hub = createMemoryHub(options.hub);
+  const record = options.record ? createMemoryRecord({ hub, config }) : null;
   const peers: SimPeer[] = [];
   const left = new Set<string>();
   const sim: Sim = {
@@ -62,6 +68,7 @@ export function createSim(options: SimOptions): Sim {
     problem,
     config,
     peers,
+    record,
     add(opts = {}) {
       const i = peers.length;
       const transport = hub.join();
@@ -84,6 +91,7 @@ export function createSim(options: SimOptions): Sim {
         evaluate: options.evaluate,
         clock: options.clock,
         checkpoints: opts.checkpoints ?? options.checkpoints?.(i),
+        ...(record ? { record: record.forPeer(transport.self) } : {}),
         onEvent: (e) => {
           events.push(e);
           if (e.type === 'round') applied.push(e.round);
@@ -97,6 +105,7 @@ export function createSim(options: SimOptions): Sim {
     alive: () => peers.filter((p) => !left.has(p.peer.self) && hub.epoch.peers.includes(p.peer.self)),
     async stop() {
       for (const p of peers) await p.peer.stop();
+      record?.close();
     },
   };
   for (let i = 0; i < options.n; i++) sim.add();

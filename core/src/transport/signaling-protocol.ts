@@ -104,7 +104,7 @@ export const signalBatchInSchema = z.array(signalInSchema).min(1).max(MAX_SIGNAL
 
 export const unreachableReportSchema = z.object({ peer: idSchema });
 
-const createdSessionSchema = z.object({
+export const createdSessionSchema = z.object({
   id: idSchema,
   token: z.string().min(1).max(128),
   /** join link: <base>/?session=ID&token=T */

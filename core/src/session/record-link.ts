@@ -1,0 +1,243 @@
+import { RecordError, type RecordPoint, type RecordSnapshot, type SessionRecord, type SessionRecordView } from '../record/record';
+import type { PeerContext } from './context';
+
+/**
+ * A peer's side of the session record (docs/session.md, "The session record"): what it reports
+ * while it aggregates, and what it learns from the record. One per peer, for its lifetime.
+ *
+ * Reporting (the aggregator): a point (round, hash) is reported once it is *replicated*, i.e.
+ * another member is known to hold it (its ballot or status carries that hash), or no other
+ * member is there to hold it. A crash of the aggregator right after a report then cannot leave
+ * the record at a state nobody has. One report is in flight at a time, and the next one covers
+ * every round replicated meanwhile, so the record costs a few reports a second however short the
+ * rounds are; a report never skips a checkpoint round (a resumed session restarts from one), and
+ * after the report of a checkpoint round the aggregator stores its snapshot. The last round is
+ * reported once a worker confirmed it (its status) or a deadline passed, then its snapshot is
+ * stored: late joiners and downloads work after every peer has left.
+ */
+
+/** what a refused report means for the term that sent it */
+export type Refused = 'superseded' | 'moved' | 'finished';
+
+export interface RecordLinkHooks {
+  /** a report was refused: a newer term reported (superseded), the record stands elsewhere (moved) or finished */
+  refused(kind: Refused, error: RecordError): void;
+}
+
+/** attempts to read a snapshot that is not stored yet (the finishing aggregator may still be uploading it) */
+const SNAPSHOT_TRIES = 10;
+
+export class RecordLink {
+  /** where the next report starts: the record's head as this term knows it */
+  private base: RecordPoint | null = null;
+  private term = -1;
+  /** the newest replicated point not reported yet */
+  private ready: RecordPoint | null = null;
+  private inFlight = false;
+  private halted = false;
+  /** hashes of the points this aggregator passed in this term, to report any of them */
+  private readonly passed = new Map<number, string>();
+  /** parameters at checkpoint rounds, kept until their report is acknowledged */
+  private readonly checkpoints = new Map<number, RecordSnapshot>();
+  private hooks: RecordLinkHooks | null = null;
+
+  constructor(
+    readonly record: SessionRecord,
+    private readonly ctx: Pick<PeerContext, 'config' | 'emit' | 'fail' | 'clock'>,
+  ) {}
+
+  /** the session has started by the record (or finished) */
+  started(): boolean {
+    return this.record.current().status !== 'waiting';
+  }
+
+  current(): SessionRecordView {
+    return this.record.current();
+  }
+
+  /** The record as the authority holds it; on a lost connection, as last heard. */
+  async read(): Promise<SessionRecordView> {
+    try {
+      return await this.record.read();
+    } catch (e) {
+      if (e instanceof RecordError) throw e;
+      return this.record.current();
+    }
+  }
+
+  // ---- the aggregator's reports ----
+
+  /**
+   * A term this peer leads begins reporting from `head` (the record's head as read at the term's
+   * start, or null when nothing is committed). Reports of an earlier term still in flight are
+   * answered but no longer act.
+   */
+  beginTerm(term: number, head: RecordPoint | null, hooks: RecordLinkHooks): void {
+    this.term = term;
+    this.base = head;
+    this.ready = null;
+    this.halted = false;
+    this.passed.clear();
+    this.checkpoints.clear();
+    this.hooks = hooks;
+  }
+
+  /** the term ended (a new epoch) or its aggregator stops: nothing more is reported for it */
+  endTerm(): void {
+    this.hooks = null;
+    this.halted = true;
+  }
+
+  /** The aggregator holds `point` (a round applied, or its state at the term's start). */
+  passedPoint(point: RecordPoint, state?: RecordSnapshot): void {
+    this.passed.set(point.round, point.hash);
+    for (const r of this.passed.keys()) if (this.passed.size > 4096) this.passed.delete(r);
+    const every = this.ctx.config.checkpointEvery;
+    const keep = state !== undefined && (point.round === this.ctx.config.rounds || (every > 0 && point.round % every === 0));
+    if (keep) this.checkpoints.set(point.round, { round: state.round, x: new Float32Array(state.x), xPrev: new Float32Array(state.xPrev) });
+  }
+
+  /** Another member (or nobody else being there) shows `point` is replicated: report up to it. */
+  replicated(point: RecordPoint): void {
+    if (this.halted || this.passed.get(point.round) !== point.hash) return;
+    if (this.base !== null && point.round <= this.base.round) return;
+    if (this.ready === null || point.round > this.ready.round) this.ready = point;
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.inFlight || this.halted || this.ready === null) return;
+    const from = this.base ?? this.firstPassed();
+    if (from === null) return;
+    let to = this.ready;
+    // never skip a checkpoint round: a resumed session may restart from it
+    const every = this.ctx.config.checkpointEvery;
+    if (every > 0) {
+      const next = (Math.floor(from.round / every) + 1) * every;
+      const at = this.passed.get(next);
+      if (next < to.round && at !== undefined) to = { round: next, hash: at };
+    }
+    if (to.round <= from.round) {
+      this.ready = null;
+      return;
+    }
+    if (to === this.ready) this.ready = null;
+    this.inFlight = true;
+    const term = this.term;
+    const last = this.ctx.config.rounds;
+    const evaluation = this.lastEval !== null && this.lastEval.round <= to.round ? { eval: this.lastEval } : {};
+    this.record
+      .report({ term, from, to, ...evaluation })
+      .then(
+        () => {
+          if (this.term !== term) return;
+          this.base = to;
+          this.ctx.emit({ type: 'committed', round: to.round, hash: to.hash, term });
+          const state = this.checkpoints.get(to.round);
+          for (const r of this.checkpoints.keys()) if (r <= to.round) this.checkpoints.delete(r);
+          if (state !== undefined) this.store(state, to.round === last);
+        },
+        (e: unknown) => {
+          if (this.term !== term) return;
+          if (!(e instanceof RecordError)) {
+            // the connection, not the record: try again with the next point
+            this.ctx.fail('reporting progress', e);
+            if (this.ready === null || this.ready.round < to.round) this.ready = to;
+            return;
+          }
+          this.halted = true;
+          const kind: Refused = e.code === 'finished' ? 'finished' : e.code === 'stale-term' || e.code === 'not-aggregator' || e.code === 'not-member' ? 'superseded' : 'moved';
+          this.hooks?.refused(kind, e);
+        },
+      )
+      .finally(() => {
+        this.inFlight = false;
+        if (this.term === term) this.pump();
+      });
+  }
+
+  private lastEval: { round: number; loss: number | null; accuracy: number } | null = null;
+
+  /** the latest evaluation, sent with the next report (the record keeps the session's final numbers) */
+  evaluated(round: number, loss: number, accuracy: number): void {
+    if (this.lastEval === null || round >= this.lastEval.round) this.lastEval = { round, loss: Number.isFinite(loss) ? loss : null, accuracy };
+  }
+
+  private firstPassed(): RecordPoint | null {
+    let first: RecordPoint | null = null;
+    for (const [round, hash] of this.passed) if (first === null || round < first.round) first = { round, hash };
+    return first;
+  }
+
+  /** Stores the parameters of a committed round; the last round's are worth a few tries. */
+  private store(state: RecordSnapshot, last: boolean): void {
+    const attempt = (left: number): void => {
+      this.record.storeSnapshot(state).catch((e: unknown) => {
+        if (e instanceof RecordError || left <= 1) return this.ctx.fail(`storing the snapshot of round ${state.round}`, e);
+        this.ctx.clock.setTimeout(() => attempt(left - 1), 1000);
+      });
+    };
+    attempt(last ? 5 : 1);
+  }
+
+  /** Any peer that holds the finished state stores it when the record has none (the aggregator left first). */
+  storeFinal(state: RecordSnapshot): void {
+    const r = this.record.current();
+    if (r.finished && r.finished.round === state.round && (r.snapshot === null || r.snapshot.round < state.round)) {
+      this.record.storeSnapshot(state).catch(() => {
+        // another peer stored it first, or the server refused: the record says which
+      });
+    }
+  }
+
+  // ---- reading what the record holds ----
+
+  /**
+   * The stored snapshot if it is at `point`; retried a few times a deadline apart while none is
+   * stored or an older one is (a finishing aggregator stores its last one right after reporting).
+   */
+  async snapshotAt(point: RecordPoint, isStopped: () => boolean): Promise<RecordSnapshot | null> {
+    for (let i = 0; i < SNAPSHOT_TRIES && !isStopped(); i++) {
+      try {
+        const s = await this.record.readSnapshot();
+        if (s !== null && s.round === point.round) return s;
+        if (s !== null && s.round > point.round) return null;
+      } catch (e) {
+        this.ctx.fail('reading the stored snapshot', e);
+      }
+      await new Promise<void>((r) => this.ctx.clock.setTimeout(r, Math.min(this.ctx.config.deadlineMs, 2000)));
+    }
+    return null;
+  }
+
+  /**
+   * Resolves with the record once it says the session finished (pushed, or read every deadline),
+   * or with null after `limitMs`.
+   */
+  whenFinished(limitMs: number, isStopped: () => boolean): Promise<SessionRecordView | null> {
+    const now = this.record.current();
+    if (now.status === 'finished') return Promise.resolve(now);
+    return new Promise((resolve) => {
+      let done = false;
+      const started = this.ctx.clock.now();
+      const finish = (v: SessionRecordView | null): void => {
+        if (done) return;
+        done = true;
+        unsubscribe();
+        resolve(v);
+      };
+      const unsubscribe = this.record.subscribe((v) => {
+        if (v.status === 'finished') finish(v);
+      });
+      const poll = (): void => {
+        if (done) return;
+        if (isStopped() || this.ctx.clock.now() - started >= limitMs) return finish(null);
+        void this.read().then(
+          (v) => (v.status === 'finished' ? finish(v) : this.ctx.clock.setTimeout(poll, this.ctx.config.deadlineMs)),
+          () => this.ctx.clock.setTimeout(poll, this.ctx.config.deadlineMs),
+        );
+      };
+      this.ctx.clock.setTimeout(poll, Math.min(this.ctx.config.deadlineMs, 1000));
+    });
+  }
+}
