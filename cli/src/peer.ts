@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { SignalingError, startPeer, type CheckpointStore, type PeerEvent } from '@signvote/core';
+import { SessionEndedError, SignalingError, startPeer, type CheckpointStore, type PeerEvent } from '@signvote/core';
 import { createFileCheckpointStore, createNodeOracle, loadDataset, nodeWrtc } from '@signvote/core/node';
 import { CliError, EXIT } from './exit';
 import { describeRecord } from './session';
@@ -122,6 +122,17 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
         if (flags.json) event({ event: 'error', error: e.error });
         else note(`error: ${e.error}`);
         break;
+      case 'committed':
+        if (flags.json) event({ event: 'committed', round: e.round, hash: e.hash, term: e.term });
+        break;
+      case 'not-counted':
+        if (flags.json) event({ event: 'not-counted', rounds: e.rounds, reason: e.reason, at: Date.now() });
+        else note(`not counted for ${e.rounds} rounds: ${e.reason}`);
+        break;
+      case 'gave-up':
+        if (flags.json) event({ event: 'gave-up', kind: e.kind, reason: e.reason });
+        else note(`giving up: ${e.reason}`);
+        break;
       case 'finished':
         if (flags.json) event({ event: 'finished', rounds: e.round, hash: e.hash });
         else note(`finished: ${e.round} rounds, parameters ${e.hash}`);
@@ -176,7 +187,18 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   };
   process.once('SIGINT', () => exit('SIGINT'));
   process.once('SIGTERM', () => exit('SIGTERM'));
-  const outcome = await Promise.race([peer.finished.then(() => null), lost]);
+  const outcome = await Promise.race([
+    peer.finished.then(
+      () => null,
+      (e: unknown) => (e instanceof SessionEndedError ? e : new SessionEndedError('dropped', e instanceof Error ? e.message : String(e))),
+    ),
+    lost,
+  ]);
+  if (outcome instanceof SessionEndedError) {
+    // diverged: this peer cannot reach the state the session record holds (exit 6); dropped: it
+    // was not counted for too long (exit 1). The reason is in the gave-up event/line.
+    return exit(outcome.kind === 'diverged' ? EXIT.diverged : EXIT.error);
+  }
   if (outcome !== null) {
     if (flags.json) event({ event: 'left', reason: outcome });
     else note(`left the session: ${outcome}`);

@@ -147,6 +147,12 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
       case 'error':
         fail(e.error);
         return;
+      case 'not-counted':
+        post({ type: 'log', message: `not counted for ${e.rounds} rounds: ${e.reason}` });
+        return;
+      case 'gave-up':
+        fail(e.reason);
+        return;
       case 'disconnected':
         if (!finished) fail(`lost the signaling server (${e.reason})`);
         return;

@@ -19,7 +19,7 @@ export { startPeer, type PeerEvent, type RunningPeer, type StartPeerOptions, typ
 export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointStore } from './session/checkpoint';
 export { createIdbCheckpointStore } from './session/checkpoint-idb';
 export { hashPair, hashParams, type ParamHash } from './session/hash';
-export type { SessionEvent } from './session/events';
+export { SessionEndedError, type SessionEvent } from './session/events';
 export * from './transport/signaling-protocol';
 export { createSignalingClient, SignalingError, type JoinedSession, type SignalingClient, type SignalingClientOptions } from './transport/signaling-client';
 export { createSignalingRecord } from './transport/signaling-record';

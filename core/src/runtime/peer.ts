@@ -73,7 +73,11 @@ export interface RunningPeer {
   readonly session: SessionPeer;
   /** the session record as the signaling server keeps it */
   readonly record: SessionRecord;
-  /** resolves when the session's last round is applied here */
+  /**
+   * resolves when the session's last round is applied here and the session record agrees;
+   * rejects with a SessionEndedError when the peer gives up (diverged from the record, or not
+   * counted for too long)
+   */
   readonly finished: Promise<{ round: number; hash: string }>;
   stop(): Promise<void>;
   /**
@@ -199,6 +203,7 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
       checkpoints,
       rng: createRng(config.seed).fork(`signs-${self?.seq ?? peerId}`),
       data: dataPosition,
+      record,
       onEvent: emitSession,
     });
     const openTransport = transport;

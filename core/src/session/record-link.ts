@@ -26,6 +26,13 @@ export interface RecordLinkHooks {
 
 /** attempts to read a snapshot that is not stored yet (the finishing aggregator may still be uploading it) */
 const SNAPSHOT_TRIES = 10;
+/**
+ * At most one report per this many ms (the last round's is not held back): a few a second per
+ * session, whatever the round time, well inside the signaling server's per-socket budget.
+ */
+const REPORT_GAP_MS = 250;
+/** failed sends (not refusals) in a row before each one is also reported as an error event */
+const QUIET_FAILURES = 5;
 
 export class RecordLink {
   /** where the next report starts: the record's head as this term knows it */
@@ -40,6 +47,10 @@ export class RecordLink {
   /** parameters at checkpoint rounds, kept until their report is acknowledged */
   private readonly checkpoints = new Map<number, RecordSnapshot>();
   private hooks: RecordLinkHooks | null = null;
+  private lastSentAt = -Infinity;
+  private gapTimer: unknown = null;
+  private failures = 0;
+  private lastEval: { round: number; loss: number | null; accuracy: number } | null = null;
 
   constructor(
     readonly record: SessionRecord,
@@ -77,6 +88,8 @@ export class RecordLink {
     this.base = head;
     this.ready = null;
     this.halted = false;
+    if (this.gapTimer !== null) this.ctx.clock.clearTimeout(this.gapTimer);
+    this.gapTimer = null;
     this.passed.clear();
     this.checkpoints.clear();
     this.hooks = hooks;
@@ -86,6 +99,8 @@ export class RecordLink {
   endTerm(): void {
     this.hooks = null;
     this.halted = true;
+    if (this.gapTimer !== null) this.ctx.clock.clearTimeout(this.gapTimer);
+    this.gapTimer = null;
   }
 
   /** The aggregator holds `point` (a round applied, or its state at the term's start). */
@@ -106,7 +121,15 @@ export class RecordLink {
   }
 
   private pump(): void {
-    if (this.inFlight || this.halted || this.ready === null) return;
+    if (this.inFlight || this.halted || this.ready === null || this.gapTimer !== null) return;
+    const wait = this.lastSentAt + REPORT_GAP_MS - this.ctx.clock.now();
+    if (wait > 0 && this.ready.round < this.ctx.config.rounds) {
+      this.gapTimer = this.ctx.clock.setTimeout(() => {
+        this.gapTimer = null;
+        this.pump();
+      }, wait);
+      return;
+    }
     const from = this.base ?? this.firstPassed();
     if (from === null) return;
     let to = this.ready;
@@ -123,6 +146,7 @@ export class RecordLink {
     }
     if (to === this.ready) this.ready = null;
     this.inFlight = true;
+    this.lastSentAt = this.ctx.clock.now();
     const term = this.term;
     const last = this.ctx.config.rounds;
     const evaluation = this.lastEval !== null && this.lastEval.round <= to.round ? { eval: this.lastEval } : {};
@@ -130,6 +154,7 @@ export class RecordLink {
       .report({ term, from, to, ...evaluation })
       .then(
         () => {
+          this.failures = 0;
           if (this.term !== term) return;
           this.base = to;
           this.ctx.emit({ type: 'committed', round: to.round, hash: to.hash, term });
@@ -140,8 +165,8 @@ export class RecordLink {
         (e: unknown) => {
           if (this.term !== term) return;
           if (!(e instanceof RecordError)) {
-            // the connection, not the record: try again with the next point
-            this.ctx.fail('reporting progress', e);
+            // the connection, not the record (a timeout, the rate limit): try again with the next point
+            if (++this.failures >= QUIET_FAILURES) this.ctx.fail('reporting progress', e);
             if (this.ready === null || this.ready.round < to.round) this.ready = to;
             return;
           }
@@ -155,8 +180,6 @@ export class RecordLink {
         if (this.term === term) this.pump();
       });
   }
-
-  private lastEval: { round: number; loss: number | null; accuracy: number } | null = null;
 
   /** the latest evaluation, sent with the next report (the record keeps the session's final numbers) */
   evaluated(round: number, loss: number, accuracy: number): void {

@@ -86,7 +86,7 @@ describe('a session with a record', () => {
 
   it('a group behind the record that cannot reach its state gives up with the reason, instead of re-deciding committed rounds', async () => {
     let cut = false;
-    const sim = createSim({ n: 3, record: true, config: { rounds: 200, deadlineMs: 60 } });
+    const sim = createSim({ n: 3, record: true, config: { rounds: 100_000, deadlineMs: 60 } });
     const [a, b, c] = sim.peers;
     // c hears nothing from about round 3 on (a link that died), while a and b commit rounds
     sim.hub.setFault(({ from, to }) => (cut && (from === c.peer.self || to === c.peer.self) ? 'drop' : 'deliver'));
