@@ -100,14 +100,16 @@ export async function startServer(): Promise<ServerProcess> {
 export interface CreatedSession {
   readonly id: string;
   readonly token: string;
+  /** the creator's key (starts the session early) */
+  readonly admin?: string;
 }
 
 /** Over HTTP, as the client does; the CLI's `session create` has its own test. */
 export async function createSession(server: string, config: SessionConfigInput): Promise<CreatedSession> {
   const res = await fetch(`${server}/api/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
-  const body = (await res.json()) as { id: string; token: string; error?: string };
+  const body = (await res.json()) as { id: string; token: string; admin: string; error?: string };
   if (!res.ok) throw new Error(`create session: ${res.status} ${body.error}`);
-  return { id: body.id, token: body.token };
+  return { id: body.id, token: body.token, admin: body.admin };
 }
 
 export function startPeerProcess(name: string, server: string, session: CreatedSession, extra: string[] = []): PeerProcess {
@@ -216,4 +218,16 @@ export function drops(peer: PeerProcess): Record<string, number> {
   const out: Record<string, number> = {};
   for (const e of peer.events) if (e.event === 'drop') out[String(e.reason)] = (out[String(e.reason)] ?? 0) + 1;
   return out;
+}
+
+/** One `signvote ...` command to its end: exit code and output. */
+export function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    track(child);
+    let stdout = '', stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('exit', (code) => resolveRun({ code, stdout, stderr }));
+  });
 }

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { copyFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,13 +6,13 @@ import { Packr } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, decodeCheckpoint, hashParams, SIGNALING_EVENTS } from '@signvote/core';
 import {
-  bin,
   checkContinuous,
   drops,
   createSession,
   expectClean,
   finalHash,
   killAll,
+  runCli,
   startPeerProcess,
   startServer,
   type PeerProcess,
@@ -355,14 +354,4 @@ async function fourPeersAt(round: number, config: { rounds: number; seed: number
 
 function encodeWithVersion(v: number, session: string, term: number): Uint8Array {
   return new Uint8Array(new Packr({ useRecords: false }).pack({ v, session, type: 'open', term, round: 0, hash: '0'.repeat(16) }));
-}
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
 }
