@@ -104,6 +104,37 @@ describe('WebRTC transport (real signaling server + @roamhq/wrtc on loopback)', 
     expect(c.membership.peers).toEqual([a.self, b.self, c.self]);
   });
 
+  it('tries a link again when its first offer is lost, and it opens (issue 12: every member linked)', async () => {
+    const session = await newSession();
+    const a = createWebRtcTransport({ signaling: await joinClient(session, 'a'), wrtc, connectTimeoutMs: 3000 });
+    open.transports.push(a);
+    const clientB = await joinClient(session, 'b');
+    // b never hears a's first offer (as when a signal was refused or a process was too busy)
+    let offers = 0;
+    const lossy: SignalingClient = Object.assign(Object.create(clientB) as SignalingClient, {
+      subscribe: (listener: Parameters<SignalingClient['subscribe']>[0]) =>
+        clientB.subscribe({
+          ...listener,
+          ...(listener.signal
+            ? { signal: (from: PeerId, data: SignalData) => (data.type === 'offer' && offers++ === 0 ? undefined : listener.signal!(from, data)) }
+            : {}),
+        }),
+    });
+    const b = createWebRtcTransport({ signaling: lossy, wrtc, connectTimeoutMs: 3000 });
+    open.transports.push(b);
+    const unreachable: string[] = [];
+    a.subscribe({ unreachable: (peer) => unreachable.push(peer) });
+    const boxB = inbox(b);
+    // the first link fails after 3 s (its queued sends with it), the second one opens
+    await until(() => a.connectedPeers().includes(b.self), 30_000, 'the second link');
+    await a.send(b.self, text('after a retry'));
+    await until(() => (boxB.get(a.self)?.length ?? 0) === 1, 30_000, 'delivery over the second link');
+    expect(boxB.get(a.self)!.map(untext)).toEqual(['after a retry']);
+    expect(offers).toBeGreaterThanOrEqual(2);
+    expect(unreachable).toContain(b.self);
+    expect(a.connectedPeers()).toEqual([b.self]);
+  });
+
   it('delivers a 5 MiB message intact and 2000 small messages in order', async () => {
     const session = await newSession();
     const a = await joinTransport(session, 'a');

@@ -51,6 +51,11 @@ export interface WebRtcTransportOptions {
   lowWaterBytes?: number;
   /** close() also disconnects the signaling client, i.e. leaves the session (default true) */
   closeSignaling?: boolean;
+  /**
+   * a failed link to a peer that is still a member is tried again this many times (the side that
+   * offers offers again, after 1, 2, 4, ... s); default 4
+   */
+  linkRetries?: number;
 }
 
 export interface TransportStats {
@@ -107,6 +112,8 @@ interface Link {
   peerReady: boolean;
   /** an upper bound on the channel's bufferedAmount: the last reading plus bytes sent since */
   buffered: number;
+  /** (answering side) an offer was applied: a second one means the other side started over */
+  offered: boolean;
 }
 
 /** The part of RTCDataChannel used for back-pressure; simple-peer keeps it in `_channel`. */
@@ -144,6 +151,9 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
   const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
   const highWater = options.highWaterBytes ?? 1024 * 1024;
   const lowWater = Math.min(options.lowWaterBytes ?? 256 * 1024, highWater);
+  const linkRetries = options.linkRetries ?? 4;
+  /** failed attempts per peer, for the retry backoff */
+  const attempts = new Map<PeerId, number>();
 
   const listeners = new Set<TransportListener>();
   const links = new Map<PeerId, Link>();
@@ -185,7 +195,27 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
     rejectQueue(link, new TransportError(link.peer, `peer ${link.peer} unreachable: ${reason}`));
     link.sp.destroy();
     notifyWatchers();
-    if (!closed && links.get(link.peer) === link && isMember(link.peer)) emit((l) => l.unreachable?.(link.peer, reason));
+    if (!closed && links.get(link.peer) === link && isMember(link.peer)) {
+      emit((l) => l.unreachable?.(link.peer, reason));
+      retry(link);
+    }
+  };
+
+  /**
+   * A link to a member that failed (it did not open in time on a loaded machine, or the channel
+   * died) is tried again: the side with the smaller seq offers again after a backoff, and the
+   * other side answers a fresh offer on a closed link (onSignal). The unreachable report above
+   * still goes to the server, which drops a peer only when a majority cannot reach it.
+   */
+  const retry = (failed: Link): void => {
+    const n = (attempts.get(failed.peer) ?? 0) + 1;
+    attempts.set(failed.peer, n);
+    const mySeq = seqOf(self);
+    const theirSeq = seqOf(failed.peer);
+    if (n > linkRetries || mySeq === undefined || theirSeq === undefined || mySeq > theirSeq) return;
+    setTimeout(() => {
+      if (!closed && links.get(failed.peer) === failed && isMember(failed.peer)) connect(failed.peer, true);
+    }, 1000 * 2 ** (n - 1));
   };
 
   /** The peer left the membership: not a failure, so no unreachable event. */
@@ -305,6 +335,7 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
     if (link.state !== 'connecting' || !link.localReady || !link.peerReady) return;
     link.state = 'open';
     clearTimeout(link.timer);
+    attempts.delete(link.peer);
     notifyWatchers();
     void pump(link);
   };
@@ -362,6 +393,7 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
       localReady: false,
       peerReady: false,
       buffered: 0,
+      offered: false,
     };
     link.timer = setTimeout(
       () => fail(link, `${link.localReady ? 'no hello from the peer' : 'no data channel'} after ${connectTimeoutMs} ms`),
@@ -408,7 +440,14 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
   const onSignal = (from: PeerId, data: SignalData): void => {
     if (closed || from === self || departed.has(from)) return;
     // an offer can overtake the epoch that announces its sender; only a lower seq initiates
-    const link = links.get(from) ?? connect(from, false);
+    let link = links.get(from) ?? connect(from, false);
+    if (data.type === 'offer' && isMember(from) && (link.state === 'closed' || link.offered)) {
+      // a second offer: the other side gave this link up and tries again (retry)
+      if (link.state !== 'closed') drop(link, 'replaced by a new offer');
+      departed.delete(from);
+      link = connect(from, false);
+    }
+    if (data.type === 'offer') link.offered = true;
     if (link.state === 'closed') return;
     try {
       link.sp.signal(data as SimplePeer.SignalData);
