@@ -20,6 +20,11 @@
  * here (4 peers: ~13 ms overheads in the first 200 rounds, ~5.5 ms at rounds 300-600, steady
  * from about round 800 on). `P2P_BENCH_PEERS=2,4` and `P2P_BENCH_ROUNDS=2000` (defaults 2,4,8
  * and 2000) size the run.
+ *
+ * At scale (issue 12): `P2P_SCALE_PEERS` (default 16,32) peers for `P2P_SCALE_ROUNDS` (default
+ * 300) rounds, the first third left out: the round time at the aggregator, the share of members
+ * counted in each verdict, the aggregator's CPU per round beyond its gradient, and every peer's
+ * CPU together against the cores' capacity per round (what bounds the round).
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -45,6 +50,8 @@ const ROUNDS = Number(process.env.P2P_BENCH_ROUNDS ?? 2000);
 const WARMUP = Math.min(1000, Math.floor(ROUNDS / 2));
 /** rounds per window of the overhead-over-time line printed for each WebRTC run */
 const WINDOW = 250;
+const SCALE = (process.env.P2P_SCALE_PEERS ?? '16,32').split(',').filter(Boolean).map(Number);
+const SCALE_ROUNDS = Number(process.env.P2P_SCALE_ROUNDS ?? 300);
 const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/bin/signvote.mjs');
 
 interface RoundRow {
@@ -63,13 +70,13 @@ const median = (xs: number[]): number => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-function configFor(n: number, ties: 'zero' | 'coin' = 'coin'): SessionConfig {
+function configFor(n: number, ties: 'zero' | 'coin' = 'coin', rounds = ROUNDS): SessionConfig {
   return parseSessionConfig({
     model: 'mlp',
     dataset: 'mnist',
     batchSize: 32,
     expectedPeers: n,
-    rounds: ROUNDS,
+    rounds,
     evalEvery: 0,
     deadlineMs: 10_000,
     seed: 3,
@@ -86,6 +93,8 @@ interface Measured {
   warmupOverheadMs?: number;
   /** median overhead of each successive WINDOW rounds, the warm-up included (webrtc only) */
   windowsMs?: number[];
+  /** median share of the members whose ballots a verdict counted (webrtc only) */
+  countedShare?: number;
   overheadMs: number;
   roundMs: number;
   computeMs: number;
@@ -94,10 +103,10 @@ interface Measured {
 }
 
 /** N `signvote peer` processes and a signaling server on loopback. */
-async function overWebRtc(n: number, backend: 'wasm' | 'node' = 'wasm'): Promise<Measured> {
+async function overWebRtc(n: number, backend: 'wasm' | 'node' = 'wasm', rounds = ROUNDS, warmupRounds = WARMUP): Promise<Measured> {
   const server = await createSignalingServer({ port: 0, logger: false });
   try {
-    const res = await fetch(`${server.url}/api/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(configFor(n)) });
+    const res = await fetch(`${server.url}/api/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(configFor(n, 'coin', rounds)) });
     const { id, token } = (await res.json()) as { id: string; token: string };
     const perPeer = await Promise.all(
       Array.from({ length: n }, (_, i) =>
@@ -109,7 +118,7 @@ async function overWebRtc(n: number, backend: 'wasm' | 'node' = 'wasm'): Promise
           let err = '';
           child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-2000)));
           createInterface({ input: child.stdout }).on('line', (line) => rows.push(JSON.parse(line) as RoundRow));
-          const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+          const timer = setTimeout(() => child.kill('SIGKILL'), 300_000 + 60 * rounds * n);
           child.once('exit', (code) => {
             clearTimeout(timer);
             if (code === 0) resolvePeer(rows);
@@ -119,20 +128,22 @@ async function overWebRtc(n: number, backend: 'wasm' | 'node' = 'wasm'): Promise
       ),
     );
     const overhead: number[] = [], round: number[] = [], compute: number[] = [], up: number[] = [], down: number[] = [], leadCpu: number[] = [], totalCpu: number[] = [];
+    const counted: number[] = [];
     const warmup: number[] = [];
     const windows: number[][] = [];
     const byRound = perPeer.map((rs) => new Map(rs.map((x) => [x.round, x])));
-    for (let r = 0; r < ROUNDS; r++) {
+    for (let r = 0; r < rounds; r++) {
       const rows = byRound.flatMap((rs) => rs.get(r) ?? []);
       const lead = rows.find((x) => x.role === 'aggregator');
       if (!lead || rows.length < n) continue;
       const slowest = Math.max(...rows.map((x) => x.computeMs));
       (windows[Math.floor(r / WINDOW)] ??= []).push(lead.ms - slowest);
-      if (r < WARMUP) {
+      if (r < warmupRounds) {
         warmup.push(lead.ms - slowest);
         continue;
       }
       round.push(lead.ms);
+      counted.push(lead.counted / n);
       leadCpu.push(lead.cpuMs - lead.computeMs);
       totalCpu.push(rows.reduce((sum, x) => sum + x.cpuMs, 0));
       compute.push(slowest);
@@ -153,6 +164,7 @@ async function overWebRtc(n: number, backend: 'wasm' | 'node' = 'wasm'): Promise
       down: median(down),
       leadCpuMs: median(leadCpu),
       totalCpuMs: median(totalCpu),
+      countedShare: median(counted),
     };
   } finally {
     await server.close();
@@ -160,8 +172,8 @@ async function overWebRtc(n: number, backend: 'wasm' | 'node' = 'wasm'): Promise
 }
 
 /** The same session over the in-memory hub, N peers in this process. */
-async function overMemory(n: number, ties: 'zero' | 'coin' = 'coin'): Promise<Measured> {
-  const config = configFor(n, ties);
+async function overMemory(n: number, ties: 'zero' | 'coin' = 'coin', rounds = ROUNDS, warmupRounds = WARMUP): Promise<Measured> {
+  const config = configFor(n, ties, rounds);
   const model = createModel(config.model);
   const data = await loadDataset(config.dataset, { seed: config.seed });
   const shards = partitionFor(config.partition, data.train, n, createRng(config.seed).fork('partition'));
@@ -200,7 +212,7 @@ async function overMemory(n: number, ties: 'zero' | 'coin' = 'coin'): Promise<Me
   await Promise.all(oracles.map((o) => o.dispose()));
   const overhead: number[] = [], round: number[] = [], comp: number[] = [], up: number[] = [], down: number[] = [];
   for (const r of rows) {
-    if (r.round < WARMUP) continue;
+    if (r.round < warmupRounds) continue;
     if (r.role === 'aggregator') {
       const c = unionMs(compute.get(r.round) ?? []);
       round.push(r.ms);
@@ -271,6 +283,33 @@ export const benches: Bench[] = [
             rtc.overheadMs,
             memoryAt4 ?? NaN,
             `round ${rtc.roundMs.toFixed(1)} ms, slowest compute ${rtc.computeMs.toFixed(1)} ms; baseline: the wasm run's in-memory overhead`,
+          ),
+        );
+      }
+      return out;
+    },
+  },
+  {
+    name: 'p2p at scale: round time, members counted and the aggregator\'s CPU at 16 and 32 peers',
+    async run() {
+      const out: BenchResult[] = [];
+      const cores = availableParallelism();
+      const warm = Math.floor(SCALE_ROUNDS / 3);
+      for (const n of SCALE) {
+        const mem = await overMemory(n, 'coin', SCALE_ROUNDS, warm);
+        const rtc = await overWebRtc(n, 'wasm', SCALE_ROUNDS, warm);
+        const f = (x: number) => x.toFixed(1);
+        // CPU-bound when the peers' CPU per round fills the cores for the whole round
+        const busy = (rtc.totalCpuMs ?? NaN) / cores / rtc.roundMs;
+        out.push(
+          latency(
+            `p2p round time, ${n} peers (webrtc vs memory)`,
+            'ms',
+            rtc.roundMs,
+            mem.roundMs,
+            `members counted ${(100 * (rtc.countedShare ?? NaN)).toFixed(0)}% (median per verdict); aggregator CPU beyond its gradient ${f(rtc.leadCpuMs ?? NaN)} ms a round; ` +
+              `all peers' CPU ${f(rtc.totalCpuMs ?? NaN)} ms a round = ${(100 * busy).toFixed(0)}% of ${cores} cores over the round; slowest compute ${f(rtc.computeMs)} ms; ` +
+              `memory: one process, gradients in turn, round ${f(mem.roundMs)} ms`,
           ),
         );
       }
