@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { EXIT, exitCodeOf } from './exit';
 import { runPeer } from './peer';
-import { addSessionCommands } from './session';
+import { addSessionCommands, sessionStatus } from './session';
 import { addSessionFlags, createSessionOnServer, int, sessionConfigFromFlags, type SessionFlags } from './session-flags';
 
 /**
@@ -85,7 +85,8 @@ addSessionFlags(
     .option('-H, --host <host>', 'interface', '127.0.0.1')
     .option('--local <n>', 'local headless Node peers to start (default: --peers when given, else 0)', int('local'), 0)
     .addOption(new Option('--node-peers <n>', 'alias of --local').argParser(int('node-peers')).hideHelp())
-    .option('--exit', 'stop when the local peers finish (exit code 0 when all finished)'),
+    .option('--exit', 'stop when the local peers finish (exit code 0 when all finished)')
+    .option('--wait-for-tab', 'start the local peers only once a browser tab has joined, so the whole run can be watched'),
 )
   .addHelpText(
     'after',
@@ -94,14 +95,16 @@ addSessionFlags(
       'signvote start --peers 3                         # 3 local Node peers train; the URL shows them in a tab',
       'signvote start --peers 4 --local 2               # 2 Node peers + 2 browser tabs',
       'signvote start --port 0 --peers 4 --rounds 60 --exit   # 4 Node peers train, then everything stops',
-    ]) + '\nPeer 1 reports its progress on stderr; the others are quiet. Defaults here: 100 rounds, evaluation every 5.\n',
+      'signvote start --peers 3 --wait-for-tab          # the Node peers start once the URL is open in a tab',
+    ]) + '\nPeer 1 reports its progress on stderr; the others are quiet. Defaults here: 100 rounds, evaluation every 5.\n' +
+      'The server keeps running after the session finished (until Ctrl-C, or --exit): the URL then shows the finished session.\n',
   )
-  .action(async (opts: SessionFlags & { port: number; host: string; local: number; nodePeers?: number; exit?: boolean }, cmd: Command) => {
+  .action(async (opts: SessionFlags & { port: number; host: string; local: number; nodePeers?: number; exit?: boolean; waitForTab?: boolean }, cmd: Command) => {
   if (opts.nodePeers !== undefined) opts.local = opts.nodePeers;
   // `start --peers N` starts all N peers here, unless --local says how many of them
   const localGiven = cmd.getOptionValueSource('local') === 'cli' || opts.nodePeers !== undefined;
   if (!localGiven && opts.peers !== undefined) opts.local = opts.peers;
-  const { nodePeers: _alias, ...sessionOpts } = opts;
+  const { nodePeers: _alias, waitForTab, ...sessionOpts } = opts;
   const { createSignalingServer, builtClientDir } = await import('@signvote/signaling');
     const clientDist = builtClientDir();
   const server = await createSignalingServer({
@@ -117,6 +120,10 @@ addSessionFlags(
   const tabs = (config.expectedPeers ?? 0) - opts.local;
   console.log(tabs > 0 ? `open in ${tabs} browser tab${tabs === 1 ? '' : 's'}: ${created.url}` : `more peers can join from a browser tab: ${created.url}`);
   const children: ChildProcess[] = [];
+  if (waitForTab && opts.local > 0) {
+    console.log('the local peers start once a browser tab has joined');
+    while ((await sessionStatus(server.url, created.id, created.token)).members === 0) await new Promise((r) => setTimeout(r, 500));
+  }
   for (let i = 0; i < opts.local; i++) {
     const child = spawn(process.execPath, [binPath, 'peer', '--server', server.url, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`], {
       stdio: ['ignore', 'inherit', i === 0 ? 'inherit' : 'ignore'],

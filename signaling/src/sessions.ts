@@ -149,7 +149,12 @@ export class SessionRegistry {
     if (session.ledger.isFinished) {
       const record = session.ledger.view();
       const f = record.finished!;
-      throw new RecordError('finished', `session ${session.id} finished at round ${f.round} with parameters ${f.hash}; nobody trains it again (its final parameters: GET /api/sessions/${session.id}/snapshot)`, record);
+      const accuracy = record.eval ? ` (test accuracy ${(100 * record.eval.accuracy).toFixed(1)}% after round ${record.eval.round})` : '';
+      throw new RecordError(
+        'finished',
+        `session ${session.id} finished at round ${f.round} with parameters ${f.hash}${accuracy}; nobody trains it again (its final parameters: GET /api/sessions/${session.id}/snapshot)`,
+        record,
+      );
     }
     if (session.members.size >= this.limits.maxPeersPerSession) {
       throw new RegistryError('session-full', `session ${session.id} has ${this.limits.maxPeersPerSession} peers already`);
