@@ -114,6 +114,8 @@ interface Link {
   buffered: number;
   /** (answering side) an offer was applied: a second one means the other side started over */
   offered: boolean;
+  /** the link was open once (a channel that dies after opening is reported at once) */
+  wasOpen: boolean;
 }
 
 /** The part of RTCDataChannel used for back-pressure; simple-peer keeps it in `_channel`. */
@@ -188,7 +190,8 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
   };
 
   /** The channel failed or timed out while the peer is (as far as we know) still a member. */
-  const fail = (link: Link, reason: string): void => {
+  /** `final`: no retry can help (the other end speaks another framing version) */
+  const fail = (link: Link, reason: string, final = false): void => {
     if (link.state === 'closed') return;
     link.state = 'closed';
     clearTimeout(link.timer);
@@ -196,8 +199,14 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
     link.sp.destroy();
     notifyWatchers();
     if (!closed && links.get(link.peer) === link && isMember(link.peer)) {
-      emit((l) => l.unreachable?.(link.peer, reason));
-      retry(link);
+      const tries = (attempts.get(link.peer) ?? 0) + 1;
+      attempts.set(link.peer, tries);
+      // A link that never opened is tried again before anyone is told: on a loaded machine a
+      // peer busy starting up misses the connect timeout, and reporting it at once had a
+      // majority drop live peers (issue 12). A channel that dies after opening is the failover
+      // signal: reported at once (and still tried again while the peer is a member).
+      if (link.wasOpen || final || tries > linkRetries) emit((l) => l.unreachable?.(link.peer, reason));
+      if (!final) retry(link, tries);
     }
   };
 
@@ -207,9 +216,7 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
    * other side answers a fresh offer on a closed link (onSignal). The unreachable report above
    * still goes to the server, which drops a peer only when a majority cannot reach it.
    */
-  const retry = (failed: Link): void => {
-    const n = (attempts.get(failed.peer) ?? 0) + 1;
-    attempts.set(failed.peer, n);
+  const retry = (failed: Link, n: number): void => {
     const mySeq = seqOf(self);
     const theirSeq = seqOf(failed.peer);
     if (n > linkRetries || mySeq === undefined || theirSeq === undefined || mySeq > theirSeq) return;
@@ -334,6 +341,7 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
   const maybeOpen = (link: Link): void => {
     if (link.state !== 'connecting' || !link.localReady || !link.peerReady) return;
     link.state = 'open';
+    link.wasOpen = true;
     clearTimeout(link.timer);
     attempts.delete(link.peer);
     notifyWatchers();
@@ -360,7 +368,7 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
       } else {
         // a peer that cannot speak our framing can never exchange a message with us
         stats.malformedFrames++;
-        fail(link, control.reason);
+        fail(link, control.reason, true);
       }
       return;
     }
@@ -394,6 +402,7 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
       peerReady: false,
       buffered: 0,
       offered: false,
+      wasOpen: false,
     };
     link.timer = setTimeout(
       () => fail(link, `${link.localReady ? 'no hello from the peer' : 'no data channel'} after ${connectTimeoutMs} ms`),
