@@ -68,7 +68,7 @@ export async function joinAsRogue(url: string, sessionId: string, token: string)
   socket.on(SIGNALING_EVENTS.membership, (m: { epoch: number }) => {
     epoch = Math.max(epoch, m.epoch);
   });
-  socket.on(SIGNALING_EVENTS.signal, (msg: { from: string; data: SimplePeer.SignalData }) => {
+  const onSignal = (msg: { from: string; data: SimplePeer.SignalData }) => {
     let sp = peers.get(msg.from);
     if (!sp) {
       sp = new SimplePeer({ initiator: false, wrtc: wrtc as unknown as SimplePeer.Options['wrtc'], trickle: true, iceCompleteTimeout: 250 });
@@ -87,7 +87,10 @@ export async function joinAsRogue(url: string, sessionId: string, token: string)
       peers.set(from, sp);
     }
     sp.signal(msg.data);
-  });
+  };
+  socket.on(SIGNALING_EVENTS.signal, onSignal);
+  // the server relays the signals of one batch as one `signals` event (docs/signaling.md)
+  socket.on(SIGNALING_EVENTS.signals, (batch: { from: string; data: SimplePeer.SignalData }[]) => batch.forEach(onSignal));
   const ack = await emitAck(socket, SIGNALING_EVENTS.join, { sessionId, token, info: { backend: 'node', label: 'rogue' } });
   if (!ack.ok || !ack.peerId) throw new Error(`rogue could not join: ${ack.error}`);
   epoch = Math.max(epoch, (ack as unknown as { membership: { epoch: number } }).membership.epoch);
