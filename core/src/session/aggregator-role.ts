@@ -5,11 +5,16 @@ import type { RecordError, RecordPoint, SessionRecordView } from '../record/reco
 import type { PeerId } from '../transport/transport';
 import { verdictBody, type PeerContext } from './context';
 import type { Refused } from './record-link';
+import { termStart } from './term-start';
 import { applyVerdict } from './worker-role';
 
 /**
  * The aggregator of one term: created when an epoch names this peer (the first member in join
  * order) and disposed whole when the next epoch arrives, so nothing of it outlives its term.
+ *
+ * Over 400 lines because a term's stages share one state (the statuses, the stage, its one
+ * timer, the open round's ballots) and the session record's rules act on those same stages; what
+ * the record itself decides is in term-start.ts (where a term starts) and record-link.ts (reports).
  *
  * A term at a glance:
  *
@@ -48,12 +53,6 @@ import { applyVerdict } from './worker-role';
 const STALL_AFTER = 2;
 
 type Stage = 'gather' | 'catchup' | 'waiting' | 'running' | 'done' | 'halted';
-
-/** Where the term's first round starts, by the statuses and the record. */
-type Target =
-  | { readonly kind: 'peer'; readonly round: number; readonly hash: string; readonly holders: readonly PeerId[] }
-  | { readonly kind: 'record'; readonly point: RecordPoint }
-  | { readonly kind: 'fail'; readonly reason: string };
 
 interface PeerStatus {
   readonly round: number;
@@ -209,7 +208,7 @@ export class AggregatorRole {
 
   /**
    * The most advanced state wins; among peers at that round, the hash most of them hold. With a
-   * session record, the state must fit the record (`target`).
+   * session record, the state must fit the record (term-start.ts).
    */
   private reconcile(): void {
     if (this.stage !== 'gather') return;
@@ -224,7 +223,7 @@ export class AggregatorRole {
     }
     let bestHash = '', holders: PeerId[] = [];
     for (const [h, ps] of holdersOf) if (ps.length > holders.length) [bestHash, holders] = [h, ps];
-    const target = this.target({ kind: 'peer', round: top, hash: bestHash, holders });
+    const target = termStart(this.recordAtStart, { kind: 'peer', round: top, hash: bestHash, holders }, view.peers, (p) => this.statuses.get(p));
     if (target.kind === 'fail') {
       // a member that holds the record's state may not have answered yet: one more gather period
       if (!this.gatherRetried && !view.peers.every((p) => this.statuses.has(p))) {
@@ -256,66 +255,15 @@ export class AggregatorRole {
     });
   }
 
-  /**
-   * Where this term starts. Without a record: the most advanced state. With one, a state that
-   * fits it: the finished state of a finished session; else the committed head, or a state ahead
-   * of it (every state ahead of the record was decided by a term that started from it). A group
-   * behind the head takes it from a member that holds it or from the stored snapshot; after
-   * every peer left (`resumable`) it may go on from a point the record knows instead.
-   */
-  private target(best: Extract<Target, { kind: 'peer' }>): Target {
-    const rec = this.recordAtStart;
-    if (rec === null) return best;
-    const holdersOf = (point: RecordPoint): PeerId[] =>
-      this.ctx.view.peers.filter((p) => {
-        const s = this.statuses.get(p);
-        return s !== undefined && s.round === point.round && s.hash === point.hash;
-      });
-    const fromPeers = (point: RecordPoint): Target | null => {
-      const holders = holdersOf(point);
-      return holders.length > 0 ? { kind: 'peer', round: point.round, hash: point.hash, holders } : null;
-    };
-    const stored = rec.snapshot;
-    if (rec.status === 'finished' && rec.finished) {
-      const end = { round: rec.finished.round, hash: rec.finished.hash };
-      return fromPeers(end) ?? { kind: 'record', point: end };
-    }
-    if (rec.hash === null) return best;
-    const head = { round: rec.round, hash: rec.hash };
-    if (best.round > head.round || (best.round === head.round && best.hash === head.hash)) return best;
-    const held = fromPeers(head);
-    if (held) return held;
-    if (rec.resumable) {
-      if (stored && stored.round > best.round) return { kind: 'record', point: { round: stored.round, hash: stored.hash } };
-      return best;
-    }
-    if (stored && stored.round === head.round && stored.hash === head.hash) return { kind: 'record', point: head };
-    return {
-      kind: 'fail',
-      reason:
-        `the session record holds round ${head.round} (parameters ${head.hash}), which no member holds ` +
-        `(the most advanced is at round ${best.round}) and the stored snapshot ${stored ? `is of round ${stored.round}` : 'does not exist'}`,
-    };
-  }
-
   /** Takes the state at `point` from the session record's stored snapshot, then goes on as caught up. */
   private catchUpFromRecord(point: RecordPoint): void {
-    const { record, replica } = this.ctx;
     this.stage = 'catchup';
     this.catchUpSource = null;
-    void record!.snapshotAt(point, () => this.disposed || this.ctx.isStopped()).then((state) => {
+    void this.ctx.takeFromRecord(point).then((why) => {
       if (this.disposed || this.stage !== 'catchup') return;
-      if (state === null) {
-        this.stage = 'halted';
-        return this.ctx.giveUp('diverged', `the session record holds round ${point.round} (parameters ${point.hash}); no member holds it and no snapshot of it is stored`);
-      }
-      this.ctx.install(state.round, state.x, state.xPrev);
-      if (replica.hash !== point.hash) {
-        this.stage = 'halted';
-        return this.ctx.giveUp('diverged', `the stored snapshot of round ${point.round} hashes to ${replica.hash}, the record holds ${point.hash}`);
-      }
-      this.ctx.emit({ type: 'resync', round: replica.round, from: 'record', hash: replica.hash });
-      this.caughtUp();
+      if (why === null) return this.caughtUp();
+      this.stage = 'halted';
+      this.ctx.giveUp('diverged', why);
     });
   }
 
@@ -374,27 +322,12 @@ export class AggregatorRole {
    */
   private beginReporting(): boolean {
     const { record, replica, view } = this.ctx;
-    const rec = this.recordAtStart;
-    if (record === null || rec === null) return true;
-    const here = { round: replica.round, hash: replica.hash };
-    if (rec.status === 'finished') {
-      record.endTerm();
-      return true;
-    }
-    let base: RecordPoint | null = null;
-    if (rec.hash !== null && !rec.resumable) {
-      base = { round: rec.round, hash: rec.hash };
-      const mine = replica.hashAt(base.round);
-      if (mine !== undefined && mine !== base.hash) {
-        this.stage = 'halted';
-        this.ctx.giveUp('diverged', `this group's state at round ${base.round} is ${mine}; the session record holds ${base.hash}`);
-        return false;
-      }
-    }
-    record.beginTerm(view.term, base, { refused: (kind, e) => this.refused(kind, e) });
-    record.passedPoint(here, replica);
-    if (view.peers.length === 1) record.replicated(here);
-    return true;
+    if (record === null || this.recordAtStart === null) return true;
+    const fork = record.startTerm(view.term, this.recordAtStart, replica, view.peers.length === 1, { refused: (kind, e) => this.refused(kind, e) });
+    if (fork === null) return true;
+    this.stage = 'halted';
+    this.ctx.giveUp('diverged', fork);
+    return false;
   }
 
   /** The record refused a report of this term. */
@@ -407,10 +340,7 @@ export class AggregatorRole {
     // a newer term reported, or the session finished: the next epoch (or the finish) takes over
     if (kind !== 'moved' || record === null) return;
     // the record moved on (a late report of the previous term): go on if this state descends from it
-    const head = e.record;
-    if (head?.hash != null && head.status === 'running' && head.round <= replica.round && replica.hashAt(head.round) === head.hash) {
-      record.beginTerm(view.term, { round: head.round, hash: head.hash }, { refused: (k, err) => this.refused(k, err) });
-      record.passedPoint({ round: replica.round, hash: replica.hash }, replica);
+    if (record.rebase(view.term, e.record, replica, { refused: (k, err) => this.refused(k, err) })) {
       if (replica.round < this.ctx.config.rounds) this.openVoting(replica.round, true);
       else this.stage = 'done';
       return;

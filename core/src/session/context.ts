@@ -72,8 +72,8 @@ export interface PeerContext {
   vote(round: number): void;
   /** the aggregator role: this peer's own ballot, without the wire */
   acceptOwnBallot(round: number, hash: string, payload: Uint8Array): void;
-  /** installs a state (a snapshot from a peer or from the session record) */
-  install(round: number, x: Float32Array, xPrev: Float32Array): void;
+  /** installs the session record's stored snapshot at `point`: the reason it cannot, or null */
+  takeFromRecord(point: { readonly round: number; readonly hash: string }): Promise<string | null>;
   /** this peer gives up: it cannot reach the record's state (diverged) or is not counted (dropped) */
   giveUp(kind: 'diverged' | 'dropped', reason: string): void;
   isStopped(): boolean;

@@ -2,7 +2,7 @@ import type { SessionConfig } from '../config';
 import type { Strategy } from '../optim/strategy';
 import { decodeMessage, ProtocolError, type Message, type SnapshotMessage, type SyncMessage } from '../protocol/messages';
 import { createRng, type Rng } from '../random';
-import type { SessionRecord, SessionRecordView } from '../record/record';
+import type { SessionRecord } from '../record/record';
 import type { Membership, PeerId, Transport } from '../transport/transport';
 import { AggregatorRole } from './aggregator-role';
 import type { Checkpoint, CheckpointStore } from './checkpoint';
@@ -12,6 +12,7 @@ import { Replica, type VerdictRecord } from './replica';
 import { RoundReport, type SessionStats } from './round-report';
 import { createOutbox } from './outbox';
 import { RecordLink } from './record-link';
+import { RecordWatch } from './record-watch';
 import { SnapshotAssembler } from './snapshot';
 import { WorkerRole, type DataPosition, type SessionGradient } from './worker-role';
 
@@ -62,11 +63,7 @@ export interface SessionPeerOptions {
   readonly data?: DataPosition;
   /** how many applied verdicts each peer keeps for failover replays (default 16) */
   readonly keepVerdicts?: number;
-  /**
-   * The session record (docs/session.md, "The session record"): it says when the session starts,
-   * what it committed and how it ended. Without one, a peer knows only what the peers present
-   * know (the start: `expectedPeers` members at once; the end: the last round applied here).
-   */
+  /** the session record (docs/session.md): start, committed progress, end; without one, only what the peers present know */
   readonly record?: SessionRecord;
 }
 
@@ -85,11 +82,7 @@ export interface SessionPeer {
     readonly momentum: Float32Array | null;
   };
   stats(): SessionStats;
-  /**
-   * resolves when the last round (config.rounds) is applied here (with a record: once the record
-   * agrees that the session finished with these parameters); rejects with a SessionEndedError when
-   * this peer gives up (the `gave-up` event)
-   */
+  /** resolves at the last round (with a record: once it agrees); rejects with a SessionEndedError on `gave-up` */
   readonly finished: Promise<{ round: number; hash: string }>;
   stop(): Promise<void>;
 }
@@ -99,17 +92,6 @@ const KEEP_TERMS = 64;
 /** messages of a term this peer has not entered yet, kept until its epoch arrives */
 const MAX_LATER_TERM_MESSAGES = 1024;
 const MAX_LATER_TERM_BYTES = 32 * 1024 * 1024;
-/**
- * How long a peer at the last round waits for the record to say the session finished (the
- * aggregator reports the end once a member confirms it, or after a deadline) before giving up.
- */
-const finishWaitMs = (deadlineMs: number): number => 4 * deadlineMs + 10_000;
-/**
- * A worker that hears nothing from its aggregator this long while the session runs checks the
- * record, says it is not counted, and gives up after NOT_COUNTED_GIVE_UP such checks.
- */
-const silenceMs = (deadlineMs: number): number => 2 * deadlineMs + 5_000;
-const NOT_COUNTED_GIVE_UP = 6;
 
 export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   const { transport, config, strategy } = options;
@@ -133,9 +115,6 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   const view: SessionView = { term: 0, peers: [], aggregator: null, started: false };
   const membersOfTerm = new Map<number, readonly PeerId[]>();
   let stopped = false;
-  /** when this peer last heard from its aggregator, and how often since it found itself left behind */
-  let heardAt = clock.now();
-  let silentChecks = 0;
   const laterTerm: { from: PeerId; msg: Message; size: number }[] = [];
   let laterTermBytes = 0;
   const assembler = new SnapshotAssembler(d);
@@ -158,7 +137,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     evaluate: options.evaluate,
     checkpoints: options.checkpoints,
     memory: () => worker.memoryNow(),
-    lastRound: options.record ? () => void confirmFinish() : undefined,
+    lastRound: options.record ? () => void watch?.confirmFinish() : undefined,
     evaluated: (round, loss, accuracy) => link?.evaluated(round, loss, accuracy),
   });
   const link = options.record ? new RecordLink(options.record, { config, emit, fail, clock }) : null;
@@ -180,10 +159,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       report.applied(rec, { term: view.term, role: roleNow(), loss: worker.lossIn(rec.round), members: membersOfTerm.get(rec.decidedInTerm) }),
     vote: (round) => worker.vote(round),
     acceptOwnBallot: (round, hash, payload) => aggregatorRole?.acceptBallot(self, round, hash, payload),
-    install: (round, x, xPrev) => {
-      install(round, x, xPrev);
-      if (replica.round >= config.rounds) report.lastRound();
-    },
+    takeFromRecord: (point) => watch!.takeFromRecord(point),
     giveUp: (kind, reason) => giveUp(kind, reason),
     isStopped: () => stopped,
   };
@@ -234,104 +210,10 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
 
   // ======================= the session record =======================
 
-  const unsubscribeRecord = link?.record.subscribe((r) => whenReady(() => guard('record', () => onRecord(r))));
+  const watch = link === null ? null : new RecordWatch({ ctx, link, install, started: () => aggregatorRole?.onStarted() });
+  const unsubscribeRecord = link?.record.subscribe((r) => whenReady(() => guard('record', () => watch!.onRecord(r))));
   if (link !== null) view.started = link.started();
-
-  /** A status change pushed by the record: the start opens a waiting term; the end is checked. */
-  function onRecord(r: SessionRecordView): void {
-    if (stopped) return;
-    if (r.status !== 'waiting' && !view.started) {
-      view.started = true;
-      aggregatorRole?.onStarted();
-    }
-    if (r.status === 'finished' && r.finished) catchUpWithEnd(r.finished);
-  }
-
-  /**
-   * The session finished: a peer not at its final state gets a deadline for the verdicts in
-   * flight, then takes the state from the stored snapshot (its aggregator may be gone or
-   * unreachable: the end must not depend on it).
-   */
-  function catchUpWithEnd(end: { round: number; hash: string }): void {
-    if (replica.round === end.round && replica.hash === end.hash) return;
-    clock.setTimeout(() => {
-      if (stopped || (replica.round === end.round && replica.hash === end.hash)) return;
-      void link!.snapshotAt(end, () => stopped).then((state) => {
-        if (stopped || (replica.round === end.round && replica.hash === end.hash)) return;
-        if (state === null) return giveUp('diverged', `the session finished at round ${end.round} with parameters ${end.hash}; this peer is at round ${replica.round} (${replica.hash}) and no snapshot of the end is stored`);
-        install(state.round, state.x, state.xPrev);
-        emit({ type: 'resync', round: replica.round, from: 'record', hash: replica.hash });
-        if (replica.round >= config.rounds) report.lastRound();
-      });
-    }, config.deadlineMs);
-  }
-
-  let confirming = false;
-  /**
-   * The last round is applied here. The peer is finished once the record says the session ended
-   * with these parameters; if it ended with others, they are taken from the stored snapshot; if
-   * the record never says so, or the end cannot be reached, this peer gives up (diverged).
-   */
-  async function confirmFinish(): Promise<void> {
-    if (confirming || link === null) return;
-    confirming = true;
-    try {
-      const r = await link.whenFinished(finishWaitMs(config.deadlineMs), () => stopped);
-      if (stopped) return;
-      if (r === null || r.finished === null) {
-        const now = link.current();
-        return giveUp('diverged', `this peer applied the last round (parameters ${replica.hash}), but the session record does not say the session finished (it holds round ${now.round})`);
-      }
-      const end = r.finished;
-      if (replica.round === end.round && replica.hash === end.hash) {
-        // the aggregator stores the end; should it have left first, its successor does
-        if (view.peers[1] === self && (r.snapshot === null || r.snapshot.round < end.round)) link.storeFinal(replica);
-        return report.finish();
-      }
-      const state = await link.snapshotAt(end, () => stopped);
-      if (stopped) return;
-      if (state !== null) install(state.round, state.x, state.xPrev);
-      if (state === null || replica.hash !== end.hash) {
-        return giveUp('diverged', `this peer ended with parameters ${replica.hash}, the session record says the session finished with ${end.hash}, and its stored snapshot cannot bring this peer there`);
-      }
-      emit({ type: 'resync', round: replica.round, from: 'record', hash: replica.hash });
-      report.finish();
-    } finally {
-      confirming = false;
-    }
-  }
-
-  /**
-   * Every live member is counted or told why: a worker that hears nothing from its aggregator
-   * while the record shows the session going on without it says "not counted for N rounds: no
-   * link to the aggregator", and after NOT_COUNTED_GIVE_UP such checks gives up (dropped) rather
-   * than wait silently.
-   */
-  let silenceTimer: unknown = null;
-  const watchSilence = (): void => {
-    if (stopped || link === null) return;
-    silenceTimer = clock.setTimeout(() => {
-      watchSilence();
-      const aggregator = view.aggregator;
-      const quiet = clock.now() - heardAt;
-      if (!view.started || aggregator === null || aggregator === self || replica.round >= config.rounds || quiet < silenceMs(config.deadlineMs)) {
-        silentChecks = 0;
-        return;
-      }
-      void link.read().then((r) => {
-        if (stopped || r.status !== 'running' || view.aggregator !== aggregator || clock.now() - heardAt < silenceMs(config.deadlineMs)) return;
-        const behind = r.round - replica.round;
-        if (behind <= 0) return;
-        silentChecks++;
-        const seconds = Math.round((clock.now() - heardAt) / 1000);
-        emit({ type: 'not-counted', rounds: behind, reason: `no link to the aggregator ${aggregator} (nothing from it for ${seconds} s)` });
-        if (silentChecks >= NOT_COUNTED_GIVE_UP) {
-          giveUp('dropped', `not counted for ${behind} rounds: no link to the aggregator ${aggregator} (nothing from it for ${seconds} s; the session is at round ${r.round}, this peer at ${replica.round})`);
-        }
-      });
-    }, silenceMs(config.deadlineMs));
-  };
-  watchSilence();
+  watch?.watchSilence();
 
   function giveUp(kind: 'diverged' | 'dropped', reason: string): void {
     if (stopped) return;
@@ -377,7 +259,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       drop('not-member', from, `${msg.type} from a peer outside term ${view.term}`);
       return;
     }
-    if (from === view.aggregator) heardAt = clock.now();
+    if (from === view.aggregator) watch?.heard();
     guard(`handling ${msg.type} from ${from}`, () => deliver(from, msg));
   }
 
@@ -421,7 +303,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       return;
     }
     const previous = view.aggregator;
-    heardAt = clock.now();
+    watch?.heard();
     view.term = m.epoch;
     view.peers = m.peers;
     view.aggregator = m.peers[0];
@@ -509,7 +391,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       stopped = true;
       unsubscribe();
       unsubscribeRecord?.();
-      if (silenceTimer !== null) clock.clearTimeout(silenceTimer);
+      watch?.stop();
       endTerm();
     },
   };

@@ -1,5 +1,6 @@
 import { RecordError, type RecordPoint, type RecordSnapshot, type SessionRecord, type SessionRecordView } from '../record/record';
 import type { PeerContext } from './context';
+import type { Replica } from './replica';
 
 /**
  * A peer's side of the session record (docs/session.md, "The session record"): what it reports
@@ -93,6 +94,41 @@ export class RecordLink {
     this.passed.clear();
     this.checkpoints.clear();
     this.hooks = hooks;
+  }
+
+  /**
+   * A term this peer leads has reconciled to `replica`'s state, with `rec` as read at its start.
+   * Its reports start from the record's head, or (nothing committed yet, or a restart after
+   * everyone left) from this state. Returns the reason when this state is known (by the replica's
+   * trail) to have left the head at its round: a fork, which must not be reported.
+   */
+  startTerm(term: number, rec: SessionRecordView, replica: Replica, alone: boolean, hooks: RecordLinkHooks): string | null {
+    if (rec.status === 'finished') {
+      this.endTerm();
+      return null;
+    }
+    let base: RecordPoint | null = null;
+    if (rec.hash !== null && !rec.resumable) {
+      base = { round: rec.round, hash: rec.hash };
+      const mine = replica.hashAt(base.round);
+      if (mine !== undefined && mine !== base.hash) return `this group's state at round ${base.round} is ${mine}; the session record holds ${base.hash}`;
+    }
+    this.beginTerm(term, base, hooks);
+    const here = { round: replica.round, hash: replica.hash };
+    this.passedPoint(here, replica);
+    if (alone) this.replicated(here);
+    return null;
+  }
+
+  /**
+   * A report was refused because the record moved on (a late report of the previous term): go on
+   * from the new head if `replica` passed it. Returns false when it did not (this group forked).
+   */
+  rebase(term: number, rec: SessionRecordView | undefined, replica: Replica, hooks: RecordLinkHooks): boolean {
+    if (rec?.hash == null || rec.status !== 'running' || rec.round > replica.round || replica.hashAt(rec.round) !== rec.hash) return false;
+    this.beginTerm(term, { round: rec.round, hash: rec.hash }, hooks);
+    this.passedPoint({ round: replica.round, hash: replica.hash }, replica);
+    return true;
   }
 
   /** the term ended (a new epoch) or its aggregator stops: nothing more is reported for it */
