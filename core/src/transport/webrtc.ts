@@ -237,6 +237,20 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
     notifyWatchers();
   };
 
+  /**
+   * A connecting link the other side replaced by a new offer: silenced (no more signals, its
+   * sends rejected) but destroyed only with the transport, because destroying a wrtc peer
+   * connection in the middle of its negotiation, with others busy, has crashed the process.
+   */
+  const retired: SimplePeer.Instance[] = [];
+  const retire = (link: Link): void => {
+    link.state = 'closed';
+    clearTimeout(link.timer);
+    rejectQueue(link, new TransportError(link.peer, `the link to ${link.peer} was replaced by a new offer`));
+    retired.push(link.sp);
+    notifyWatchers();
+  };
+
   const channelOf = (link: Link): ChannelLike | null => (link.sp as unknown as { _channel: ChannelLike | null })._channel;
 
   /** simple-peer's send() silently drops data while it is destroying, so a send must check first */
@@ -452,8 +466,7 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
     let link = links.get(from) ?? connect(from, false);
     if (data.type === 'offer' && isMember(from) && (link.state === 'closed' || link.offered)) {
       // a second offer: the other side gave this link up and tries again (retry)
-      if (link.state !== 'closed') drop(link, 'replaced by a new offer');
-      departed.delete(from);
+      if (link.state !== 'closed') retire(link);
       link = connect(from, false);
     }
     if (data.type === 'offer') link.offered = true;
@@ -558,6 +571,7 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
         link.sp.destroy();
       }
       links.clear();
+      for (const sp of retired.splice(0)) sp.destroy();
       notifyWatchers();
       listeners.clear();
       if (options.closeSignaling ?? true) signaling.close();
