@@ -96,7 +96,7 @@ describe('signaling server', () => {
     expect(notJson.status).toBe(400);
     const huge = await fetch(`${s.url}/api/sessions`, { method: 'POST', body: JSON.stringify({ pad: 'x'.repeat(100_000) }) });
     expect(huge.status).toBe(413);
-    expect((await fetch(`${s.url}/api/sessions`)).status).toBe(405);
+    expect((await fetch(`${s.url}/api/sessions`, { method: 'PUT' })).status).toBe(405);
   });
 
   it('publishes epochs on join and leave, in join order, to every member', async () => {
