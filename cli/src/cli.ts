@@ -133,10 +133,10 @@ export function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput 
   return parseSessionConfig(config);
 }
 
-export async function createSessionOnServer(server: string, config: SessionConfigInput): Promise<{ id: string; token: string; url: string }> {
+export async function createSessionOnServer(server: string, config: SessionConfigInput, listed = false): Promise<{ id: string; token: string; url: string }> {
   let res: Response;
   try {
-    res = await fetch(new URL('/api/sessions', server), {
+    res = await fetch(new URL(`/api/sessions?listed=${listed}`, server), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(config),
@@ -326,31 +326,62 @@ const program = new Command()
     process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
   });
 
+interface ServerFlags {
+  port: number;
+  host: string;
+  publicUrl?: string;
+  https?: boolean;
+  cert?: string;
+  key?: string;
+}
+
+function addServerFlags(cmd: Command): Command {
+  return cmd
+    .option('-p, --port <port>', 'port (0: any free port; the chosen URL is printed)', int('port'), 8080)
+    .option('-H, --host <host>', 'interface; 0.0.0.0 accepts phones and other computers on the LAN (join links then use the LAN address)', '127.0.0.1')
+    .option('--public-url <url>', 'base URL of join links for other machines (default: the LAN address with --host 0.0.0.0)')
+    .option('--https', 'HTTPS with a self-signed certificate, kept in ~/.config/signvote/tls (phones need HTTPS for WebGPU)')
+    .option('--cert <file>', 'HTTPS with this PEM certificate (with --key)')
+    .option('--key <file>', 'PEM private key of --cert');
+}
+
+/** The server of `serve` and `start`, with its certificate when HTTPS was asked for. */
+async function startServer(opts: ServerFlags, logger: import('pino').Logger | false) {
+  const { createSignalingServer, builtClientDir, tlsFromFlags } = await import('@signvote/signaling');
+  const clientDist = builtClientDir();
+  let tls;
+  try {
+    tls = await tlsFromFlags(opts);
+  } catch (err) {
+    throw new CliError((err as Error).message, EXIT.usage);
+  }
+  const server = await createSignalingServer({ port: opts.port, host: opts.host, publicUrl: opts.publicUrl, staticDir: clientDist, tls, logger });
+  const lines = [`signaling server on ${server.url}${clientDist ? '' : ' (client not built: npm run build -w @signvote/client)'}`];
+  if (server.shareUrl !== server.url) lines.push(`other computers and phones: ${server.shareUrl}`);
+  else if (opts.host === '0.0.0.0' || opts.host === '::') lines.push('no LAN address found: other machines need --public-url');
+  if (tls?.selfSigned) lines.push(`self-signed certificate ${tls.certPath}; a phone can install it from ${server.shareUrl}/cert.pem (docs/signaling.md)`);
+  return { server, tls, lines };
+}
+
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
-program
-  .command('serve')
-  .description('run the signaling server (sessions, membership, WebRTC signal relay, datasets, the client)')
-  .option('-p, --port <port>', 'port (0: any free port; the chosen URL is printed)', int('port'), 8080)
-  .option('-H, --host <host>', 'interface; 0.0.0.0 accepts phones and other computers on the LAN', '127.0.0.1')
-  .option('--public-url <url>', 'base URL of join links')
-  .option('--json', 'print one JSON object {"url","port"} on stdout once listening; logs go to stderr')
+addServerFlags(program.command('serve').description('run the signaling server (sessions, membership, WebRTC signal relay, datasets, the client)'))
+  .option('--json', 'print one JSON object {"url","shareUrl","port"} on stdout once listening; logs go to stderr')
   .option('--quiet', 'no request logs')
-  .addHelpText('after', examples(['signvote serve --port 8080', 'signvote serve --port 0 --json   # {"url":"http://127.0.0.1:40123","port":40123}']))
-  .action(async (opts: { port: number; host: string; publicUrl?: string; json?: boolean; quiet?: boolean }) => {
-    const { createSignalingServer, builtClientDir } = await import('@signvote/signaling');
-    const clientDist = builtClientDir();
+  .addHelpText(
+    'after',
+    examples([
+      'signvote serve --port 8080',
+      'signvote serve --host 0.0.0.0 --https   # phones on the LAN, with WebGPU',
+      'signvote serve --port 0 --json   # {"url":"http://127.0.0.1:40123","shareUrl":"http://127.0.0.1:40123","port":40123}',
+    ]),
+  )
+  .action(async (opts: ServerFlags & { json?: boolean; quiet?: boolean }) => {
     const { pino } = await import('pino');
-    const server = await createSignalingServer({
-      port: opts.port,
-      host: opts.host,
-      publicUrl: opts.publicUrl,
-      staticDir: clientDist,
-      // logs on stderr: stdout is for the URL, which scripts read
-      logger: opts.quiet ? false : pino({ name: 'signaling' }, pino.destination(2)),
-    });
-    if (opts.json) console.log(JSON.stringify({ url: server.url, port: server.port }));
-    else console.log(`signaling server on ${server.url}${clientDist ? '' : ' (client not built: npm run build -w @signvote/client)'}`);
+    // logs on stderr: stdout is for the URL, which scripts read
+    const { server, lines } = await startServer(opts, opts.quiet ? false : pino({ name: 'signaling' }, pino.destination(2)));
+    if (opts.json) console.log(JSON.stringify({ url: server.url, shareUrl: server.shareUrl, port: server.port }));
+    else console.log(lines.join('\n'));
     const close = () => void server.close().finally(() => process.exit(0));
     process.once('SIGINT', close);
     process.once('SIGTERM', close);
@@ -362,6 +393,7 @@ addSessionFlags(
     .command('create')
     .description('create a session; prints its id, token and join URL')
     .requiredOption('--server <url>', 'signaling server URL')
+    .option('--listed', "list the session on the server's home page: anyone who opens the server can join")
     .option('--json', 'print one JSON object {"id","token","url"}'),
 )
   .addHelpText(
@@ -371,8 +403,8 @@ addSessionFlags(
       'signvote session create --server http://127.0.0.1:8080 --config run.json --checkpoint-every 10 --json',
     ]),
   )
-  .action(async (opts: SessionFlags & { server: string; json?: boolean }) => {
-    const created = await createSessionOnServer(opts.server, sessionConfigFromFlags(opts));
+  .action(async (opts: SessionFlags & { server: string; listed?: boolean; json?: boolean }) => {
+    const created = await createSessionOnServer(opts.server, sessionConfigFromFlags(opts), opts.listed ?? false);
     if (opts.json) console.log(JSON.stringify(created));
     else console.log(`session ${created.id}\ntoken   ${created.token}\njoin    ${created.url}`);
   });
@@ -399,11 +431,8 @@ program
   .action(runPeer);
 
 addSessionFlags(
-  program
-    .command('start')
-    .description('serve, create a demo session, print its URL, and optionally start local Node peers')
-    .option('-p, --port <port>', 'port', int('port'), 8080)
-    .option('-H, --host <host>', 'interface', '127.0.0.1')
+  addServerFlags(program.command('start').description('serve, create a demo session, print its URL, and optionally start local Node peers'))
+    .option('--listed', "list the demo session on the server's home page: anyone who opens the server can join")
     .option('--local <n>', 'local headless Node peers to start (default: --peers when given, else 0)', int('local'), 0)
     .addOption(new Option('--node-peers <n>', 'alias of --local').argParser(int('node-peers')).hideHelp())
     .option('--exit', 'stop when the local peers finish (exit code 0 when all finished)'),
@@ -414,33 +443,34 @@ addSessionFlags(
       'signvote start                                   # server + a 3-peer demo session; open the URL in 3 tabs',
       'signvote start --peers 3                         # 3 local Node peers train; the URL shows them in a tab',
       'signvote start --peers 4 --local 2               # 2 Node peers + 2 browser tabs',
+      'signvote start --host 0.0.0.0 --https            # tabs on phones and other computers of the LAN',
       'signvote start --port 0 --peers 4 --rounds 60 --exit   # 4 Node peers train, then everything stops',
     ]) + '\nPeer 1 reports its progress on stderr; the others are quiet. Defaults here: 100 rounds, evaluation every 5.\n',
   )
-  .action(async (opts: SessionFlags & { port: number; host: string; local: number; nodePeers?: number; exit?: boolean }, cmd: Command) => {
+  .action(async (opts: SessionFlags & ServerFlags & { listed?: boolean; local: number; nodePeers?: number; exit?: boolean }, cmd: Command) => {
   if (opts.nodePeers !== undefined) opts.local = opts.nodePeers;
   // `start --peers N` starts all N peers here, unless --local says how many of them
   const localGiven = cmd.getOptionValueSource('local') === 'cli' || opts.nodePeers !== undefined;
   if (!localGiven && opts.peers !== undefined) opts.local = opts.peers;
-  const { nodePeers: _alias, ...sessionOpts } = opts;
-  const { createSignalingServer, builtClientDir } = await import('@signvote/signaling');
-    const clientDist = builtClientDir();
-  const server = await createSignalingServer({
-    port: opts.port,
-    host: opts.host,
-    staticDir: clientDist,
-    logger: false,
-  });
-  const config = sessionConfigFromFlags({ peers: Math.max(opts.local, 1) > 1 ? opts.local : 3, rounds: 100, evalEvery: 5, ...stripUndefined(sessionOpts) });
-  const created = await createSessionOnServer(server.url, config);
-  console.log(`signaling server on ${server.url}`);
-  console.log(`demo session ${created.id}: ${config.expectedPeers} peers, ${config.algorithm?.name}, ${config.model} on ${config.dataset}`);
-  const tabs = (config.expectedPeers ?? 0) - opts.local;
-  console.log(tabs > 0 ? `open in ${tabs} browser tab${tabs === 1 ? '' : 's'}: ${created.url}` : `more peers can join from a browser tab: ${created.url}`);
+  // sessionConfigFromFlags reads the session's own flags only
+  const { nodePeers: _alias, listed, ...sessionOpts } = opts;
+  const config = parseSessionConfig(sessionConfigFromFlags({ peers: Math.max(opts.local, 1) > 1 ? opts.local : 3, rounds: 100, evalEvery: 5, ...stripUndefined(sessionOpts) }));
+  const { server, tls, lines } = await startServer(opts, false);
+  const created = server.createSession(config, { listed: listed ?? false });
+  // this machine's tabs open the loopback link: localhost is a secure context, a LAN address is not
+  const local = new URL(created.url);
+  const localLink = `${server.url}/${local.search}`;
+  for (const line of lines) console.log(line);
+  console.log(`demo session ${created.id}: ${config.expectedPeers} peers, ${config.algorithm.name}, ${config.model} on ${config.dataset}${listed ? ', listed on the home page' : ''}`);
+  const tabs = config.expectedPeers - opts.local;
+  console.log(tabs > 0 ? `open in ${tabs} browser tab${tabs === 1 ? '' : 's'}: ${localLink}` : `more peers can join from a browser tab: ${localLink}`);
+  if (created.url !== localLink) console.log(`join from other computers and phones: ${created.url}`);
   const children: ChildProcess[] = [];
   for (let i = 0; i < opts.local; i++) {
     const child = spawn(process.execPath, [binPath, 'peer', '--server', server.url, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`], {
       stdio: ['ignore', 'inherit', i === 0 ? 'inherit' : 'ignore'],
+      // the local peers trust the certificate this server presents, self-signed or not
+      env: tls ? { ...process.env, NODE_EXTRA_CA_CERTS: tls.certPath } : process.env,
     });
     children.push(child);
   }

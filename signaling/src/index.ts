@@ -2,5 +2,5 @@
 export { createSignalingServer, defaultLimits, type SignalingLimits, type SignalingServer, type SignalingServerOptions } from './server';
 export { builtClientDir } from './client-dist';
 export { lanAddresses, isLoopbackHost } from './lan';
-export { defaultTlsDir, readTls, selfSignedTls, type TlsFiles } from './tls';
+export { defaultTlsDir, readTls, selfSignedTls, tlsFromFlags, type TlsFiles } from './tls';
 export type { ListedSession, ServerInfo, SessionSummary } from './directory';

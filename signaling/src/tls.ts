@@ -94,3 +94,15 @@ export async function selfSignedTls(dir = defaultTlsDir(), names: readonly strin
   await writeFile(certPath, made.cert);
   return { cert: made.cert, key: made.private, certPath, selfSigned: true };
 }
+
+/**
+ * The certificate the `--https`, `--cert` and `--key` flags ask for: the given pair, a
+ * self-signed one (`--https` alone), or none (plain HTTP).
+ */
+export async function tlsFromFlags(flags: { https?: boolean; cert?: string; key?: string }): Promise<TlsFiles | undefined> {
+  if (flags.cert !== undefined || flags.key !== undefined) {
+    if (flags.cert === undefined || flags.key === undefined) throw new Error('--cert and --key go together');
+    return readTls(flags.cert, flags.key);
+  }
+  return flags.https ? selfSignedTls() : undefined;
+}
