@@ -176,6 +176,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
     // the backend is chosen before joining: the other peers are told which one this tab uses
     const worker = await openGradientWorker(options.backend);
     gradients = worker;
+    post({ type: 'backend', backend: worker.backend, reason: worker.reason });
     if (leaving) return worker.terminate('left');
     const peer = await startPeer({
       serverUrl: options.server,

@@ -29,7 +29,8 @@ export type ToOracle =
   | { readonly type: 'dispose' };
 
 export type FromOracle =
-  | { readonly type: 'backend'; readonly backend: 'webgpu' | 'wasm' }
+  /** `reason`: a sentence saying why this backend (shown in the session view) */
+  | { readonly type: 'backend'; readonly backend: 'webgpu' | 'wasm'; readonly reason: string }
   | { readonly type: 'ready'; readonly backend: Backend; readonly d: number }
   | { readonly type: 'gradient'; readonly id: number; readonly loss: number; readonly correct: number; readonly grad: Float32Array }
   | { readonly type: 'evaluation'; readonly id: number; readonly loss: number; readonly accuracy: number; readonly count: number }

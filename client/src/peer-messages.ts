@@ -54,6 +54,8 @@ export interface RoundInfo {
 
 export type ViewMessage =
   | { readonly type: 'state'; readonly state: PeerState; readonly detail?: string }
+  /** the gradient backend this tab got, and why (before it joins) */
+  | { readonly type: 'backend'; readonly backend: Backend; readonly reason: string }
   | {
       readonly type: 'ready';
       readonly peerId: string;

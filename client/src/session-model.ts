@@ -34,6 +34,8 @@ export interface SessionSnapshot {
   readonly detail: string | null;
   readonly peerId: string | null;
   readonly backend: Backend | null;
+  /** why this tab got its backend, in a sentence */
+  readonly backendReason: string | null;
   readonly d: number | null;
   readonly totalRounds: number | null;
   readonly algorithm: string | null;
@@ -63,6 +65,7 @@ const initial: SessionSnapshot = {
   detail: null,
   peerId: null,
   backend: null,
+  backendReason: null,
   d: null,
   totalRounds: null,
   algorithm: null,
@@ -114,6 +117,9 @@ export class SessionModel {
         if ((s.state === 'finished' || s.state === 'left') && msg.state !== 'error' && msg.state !== 'connecting') return;
         // an evaluation can land after the last round; it must not turn 'finished' back
         this.set({ state: msg.state, detail: msg.detail ?? null });
+        break;
+      case 'backend':
+        this.set({ backend: msg.backend, backendReason: msg.reason });
         break;
       case 'ready':
         this.set({

@@ -7,6 +7,8 @@ import type { BackendChoice, DatasetPayload, FromOracle, ToOracle } from './orac
  */
 export interface GradientWorker {
   readonly backend: 'webgpu' | 'wasm';
+  /** why this backend, in a sentence */
+  readonly reason: string;
   createOracle(model: ModelName): Promise<GradientOracle>;
   /** ends the worker; pending calls reject with `reason` */
   terminate(reason: string): void;
@@ -100,5 +102,5 @@ export async function openGradientWorker(choice: BackendChoice): Promise<Gradien
     };
   };
 
-  return { backend: chosen.backend, createOracle, terminate };
+  return { backend: chosen.backend, reason: chosen.reason, createOracle, terminate };
 }
