@@ -19,6 +19,10 @@ import {
  *
  * Shapes are tracked statically (a string dimension is the symbolic batch size) because the
  * backward rules need them to undo broadcasting and reshapes without Shape ops.
+ *
+ * Over 400 lines because GraphBuilder is one class on purpose: each op's forward node and its
+ * backward rule are written side by side (a rule is read and checked against its own forward),
+ * and both use the builder's private node list, tape, tracked set and shared scalars.
  */
 
 export interface Value {
