@@ -5,7 +5,8 @@ import type { BackendChoice } from './oracle-protocol';
 import { shareLink } from './api';
 import { rememberSession } from './known-sessions';
 import { ShareLink, useServerInfo } from './ShareLink';
-import { aggregatorRecentlyChanged, describeState, short, type SessionSnapshot } from './session-model';
+import { formatDuration, formatRate } from '@signvote/core';
+import { aggregatorRecentlyChanged, describeState, recentlyNotCounted, short, type SessionSnapshot } from './session-model';
 import { useTraining } from './useTraining';
 import { WeightGrid } from './WeightGrid';
 
@@ -65,8 +66,20 @@ export function SessionView({ server, session, token, onLeave }: Props) {
               Aggregator changed: {short(s.previousAggregator)} → {short(s.aggregator)} (term {s.term}).
             </p>
           )}
+          {recentlyNotCounted(s) && s.notCounted && (
+            <p className="notice" data-testid="not-counted" data-round={s.notCounted.round}>
+              This tab's ballot for round {s.notCounted.round + 1} arrived after the deadline and was not counted.
+            </p>
+          )}
           <dl className="facts">
             <Fact label="Round" testId="round" value={s.round < 0 ? '—' : `${s.round + 1}${s.totalRounds ? ` / ${s.totalRounds}` : ''}`} raw={s.round + 1} />
+            <Fact label="Pace" testId="rate" value={s.rate === null ? '—' : formatRate(s.rate)} raw={s.rate ?? ''} />
+            <Fact
+              label="Time left"
+              testId="eta"
+              value={s.state === 'finished' ? 'done' : s.etaMs === null || s.state !== 'training' ? '—' : formatDuration(s.etaMs)}
+              raw={s.etaMs ?? ''}
+            />
             <Fact label="Test accuracy" testId="accuracy" value={s.accuracy === null ? '—' : `${(100 * s.accuracy).toFixed(1)}%`} raw={s.accuracy ?? ''} />
             <Fact label="Train loss" testId="loss" value={s.loss === null ? '—' : s.loss.toFixed(3)} raw={s.loss ?? ''} />
             <Fact label="My role" testId="role" value={s.role ?? '—'} raw={s.role ?? ''} />

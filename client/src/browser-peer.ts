@@ -81,6 +81,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
           backend: e.backend,
           d: e.d,
           rounds: e.config.rounds,
+          expectedPeers: e.config.expectedPeers,
           algorithm: e.config.algorithm.name,
           model: e.config.model,
         });
@@ -107,16 +108,13 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
         post({ type: 'state', state: 'waiting', detail: `${e.have} of ${e.need} peers` });
         return;
       case 'round': {
-        const evaluated = e.accuracy !== undefined;
         post({
           type: 'round',
           round: e.round,
           term: e.term,
           role: e.role,
           aggregator,
-          loss: evaluated || !Number.isFinite(e.loss) ? null : e.loss,
-          accuracy: e.accuracy ?? null,
-          testLoss: evaluated ? e.loss : null,
+          loss: Number.isFinite(e.loss) ? e.loss : null,
           hash: e.hash,
           bytesUp: e.bytesUp,
           bytesDown: e.bytesDown,
@@ -128,6 +126,10 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
         if ((e.round + 1) % options.weightsEvery === 0) postWeights(e.round);
         return;
       }
+      case 'evaluation':
+        // skipped (a newer one was due before it started): nothing to show
+        if (e.result) post({ type: 'evaluation', round: e.round, loss: e.result.loss, accuracy: e.result.accuracy });
+        return;
       case 'resync':
         post({ type: 'log', message: `caught up to round ${e.round + 1} with a snapshot from ${e.from}` });
         return;

@@ -91,14 +91,17 @@ function ready(): Promise<GradientOracle> {
   return oracle;
 }
 
-// requests run one after another, in arrival order, as the oracle requires
+// Set-up and tear-down run one after another. Gradients and evaluations go straight to the
+// oracle, which runs them in arrival order but an evaluation one slice at a time, so a round's
+// gradient never waits for a whole test set (ort-oracle.ts, evalBatchSize).
 let queue: Promise<void> = Promise.resolve();
 scope.onmessage = (e: MessageEvent<ToOracle>) => {
   const msg = e.data;
-  queue = queue.then(() =>
+  const run = () =>
     handle(msg).catch((err: unknown) => {
       const id = 'id' in msg ? msg.id : null;
       post({ type: 'failed', id, message: err instanceof Error ? err.message : String(err) });
-    }),
-  );
+    });
+  if (msg.type === 'gradient' || msg.type === 'evaluate') void run();
+  else queue = queue.then(run);
 };

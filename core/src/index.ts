@@ -15,6 +15,7 @@ export { createModel, modelNames, type Model, type ModelName } from './models/mo
 export { PROTOCOL_VERSION, encodeMessage, decodeMessage, ProtocolError, type Message } from './protocol/messages';
 export { createRng, type Rng } from './random';
 export { startPeer, type PeerEvent, type RunningPeer, type StartPeerOptions, type TrainTest } from './runtime/peer';
+export { createProgressMeter, formatDuration, formatRate, type ProgressMeter } from './runtime/progress';
 export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointStore } from './session/checkpoint';
 export { createIdbCheckpointStore } from './session/checkpoint-idb';
 export { hashParams, type ParamHash } from './session/hash';
