@@ -170,6 +170,8 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
   };
   const loadData = async (config: SessionConfig): Promise<TrainTest> => {
     const [train, test] = await Promise.all([fetchSplit(config, 'train'), fetchSplit(config, 'test')]);
+    // the test set crosses to the worker now, not at the first evaluation mid-session
+    gradients?.preload(test);
     return { train, test };
   };
 

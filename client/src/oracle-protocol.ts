@@ -24,6 +24,8 @@ export type ToOracle =
       readonly labels: Uint8Array;
       readonly size: number;
     }
+  /** evaluation data, sent ahead of the first evaluation (it is large: 31 MB for Fashion-MNIST's test set) */
+  | { readonly type: 'dataset'; readonly key: number; readonly dataset: DatasetPayload }
   /** `dataset` is sent once per `key`; later evaluations of the same data name only the key */
   | { readonly type: 'evaluate'; readonly id: number; readonly params: Float32Array; readonly key: number; readonly dataset?: DatasetPayload }
   | { readonly type: 'dispose' };

@@ -10,6 +10,8 @@ export interface GradientWorker {
   /** why this backend, in a sentence */
   readonly reason: string;
   createOracle(model: ModelName): Promise<GradientOracle>;
+  /** hands the worker evaluation data now, so the first evaluation does not copy it mid-session */
+  preload(data: Dataset): void;
   /** ends the worker; pending calls reject with `reason` */
   terminate(reason: string): void;
 }
@@ -62,6 +64,14 @@ export async function openGradientWorker(choice: BackendChoice): Promise<Gradien
   });
   if (chosen.type !== 'backend') throw new Error(`gradient worker answered ${chosen.type} to init`);
 
+  const payload = (data: Dataset): DatasetPayload => ({ name: data.name, inputs: data.inputs, labels: data.labels, count: data.count, inputShape: [...data.inputShape], numClasses: data.numClasses });
+  const preload = (data: Dataset): void => {
+    if (dead || keys.has(data)) return;
+    const key = nextId++;
+    keys.set(data, key);
+    w.postMessage({ type: 'dataset', key, dataset: payload(data) } satisfies ToOracle);
+  };
+
   const createOracle = async (model: ModelName): Promise<GradientOracle> => {
     const ready = await request('ready', { type: 'model', model });
     if (ready.type !== 'ready') throw new Error(`gradient worker answered ${ready.type} to model`);
@@ -86,7 +96,7 @@ export async function openGradientWorker(choice: BackendChoice): Promise<Gradien
         if (key === undefined) {
           key = nextId++;
           keys.set(data, key);
-          dataset = { name: data.name, inputs: data.inputs, labels: data.labels, count: data.count, inputShape: [...data.inputShape], numClasses: data.numClasses };
+          dataset = payload(data);
         }
         const id = nextId++;
         const msg = await request(id, { type: 'evaluate', id, params: p, key, dataset }, [p.buffer]);
@@ -102,5 +112,5 @@ export async function openGradientWorker(choice: BackendChoice): Promise<Gradien
     };
   };
 
-  return { backend: chosen.backend, reason: chosen.reason, createOracle, terminate };
+  return { backend: chosen.backend, reason: chosen.reason, createOracle, preload, terminate };
 }

@@ -37,6 +37,9 @@ async function handle(msg: ToOracle): Promise<void> {
       post({ type: 'gradient', id: msg.id, loss: r.loss, correct: r.correct, grad }, [grad.buffer]);
       return;
     }
+    case 'dataset':
+      datasets.set(msg.key, { ...msg.dataset });
+      return;
     case 'evaluate': {
       const o = await ready();
       if (msg.dataset) datasets.set(msg.key, { ...msg.dataset });
@@ -102,6 +105,6 @@ scope.onmessage = (e: MessageEvent<ToOracle>) => {
       const id = 'id' in msg ? msg.id : null;
       post({ type: 'failed', id, message: err instanceof Error ? err.message : String(err) });
     });
-  if (msg.type === 'gradient' || msg.type === 'evaluate') void run();
+  if (msg.type === 'gradient' || msg.type === 'evaluate' || msg.type === 'dataset') void run();
   else queue = queue.then(run);
 };

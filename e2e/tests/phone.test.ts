@@ -10,8 +10,8 @@ import { useServerAndBrowser } from '../src/fixture';
 import { readFacts, waitUntil } from '../src/session-page';
 
 /**
- * A phone joins by scanning the QR code a desktop tab shows, trains at 390x844 with touch, and
- * finds the session on the server's home page. The phone is Chromium with a phone's viewport,
+ * A phone joins by scanning the QR code a desktop tab shows, trains at 390x844 with touch (its
+ * pace and time left on screen), and finds the session on the server's home page. The phone is Chromium with a phone's viewport,
  * scale and touch events; the scan is the QR code decoded from a screenshot of the desktop tab.
  */
 
@@ -21,7 +21,8 @@ const config = {
   algorithm: { name: 'mv-sto-signsgd-sim', lr: 0.003 },
   expectedPeers: 2,
   batchSize: 32,
-  rounds: 60,
+  // more than the test needs: the session must still be running when the phone pauses
+  rounds: 2000,
   evalEvery: 10,
   deadlineMs: 1500,
   seed: 11,
@@ -40,7 +41,7 @@ describe.skipIf(!hasChromium())('a phone on the LAN', () => {
     await phone?.close();
   });
 
-  it('joins by the QR code, trains at phone size with touch, and sees the QR code and its backend', async () => {
+  it('joins by the QR code, trains at phone size with touch, and sees its ETA, the QR code and its backend', async () => {
     const res = await fetch(`${fixture.server().url}/api/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
     expect(res.status).toBe(201);
     const { id, url } = (await res.json()) as { id: string; url: string };
@@ -64,6 +65,9 @@ describe.skipIf(!hasChromium())('a phone on the LAN', () => {
       return f.state === 'training' && f.rounds >= 5 ? f : null;
     });
     expect(started.backend).toBe('wasm');
+    // the pace and the time left, read while it trains
+    expect(await page.getByTestId('rate').textContent()).toMatch(/^\d+(\.\d+)? rounds\/s$/);
+    expect(await page.getByTestId('eta').textContent()).toMatch(/^\d+ s$|^\d+ min \d+ s$/);
     expect(await page.getByTestId('backend-reason').textContent()).toContain('?backend=wasm');
 
     // nothing is wider than the phone: no sideways scrolling

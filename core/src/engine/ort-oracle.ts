@@ -24,9 +24,11 @@ export interface OrtOracleOptions {
    */
   readonly evalBatchSize?: number;
   /**
-   * the share of time an evaluation may compute, in (0, 1] (default 0.5): after each run it
+   * the share of time an evaluation may compute, in (0, 1] (default 0.25): after each run it
    * waits so long that its runs take at most this share, leaving the rest to gradients and the
-   * protocol (in Node's wasm backend the runs hold the event loop)
+   * protocol (in Node's wasm backend the runs hold the event loop). Measured at 0.5, two Node
+   * peers on this 2-core machine ran the CNN's rounds beside an evaluation 1.85x slower than
+   * the others; at 0.25, 0.9x-1.4x (bench/evaluation.bench.ts)
    */
   readonly evalDuty?: number;
   /**
@@ -59,7 +61,7 @@ export async function createSessionOracle(
 ): Promise<GradientOracle> {
   const evalBatchSize = options.evalBatchSize ?? 100;
   if (!(Number.isInteger(evalBatchSize) && evalBatchSize > 0)) throw new RangeError(`evalBatchSize must be a positive integer, got ${evalBatchSize}`);
-  const evalDuty = options.evalDuty ?? 0.5;
+  const evalDuty = options.evalDuty ?? 0.25;
   if (!(evalDuty > 0 && evalDuty <= 1)) throw new RangeError(`evalDuty must be in (0, 1], got ${evalDuty}`);
   const features = featureSize(model);
   const k = model.numClasses;
@@ -71,8 +73,10 @@ export async function createSessionOracle(
       throw new Error(`cannot open the ${model.name} ${kind} graph on the ${backend} backend: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   };
+  // both sessions up front: opening the evaluation graph takes ~1 s of the one thread, which in
+  // the middle of a session would hold up the round after the first evaluation
   const train = await open(model.trainingGraph(options.graph), 'training');
-  let evaluator: OrtCommon.InferenceSession | null = null;
+  const evaluator = await open(model.evalGraph(), 'evaluation');
   let disposed = false;
 
   // ORT sessions do not allow overlapping runs; queue them so callers need not care.
@@ -127,7 +131,6 @@ export async function createSessionOracle(
         const inputs = data.inputs.subarray(start * features, (start + n) * features);
         const ran = await serial(async () => {
           const t0 = performance.now();
-          evaluator ??= await open(model.evalGraph(), 'evaluation');
           const out = await evaluator.run(feeds(params, inputs, data.labels.subarray(start, start + n), n));
           return { loss: scalar(out.loss), correct: scalar(out.correct), ms: performance.now() - t0 };
         });
@@ -143,7 +146,7 @@ export async function createSessionOracle(
       await queue;
       disposed = true;
       await train.release();
-      await evaluator?.release();
+      await evaluator.release();
     },
   };
 }
