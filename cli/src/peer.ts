@@ -49,11 +49,14 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   let started = false;
   let lastAccuracy: number | undefined;
   const pace = createProgressMeter();
+  /** the last round's progress line, written again when an evaluation brings a new accuracy */
+  let lastLine: ((acc: string) => string) | null = null;
   const rows = createRoundRows((row) => out(JSON.stringify(row)));
   let lastCpu = process.cpuUsage();
   // without the signaling server the transport closes, so the session cannot go on here
   let leave: (reason: string) => void = () => {};
   const lost = new Promise<string>((r) => (leave = r));
+  const accuracyText = () => (lastAccuracy === undefined ? '' : ` acc ${(100 * lastAccuracy).toFixed(1)}%`);
   const onEvent = (e: PeerEvent) => {
     switch (e.type) {
       case 'joined':
@@ -89,20 +92,20 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
           }
           rows.round(row, e.evaluating);
         } else {
-          const acc = lastAccuracy === undefined ? '' : ` acc ${(100 * lastAccuracy).toFixed(1)}%`;
           const loss = Number.isFinite(e.loss) ? ` loss ${e.loss.toFixed(4)}` : '';
           const rate = pace.rate();
           const eta = pace.etaMs(rounds);
           const speed = rate === null ? '' : ` ${formatRate(rate)}${eta === null ? '' : ` ETA ${formatDuration(eta)}`}`;
-          progress(
+          lastLine = (acc) =>
             `round ${e.round + 1}/${rounds} term ${e.term} ${e.role}${loss}${acc}${speed} ` +
-              `up ${formatBytes(e.bytesUp)} down ${formatBytes(e.bytesDown)} ${e.ms.toFixed(0)} ms (compute ${e.computeMs.toFixed(0)} ms)`,
-          );
+            `up ${formatBytes(e.bytesUp)} down ${formatBytes(e.bytesDown)} ${e.ms.toFixed(0)} ms (compute ${e.computeMs.toFixed(0)} ms)`;
+          progress(lastLine(accuracyText()));
         }
         break;
       }
       case 'evaluation':
         if (e.result) lastAccuracy = e.result.accuracy;
+        if (!flags.json && e.result && lastLine) progress(lastLine(accuracyText()));
         if (flags.json) {
           event({ event: 'evaluation', round: e.round, loss: e.result?.loss ?? null, accuracy: e.result?.accuracy ?? null, ms: e.result?.ms ?? null, skipped: e.result === null });
           rows.evaluation(e.round, e.result);
