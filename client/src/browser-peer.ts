@@ -180,7 +180,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
       backend: worker.backend,
       label: 'browser',
       loadData,
-      createOracle: async (model) => gated(await worker.createOracle(model.name)),
+      createOracle: async (model) => gated(await worker.createOracle(model.spec)),
       // saved every config.checkpointEvery rounds; a tab that rejoins the session resumes from it
       checkpoints: createIdbCheckpointStore(`session-${options.session}`),
       onEvent,

@@ -6,6 +6,7 @@ import {
   type SessionConfig,
   type SessionConfigInput,
 } from '../../core/src/config';
+import { presetNames } from '../../core/src/models/network';
 
 /**
  * The session form keeps what the user typed (strings) so a half-typed number is never
@@ -13,7 +14,7 @@ import {
  * very schema the server uses, mapping each issue back to the field that caused it.
  */
 
-export const modelNames = ['mlp', 'cnn'] as const;
+export const modelNames = presetNames;
 export const datasetNames = ['mnist', 'fashion-mnist', 'synthetic'] as const;
 export const scheduleKinds = ['constant', 'step', 'exponential'] as const;
 export const partitionKinds = ['iid', 'dirichlet'] as const;

@@ -1,6 +1,6 @@
 import type { Dataset } from '../../core/src/data/dataset';
 import type { Backend } from '../../core/src/engine/oracle';
-import type { ModelName } from '../../core/src/models';
+import type { ModelSpec } from '../../core/src/models';
 
 /**
  * Messages between the page and the gradient worker (worker.ts). The page runs the session
@@ -17,7 +17,7 @@ export type ToOracle =
   /** pick the backend (answered with `backend`): peers announce it when they join */
   | { readonly type: 'init'; readonly backend: BackendChoice }
   /** build the oracle for the session's model (answered with `ready`) */
-  | { readonly type: 'model'; readonly model: ModelName }
+  | { readonly type: 'model'; readonly model: ModelSpec }
   | {
       readonly type: 'gradient';
       readonly id: number;

@@ -1,6 +1,6 @@
 import type { Dataset } from '../../core/src/data/dataset';
 import type { Backend, Evaluation, GradientOracle, GradientResult } from '../../core/src/engine/oracle';
-import type { ModelName } from '../../core/src/models';
+import type { ModelSpec } from '../../core/src/models';
 import type { BackendChoice, DatasetPayload, FromOracle, ToOracle } from './oracle-protocol';
 
 /**
@@ -9,7 +9,7 @@ import type { BackendChoice, DatasetPayload, FromOracle, ToOracle } from './orac
  */
 export interface GradientWorker {
   readonly backend: 'webgpu' | 'wasm';
-  createOracle(model: ModelName): Promise<GradientOracle>;
+  createOracle(model: ModelSpec): Promise<GradientOracle>;
   /** ends the worker; pending calls reject with `reason` */
   terminate(reason: string): void;
 }
@@ -62,7 +62,7 @@ export async function openGradientWorker(choice: BackendChoice): Promise<Gradien
   });
   if (chosen.type !== 'backend') throw new Error(`gradient worker answered ${chosen.type} to init`);
 
-  const createOracle = async (model: ModelName): Promise<GradientOracle> => {
+  const createOracle = async (model: ModelSpec): Promise<GradientOracle> => {
     const ready = await request('ready', { type: 'model', model });
     if (ready.type !== 'ready') throw new Error(`gradient worker answered ${ready.type} to model`);
     const backend: Backend = ready.backend;

@@ -4,6 +4,7 @@ import { createRng } from '../random';
 import { createModel } from '../models/model';
 import { broadcastShape, CONCAT_FAN_IN, GraphBuilder, type Value } from './builder';
 import { decodeModel } from './onnx-proto';
+import * as ops from './ops';
 
 beforeAll(() => {
   ort.env.wasm.numThreads = 1;
@@ -108,7 +109,10 @@ describe('GraphBuilder autodiff', () => {
     const a = b.param('a', [2, 3]);
     expect(() => b.gradients(a, [a])).toThrow(/scalar/);
     expect(() => b.matmul(a, a)).toThrow(/inner dims/);
-    expect(() => b.maxPool(b.input('img', ['N', 1, 5, 5]), 2)).toThrow(/divisible/);
+    const img = b.input('img', ['N', 1, 5, 5]);
+    const win = { kernel: [3, 3], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] } as const;
+    expect(() => ops.conv(b, img, b.param('k', [4, 2, 3, 3]), null, win)).toThrow(/input channels per group/);
+    expect(() => ops.maxPool(b, img, { ...win, kernel: [7, 7] })).toThrow(/does not fit/);
     expect(() => b.param('a', [1])).toThrow(/duplicate/);
     expect(() => new GraphBuilder({ name: 'old', opset: 11 })).toThrow(/opset/);
     expect(() => broadcastShape([2, 3], [4])).toThrow(/broadcast/);
