@@ -75,10 +75,10 @@ export function tfjsStep(tf: Tf, model: Model, params: Float32Array): { step: St
       const y = tf.oneHot(tf.tensor1d(Int32Array.from(batch.labels), 'int32'), model.numClasses);
       const { grads } = tf.variableGrads(() => {
         let h: TfCore.Tensor = x;
-        for (const layer of model.layers) {
-          if (layer.kind === 'dense') h = tf.add(tf.matMul(h, byName.get(`${layer.name}.weight`)!), byName.get(`${layer.name}.bias`)!);
-          else if (layer.kind === 'relu') h = tf.relu(h);
-          else throw new Error(`bench MLP has no ${layer.kind} layer`);
+        for (const node of model.program.nodes) {
+          if (node.op === 'Gemm' && node.c && !node.transA && !node.transB) h = tf.add(tf.matMul(h, byName.get(node.b)!), byName.get(node.c)!);
+          else if (node.op === 'Relu') h = tf.relu(h);
+          else throw new Error(`bench MLP has no ${node.op} op`);
         }
         return tf.losses.softmaxCrossEntropy(y, h) as TfCore.Scalar;
       }, vars);
