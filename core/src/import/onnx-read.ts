@@ -92,11 +92,13 @@ export function readOnnx(bytes: Uint8Array, caps: ModelCaps): OnnxGraph {
     const attributes = new Map<string, OnnxAttribute>();
     for (const a of arr(n.attribute)) {
       const key = str(a.name);
+      // A zero scalar may be absent on the wire (protobuf's default); the type says it is there.
+      const type = Number(a.type ?? 0);
       const attr: OnnxAttribute = {
         name: key,
-        ...(a.f !== undefined ? { f: Number(a.f) } : {}),
-        ...(a.i !== undefined ? { i: Number(a.i) } : {}),
-        ...(a.s !== undefined ? { s: new TextDecoder().decode(a.s as Uint8Array) } : {}),
+        ...(a.f !== undefined || type === 1 ? { f: Number(a.f ?? 0) } : {}),
+        ...(a.i !== undefined || type === 2 ? { i: Number(a.i ?? 0) } : {}),
+        ...(a.s !== undefined || type === 3 ? { s: a.s ? new TextDecoder().decode(a.s as Uint8Array) : '' } : {}),
         ...(a.t !== undefined ? { t: readTensor(a.t as Obj, `attribute ${key} of node ${name}`) } : {}),
         ...(nums(a.floats).length > 0 ? { floats: nums(a.floats) } : {}),
         ...(nums(a.ints).length > 0 ? { ints: nums(a.ints) } : {}),
