@@ -62,7 +62,9 @@ export function runProgram(program: Program, params: ArrayLike<number>, inputs: 
   let offset = 0;
   for (const p of program.params) {
     const size = t.sizeOf(p.shape);
-    values.set(p.name, { shape: p.shape, data: Float64Array.from({ length: size }, (_, i) => params[offset + i]) });
+    const data = new Float64Array(size);
+    for (let i = 0; i < size; i++) data[i] = params[offset + i];
+    values.set(p.name, { shape: p.shape, data });
     offset += size;
   }
   if (offset !== params.length) throw new RangeError(`params has length ${params.length}, model needs ${offset}`);

@@ -83,14 +83,15 @@ export function matmul(a: T64, b: T64): T64 {
   const data = new Float64Array(sizeOf(shape));
   const sa = broadcastStrides(a.shape.slice(0, -2), batch).map((s) => s * m * k);
   const sb = broadcastStrides(b.shape.slice(0, -2), batch).map((s) => s * k * n);
+  const ad = a.data, bd = b.data;
   let block = 0;
   walk(batch, [sa, sb], (_, [oa, ob]) => {
     const base = block++ * m * n;
     for (let i = 0; i < m; i++) {
       for (let p = 0; p < k; p++) {
-        const av = a.data[oa + i * k + p];
+        const av = ad[oa + i * k + p];
         if (av === 0) continue;
-        for (let j = 0; j < n; j++) data[base + i * n + j] += av * b.data[ob + p * n + j];
+        for (let j = 0; j < n; j++) data[base + i * n + j] += av * bd[ob + p * n + j];
       }
     }
   });
@@ -167,6 +168,8 @@ export function conv2d(x: T64, w: T64, bias: T64 | null, win: Window2d, group: n
   const [n, c, h, wd] = x.shape;
   const [o, cg, kh, kw] = w.shape;
   const oh = windowOutput(h, 0, win), ow = windowOutput(wd, 1, win);
+  const [sh, sw] = win.strides, [dh, dw] = win.dilations, [pt, pl] = win.pads;
+  const xs = x.data, ws = w.data;
   const perGroup = o / group;
   const data = new Float64Array(n * o * oh * ow);
   for (let b = 0; b < n; b++) {
@@ -176,13 +179,15 @@ export function conv2d(x: T64, w: T64, bias: T64 | null, win: Window2d, group: n
         for (let j = 0; j < ow; j++) {
           let s = bias ? bias.data[f] : 0;
           for (let ci = 0; ci < cg; ci++) {
+            const plane = (b * c + c0 + ci) * h;
+            const kernel = (f * cg + ci) * kh;
             for (let di = 0; di < kh; di++) {
-              const r = i * win.strides[0] + di * win.dilations[0] - win.pads[0];
+              const r = i * sh + di * dh - pt;
               if (r < 0 || r >= h) continue;
               for (let dj = 0; dj < kw; dj++) {
-                const q = j * win.strides[1] + dj * win.dilations[1] - win.pads[1];
+                const q = j * sw + dj * dw - pl;
                 if (q < 0 || q >= wd) continue;
-                s += x.data[((b * c + c0 + ci) * h + r) * wd + q] * w.data[((f * cg + ci) * kh + di) * kw + dj];
+                s += xs[(plane + r) * wd + q] * ws[(kernel + di) * kw + dj];
               }
             }
           }
@@ -199,18 +204,20 @@ export function pool2d(x: T64, win: Window2d, ceil: boolean, kind: 'max' | { cou
   const [n, c, h, wd] = x.shape;
   const oh = windowOutput(h, 0, win, ceil), ow = windowOutput(wd, 1, win, ceil);
   const divisors = kind === 'max' ? null : poolDivisors([h, wd], [oh, ow], win, kind.countIncludePad);
+  const [kh, kw] = win.kernel, [sh, sw] = win.strides, [dh, dw] = win.dilations, [pt, pl] = win.pads;
+  const xs = x.data;
   const data = new Float64Array(n * c * oh * ow);
   for (let p = 0; p < n * c; p++) {
     for (let i = 0; i < oh; i++) {
       for (let j = 0; j < ow; j++) {
         let acc = divisors ? 0 : -Infinity;
-        for (let di = 0; di < win.kernel[0]; di++) {
-          const r = i * win.strides[0] + di * win.dilations[0] - win.pads[0];
+        for (let di = 0; di < kh; di++) {
+          const r = i * sh + di * dh - pt;
           if (r < 0 || r >= h) continue;
-          for (let dj = 0; dj < win.kernel[1]; dj++) {
-            const q = j * win.strides[1] + dj * win.dilations[1] - win.pads[1];
+          for (let dj = 0; dj < kw; dj++) {
+            const q = j * sw + dj * dw - pl;
             if (q < 0 || q >= wd) continue;
-            const v = x.data[(p * h + r) * wd + q];
+            const v = xs[(p * h + r) * wd + q];
             acc = divisors ? acc + v : Math.max(acc, v);
           }
         }
