@@ -8,6 +8,7 @@ import type { CheckpointStore } from '../session/checkpoint';
 import { createFileCheckpointStore } from './checkpoint-file';
 import { createNodeOracle } from './ort-node';
 import { loadDataset } from './datasets';
+import { registerModelCommands } from './model-check';
 import { nodeWrtc } from './wrtc';
 import { startPeer, type PeerEvent } from '../runtime/peer';
 
@@ -457,6 +458,8 @@ addSessionFlags(
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+registerModelCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`signvote: ${err instanceof Error ? err.message : String(err)}`);
