@@ -47,12 +47,7 @@ export const CONCAT_FAN_IN = 4;
 
 export type AttrValue = number | readonly number[] | { readonly float: number } | { readonly string: string };
 
-export interface GemmOptions {
-  readonly transA?: boolean;
-  readonly transB?: boolean;
-  readonly alpha?: number;
-  readonly beta?: number;
-}
+
 
 interface TapeEntry {
   readonly inputs: readonly Value[];
@@ -146,57 +141,6 @@ export class GraphBuilder {
   }
 
   // ---- differentiable ops ----------------------------------------------------------------
-
-  /** a @ b for 2-D a [M, K] and b [K, N] */
-  matmul(a: Value, b: Value): Value {
-    const [m, k] = expectRank(a, 2, 'matmul a');
-    const [k2, n] = expectRank(b, 2, 'matmul b');
-    if (k !== k2) throw new RangeError(`matmul: inner dims differ (${k} vs ${k2})`);
-    const y = this.emit('MatMul', [a, b], {}, [m, n]);
-    return this.record([a, b], y, (g, needs) => [
-      needs[0] ? this.emit('Gemm', [g, b], { transB: 1 }, a.shape) : null,
-      needs[1] ? this.emit('Gemm', [a, g], { transA: 1 }, b.shape) : null,
-    ]);
-  }
-
-  /**
-   * alpha * op(a) @ op(b) + beta * c (ONNX Gemm): a [M, K] (or [K, M] with transA), b [K, N]
-   * (or [N, K] with transB), c broadcastable to [M, N] or null. Attributes at their defaults
-   * are left out, so the plain x @ w + bias node is written as it always was.
-   */
-  gemm(a: Value, w: Value, c: Value | null, options: GemmOptions = {}): Value {
-    const { transA = false, transB = false, alpha = 1, beta = 1 } = options;
-    const [a0, a1] = expectRank(a, 2, 'gemm a');
-    const [b0, b1] = expectRank(w, 2, 'gemm b');
-    const [m, k] = transA ? [a1, a0] : [a0, a1];
-    const [k2, n] = transB ? [b1, b0] : [b0, b1];
-    if (k !== k2) throw new RangeError(`gemm: inner dims differ (${k} vs ${k2})`);
-    const out: Dim[] = [m, n];
-    if (c) broadcastInto(c.shape, out, 'gemm c');
-    const attrs: Record<string, AttrValue> = {};
-    if (transA) attrs.transA = 1;
-    if (transB) attrs.transB = 1;
-    if (alpha !== 1) attrs.alpha = { float: alpha };
-    if (beta !== 1) attrs.beta = { float: beta };
-    const y = this.emit('Gemm', c ? [a, w, c] : [a, w], attrs, out);
-    const scaled = (extra: Record<string, AttrValue>): Record<string, AttrValue> => (alpha !== 1 ? { ...extra, alpha: { float: alpha } } : extra);
-    return this.record(c ? [a, w, c] : [a, w], y, (g, needs) => {
-      // d op(a) = g op(b)^T and d op(b) = op(a)^T g, each written as one Gemm
-      const da = !needs[0] ? null : transA
-        ? this.emit('Gemm', [w, g], scaled({ ...(transB ? { transA: 1 } : {}), transB: 1 }), a.shape)
-        : this.emit('Gemm', [g, w], scaled(transB ? {} : { transB: 1 }), a.shape);
-      const db = !needs[1] ? null : transB
-        ? this.emit('Gemm', [g, a], scaled({ transA: 1, ...(transA ? { transB: 1 } : {}) }), w.shape)
-        : this.emit('Gemm', [a, g], scaled(transA ? {} : { transA: 1 }), w.shape);
-      let dc: Value | null = null;
-      if (c && needs[2]) {
-        const gc = beta === 1 ? g : this.emit('Mul', [g, this.scalar(beta)], {}, g.shape);
-        // a bias row [N] is the common case: one ReduceSum straight to its shape
-        dc = c.shape.length === 1 && c.shape[0] === n ? this.reduceSum(gc, [0], false) : this.unbroadcast(gc, c.shape);
-      }
-      return [da, db, dc];
-    });
-  }
 
   /** elementwise a + b with numpy broadcasting */
   add(a: Value, b: Value): Value {
@@ -453,7 +397,7 @@ export function broadcastShape(a: readonly Dim[], b: readonly Dim[]): Dim[] {
 }
 
 /** checks that `from` broadcasts onto `to` one-directionally (Gemm's C, an Expand) */
-function broadcastInto(from: readonly Dim[], to: readonly Dim[], what: string): void {
+export function broadcastInto(from: readonly Dim[], to: readonly Dim[], what: string): void {
   const ok = from.length <= to.length && from.every((d, i) => d === 1 || d === to[to.length - from.length + i]);
   if (!ok) throw new RangeError(`${what}: [${from}] does not broadcast to [${to}]`);
 }

@@ -1,9 +1,9 @@
-import { broadcastShape, sameShape, staticDim, type GraphBuilder, type Value } from './builder';
+import { sameShape, staticDim, type GraphBuilder, type Value } from './builder';
 import { DataType, type Dim } from './onnx-proto';
 
 /**
- * Ops that move, combine or reduce values (reshape, transpose, concat, reductions, batched
- * matmul, embedding lookup), with their backward rules.
+ * Ops that move, combine or reduce values (reshape, transpose, concat, reductions, embedding
+ * lookup), with their backward rules.
  */
 
 /** Reshape to a static target (one symbolic dim at most); backward reshapes the gradient back */
@@ -57,35 +57,6 @@ export function reduce(b: GraphBuilder, x: Value, kind: 'sum' | 'mean', axes: re
     let back = keepdims ? g : b.reshapeTo(g, kept);
     if (kind === 'mean') back = b.emit('Mul', [back, b.scalar(1 / count)], {}, kept);
     return [b.expandTo(back, x.shape)];
-  });
-}
-
-/**
- * a @ w, numpy matmul semantics for ranks >= 2 (batch dims broadcast). A 2-D weight under a
- * batched input gets its gradient as one Gemm over the flattened batch.
- */
-export function matmul(b: GraphBuilder, a: Value, w: Value): Value {
-  if (a.shape.length === 2 && w.shape.length === 2) return b.matmul(a, w);
-  if (a.shape.length < 2 || w.shape.length < 2) throw new RangeError(`matmul: 1-D operands are not supported ([${a.shape}] @ [${w.shape}])`);
-  const [m, k] = a.shape.slice(-2), [k2, n] = w.shape.slice(-2);
-  if (k !== k2) throw new RangeError(`matmul: inner dims differ (${k} vs ${k2})`);
-  const batch = broadcastShape(a.shape.slice(0, -2), w.shape.slice(0, -2));
-  const y = b.emit('MatMul', [a, w], {}, [...batch, m, n]);
-  const swap = (v: Value): Value => {
-    const r = v.shape.length;
-    const perm = [...Array(r - 2).keys(), r - 1, r - 2];
-    return b.emit('Transpose', [v], { perm }, perm.map((p) => v.shape[p]));
-  };
-  return b.record([a, w], y, (g, needs) => {
-    const da = needs[0] ? b.unbroadcast(b.emit('MatMul', [g, swap(w)], {}, [...batch, m, k]), a.shape) : null;
-    let dw: Value | null = null;
-    if (needs[1] && w.shape.length === 2) {
-      const rows = `${a.shape.slice(0, -1).join('*')}`;
-      const a2 = b.emit('Reshape', [a, b.constInt64([-1, staticDim(k, 'matmul inner')])], {}, [rows, k]);
-      const g2 = b.emit('Reshape', [g, b.constInt64([-1, staticDim(n, 'matmul columns')])], {}, [rows, n]);
-      dw = b.emit('Gemm', [a2, g2], { transA: 1 }, w.shape);
-    } else if (needs[1]) dw = b.unbroadcast(b.emit('MatMul', [swap(a), g], {}, [...batch, k, n]), w.shape);
-    return [da, dw];
   });
 }
 

@@ -52,7 +52,7 @@ function backProjection(x: Value, y: Value, w: Window2d): { pads: number[]; outp
 
 /** Conv (x [N, C, H, W], w [O, C/group, kh, kw], bias [O] or null) */
 export function conv(b: GraphBuilder, x: Value, w: Value, bias: Value | null, win: Window2d, group = 1): Value {
-  const [, c, h, wd] = expectRank(x, 4, 'conv x');
+  const [, c] = expectRank(x, 4, 'conv x');
   const [o, cg, kh, kw] = expectRank(w, 4, 'conv w');
   const channels = staticDim(c, 'conv channels');
   if (channels % group !== 0 || staticDim(o, 'conv filters') % group !== 0) throw new RangeError(`conv: ${channels} channels and ${o} filters do not split into ${group} groups`);

@@ -41,7 +41,7 @@ export function programGraph(program: Program, kind: 'train' | 'eval', options: 
 function emit(b: GraphBuilder, node: ProgramNode, args: Value[], program: Program): Value {
   const [x, y] = args;
   switch (node.op) {
-    case 'Gemm': return b.gemm(x, y, args[2] ?? null, node);
+    case 'Gemm': return ops.gemm(b, x, y, args[2] ?? null, node);
     case 'MatMul': return ops.matmul(b, x, y);
     case 'Add': return b.add(x, y);
     case 'Sub': return ops.sub(b, x, y);
