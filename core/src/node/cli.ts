@@ -8,6 +8,7 @@ import type { CheckpointStore } from '../session/checkpoint';
 import { createFileCheckpointStore } from './checkpoint-file';
 import { createNodeOracle } from './ort-node';
 import { loadDataset } from './datasets';
+import { modelNames } from '../models/model';
 import { registerModelCommands } from './model-check';
 import { nodeWrtc } from './wrtc';
 import { startPeer, type PeerEvent } from '../runtime/peer';
@@ -80,7 +81,7 @@ interface SessionFlags {
 function addSessionFlags(cmd: Command): Command {
   return cmd
     .option('--config <file>', 'JSON session config (flags override its fields)')
-    .addOption(new Option('--model <name>', 'model').choices(['mlp', 'cnn']))
+    .addOption(new Option('--model <name>', 'built-in model (a layer list: the config file\'s "network" field)').choices([...modelNames]))
     .addOption(new Option('--dataset <name>', 'dataset').choices(['mnist', 'fashion-mnist', 'synthetic']))
     .addOption(new Option('--algo <name>', 'algorithm').choices([...algorithmNames]))
     .option('--peers <n>', 'expected peers: training starts when this many have joined', int('peers', 1))
