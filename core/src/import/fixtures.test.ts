@@ -98,6 +98,26 @@ describe.each(fixtures)('$name', ({ name, d, inputShape, classes, ends }) => {
   });
 });
 
+describe('data that does not fit an imported model', () => {
+  it('wrong input shape, and token ids that are not ids of its table: clear errors before anything runs', async () => {
+    const tabular = createModel({ onnx: file('tabular-layernorm.onnx') });
+    const embedding = createModel({ onnx: file('embedding.onnx') });
+    const oracles = await Promise.all([tabular, embedding].map((m) => createOrtOracle(m, { backend: 'wasm', numThreads: 1 })));
+    try {
+      const digits = { inputs: new Float32Array(2 * 784), labels: Uint8Array.of(0, 1), size: 2 };
+      await expect(oracles[0].gradient(tabular.init(0), digits)).rejects.toThrow(/1568 input floats for 2 samples of 12 features/);
+      const ids = randomBatch(embedding, 2, createRng(3));
+      await expect(oracles[1].gradient(embedding.init(0), ids)).resolves.toBeDefined();
+      const outside = { ...ids, inputs: ids.inputs.map((v, i) => (i === 9 ? 32 : v)) };
+      await expect(oracles[1].gradient(embedding.init(0), outside)).rejects.toThrow(/input 9 \(sample 1\) is 32, not a token id in \[0, 32\)/);
+      const fractional = { ...ids, inputs: ids.inputs.map((v, i) => (i === 0 ? 0.5 : v)) };
+      await expect(oracles[1].gradient(embedding.init(0), fractional)).rejects.toThrow(/input 0 \(sample 0\) is 0.5/);
+    } finally {
+      await Promise.all(oracles.map((o) => o.dispose()));
+    }
+  });
+});
+
 describe('files the importer refuses', () => {
   const refuse = (bytes: Uint8Array, code: string, message: RegExp, caps?: object) => {
     let error: unknown;
