@@ -70,9 +70,10 @@ function pick(c: ConstValue, shape: readonly number[], source: (i: number) => nu
   return { dataType: c.dataType, shape, data, batch };
 }
 
-function elementwise(node: OnnxNode, a: ConstValue, b: ConstValue, fn: (x: number, y: number) => number, dataType = a.dataType): ConstValue {
-  batchFree(node, a, b);
-  const shape = broadcastShapes(a.shape, b.shape);
+/** numpy-broadcast map over any number of constants */
+function elementwise(node: OnnxNode, operands: readonly ConstValue[], fn: (...v: number[]) => number, dataType = operands[operands.length - 1].dataType): ConstValue {
+  batchFree(node, ...operands);
+  const shape = operands.map((c) => c.shape).reduce<readonly number[]>((s, t) => broadcastShapes(s, t), []);
   const at = (c: ConstValue, i: number): number => {
     // index of output element i in a broadcast operand
     let j = 0, rest = i, stride = 1;
@@ -85,7 +86,7 @@ function elementwise(node: OnnxNode, a: ConstValue, b: ConstValue, fn: (x: numbe
     }
     return j;
   };
-  const data = Float64Array.from({ length: sizeOf(shape) }, (_, i) => fn(a.data[at(a, i)], b.data[at(b, i)]));
+  const data = Float64Array.from({ length: sizeOf(shape) }, (_, i) => fn(...operands.map((c) => c.data[at(c, i)])));
   return { dataType, shape, data, batch: null };
 }
 
@@ -213,21 +214,17 @@ export function fold(node: OnnxNode, inputs: readonly (ConstValue | null)[]): Co
     case 'Expand': {
       const c = need(x, 'input');
       batchFree(node, c);
-      return elementwise(node, c, { dataType: c.dataType, shape: ints(node, y, 'shape'), data: new Float64Array(sizeOf(ints(node, y, 'shape'))), batch: null }, (v) => v);
+      const shape = ints(node, y, 'shape');
+      return elementwise(node, [c, { dataType: c.dataType, shape, data: new Float64Array(sizeOf(shape)), batch: null }], (v) => v, c.dataType);
     }
-    case 'Equal': return elementwise(node, need(x, 'A'), need(y, 'B'), (p, q) => (p === q ? 1 : 0), DataType.BOOL);
-    case 'Where': {
-      const cond = need(x, 'condition'), a = need(y, 'X'), b = need(inputs[2] ?? null, 'Y');
-      const chosen = elementwise(node, cond, a, (c, v) => (c ? v : NaN), a.dataType);
-      const other = elementwise(node, cond, b, (c, v) => (c ? NaN : v), a.dataType);
-      return elementwise(node, chosen, other, (p, q) => (Number.isNaN(p) ? q : p), a.dataType);
-    }
-    case 'Add': return elementwise(node, need(x, 'A'), need(y, 'B'), (p, q) => p + q);
-    case 'Sub': return elementwise(node, need(x, 'A'), need(y, 'B'), (p, q) => p - q);
-    case 'Mul': return elementwise(node, need(x, 'A'), need(y, 'B'), (p, q) => p * q);
+    case 'Equal': return elementwise(node, [need(x, 'A'), need(y, 'B')], (p, q) => (p === q ? 1 : 0), DataType.BOOL);
+    case 'Where': return elementwise(node, [need(x, 'condition'), need(y, 'X'), need(inputs[2] ?? null, 'Y')], (c, p, q) => (c ? p : q));
+    case 'Add': return elementwise(node, [need(x, 'A'), need(y, 'B')], (p, q) => p + q);
+    case 'Sub': return elementwise(node, [need(x, 'A'), need(y, 'B')], (p, q) => p - q);
+    case 'Mul': return elementwise(node, [need(x, 'A'), need(y, 'B')], (p, q) => p * q);
     case 'Div': {
       const a = need(x, 'A');
-      return elementwise(node, a, need(y, 'B'), isFloat(a) ? (p, q) => p / q : (p, q) => Math.trunc(p / q));
+      return elementwise(node, [a, need(y, 'B')], isFloat(a) ? (p, q) => p / q : (p, q) => Math.trunc(p / q));
     }
     case 'Neg': { const c = need(x, 'X'); batchFree(node, c); return { ...c, data: c.data.map((v) => -v) }; }
     default: return fail(node, 'cannot be folded');

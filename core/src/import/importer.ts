@@ -41,6 +41,8 @@ export class Lowering {
   private readonly nodes: ProgramNode[] = [];
   private readonly shapes = new Map<string, readonly Dim[]>();
   private readonly consts = new Map<string, ProgramConst>();
+  /** the program name each constant got when a node first read it */
+  private readonly constNames = new Map<ConstValue, string>();
   private readonly params: OnnxTensor[] = [];
   private readonly used = new Set<string>();
   private readonly consumed = new Set<string>();
@@ -137,10 +139,11 @@ export class Lowering {
   private nameOf(node: OnnxNode, e: Entry): string {
     if (e.kind === 'live') return e.name;
     if (e.value.batch) throw new ModelImportError('unsupported-op', `node ${node.name} (${node.opType}) computes with the batch size`);
-    const existing = this.consts.get(e.name);
-    if (existing) return e.name;
-    const name = this.used.has(e.name) && !this.graph.initializers.has(e.name) ? this.fresh(e.name) : e.name;
-    this.used.add(name);
+    const known = this.constNames.get(e.value);
+    if (known) return known;
+    // an initializer keeps its name (reserved in `used` from the start); anything else gets a fresh one
+    const name = this.graph.initializers.get(e.name) && !this.consts.has(e.name) ? e.name : this.fresh(e.name);
+    this.constNames.set(e.value, name);
     this.consts.set(name, { shape: e.value.shape, data: Float32Array.from(e.value.data), integer: e.value.dataType !== DataType.FLOAT });
     return name;
   }
