@@ -78,7 +78,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
           d: e.d,
           rounds: e.config.rounds,
           algorithm: e.config.algorithm.name,
-          model: e.config.model,
+          model: e.config.network ? e.config.network.name ?? 'network' : e.config.model,
         });
         post({ type: 'log', message: `joined as ${e.peerId}, training shard ${e.shard} (${e.shardSize} samples) on ${e.backend}` });
         post({ type: 'state', state: 'waiting' });
