@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { SessionConfig } from '../../core/src/config';
+import type { SessionConfig } from '@signvote/core';
 
 /** What the signaling server answers to POST /api/sessions. */
 const createdSchema = z.object({

@@ -1,10 +1,14 @@
-import { createIdbCheckpointStore } from '../../core/src/session/checkpoint-idb';
-import type { TrainTest } from '../../core/src/runtime/peer';
-import { startPeer, type PeerEvent, type RunningPeer } from '../../core/src/runtime/peer';
-import { decodeDataset } from '../../core/src/data/codec';
-import type { Dataset } from '../../core/src/data/dataset';
-import type { GradientOracle } from '../../core/src/engine/oracle';
-import type { SessionConfig } from '../../core/src/config';
+import {
+  createIdbCheckpointStore,
+  type TrainTest,
+  startPeer,
+  type PeerEvent,
+  type RunningPeer,
+  decodeDataset,
+  type Dataset,
+  type GradientOracle,
+  type SessionConfig,
+} from '@signvote/core';
 import type { BackendChoice } from './oracle-protocol';
 import type { PeerInfo, ViewMessage } from './peer-messages';
 import { firstLayerPictures, type Pictures } from './weights';

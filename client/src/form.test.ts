@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSessionConfig, sessionConfigSchema } from '../../core/src/config';
+import { parseSessionConfig, sessionConfigSchema } from '@signvote/core';
 import { configToForm, defaultForm, formToConfig, parseIceServers } from './form';
 
 describe('session form', () => {

@@ -1,12 +1,12 @@
 import type { z } from 'zod';
 import {
   algorithmNames,
+  presetNames,
   sessionConfigSchema,
   type AlgorithmName,
   type SessionConfig,
   type SessionConfigInput,
-} from '../../core/src/config';
-import { presetNames } from '../../core/src/models/network';
+} from '@signvote/core';
 
 /**
  * The session form keeps what the user typed (strings) so a half-typed number is never

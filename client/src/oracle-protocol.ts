@@ -1,6 +1,4 @@
-import type { Dataset } from '../../core/src/data/dataset';
-import type { Backend } from '../../core/src/engine/oracle';
-import type { ModelSpec } from '../../core/src/models';
+import type { Dataset, Backend, ModelSpec } from '@signvote/core';
 
 /**
  * Messages between the page and the gradient worker (worker.ts). The page runs the session

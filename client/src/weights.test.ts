@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createModel } from '../../core/src/models';
+import { createModel } from '@signvote/core';
 import { extractUnits, findFirstLayer, firstLayerPictures, unitToRgba } from './weights';
 
 describe('first-layer weight pictures', () => {

@@ -1,6 +1,4 @@
-import type { Dataset } from '../../core/src/data/dataset';
-import type { Backend, Evaluation, GradientOracle, GradientResult } from '../../core/src/engine/oracle';
-import type { ModelSpec } from '../../core/src/models';
+import type { Dataset, Backend, Evaluation, GradientOracle, GradientResult, ModelSpec } from '@signvote/core';
 import type { BackendChoice, DatasetPayload, FromOracle, ToOracle } from './oracle-protocol';
 
 /**

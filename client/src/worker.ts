@@ -1,8 +1,5 @@
 /// <reference lib="webworker" />
-import { createOrtOracle } from '../../core/src/engine';
-import type { GradientOracle } from '../../core/src/engine/oracle';
-import type { Dataset } from '../../core/src/data/dataset';
-import { createModel } from '../../core/src/models';
+import { createOrtOracle, type GradientOracle, type Dataset, createModel } from '@signvote/core';
 import type { BackendChoice, FromOracle, ToOracle } from './oracle-protocol';
 
 /**

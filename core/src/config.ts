@@ -59,7 +59,7 @@ export const algorithmConfigSchema = z.object({
 });
 export type AlgorithmConfig = z.infer<typeof algorithmConfigSchema>;
 
-export const iceServerSchema = z.object({
+const iceServerSchema = z.object({
   urls: z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).min(1).max(8)]),
   username: z.string().max(256).optional(),
   credential: z.string().max(256).optional(),

@@ -2,16 +2,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { SessionConfigInput } from '../../core/src/config';
+import type { SessionConfigInput } from '@signvote/core';
 
 /**
  * Real processes for the P2P tests: the signaling server and headless peers run as
- * `node core/bin/signvote.mjs ...` exactly as a user would start them, and the tests read their
+ * `node cli/bin/signvote.mjs ...` exactly as a user would start them, and the tests read their
  * `--json` output (rounds on stdout, other events on stderr).
  */
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const bin = resolve(repoRoot, 'core/bin/signvote.mjs');
+export const bin = resolve(repoRoot, 'cli/bin/signvote.mjs');
 
 export interface RoundLine {
   readonly round: number;

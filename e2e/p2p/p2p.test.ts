@@ -5,10 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION } from '../../core/src/protocol/messages';
-import { decodeCheckpoint } from '../../core/src/session/checkpoint';
-import { hashParams } from '../../core/src/session/hash';
-import { SIGNALING_EVENTS } from '../../core/src/transport/signaling-protocol';
+import { PROTOCOL_VERSION, decodeCheckpoint, hashParams, SIGNALING_EVENTS } from '@signvote/core';
 import {
   bin,
   checkContinuous,

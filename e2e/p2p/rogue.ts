@@ -1,9 +1,7 @@
 import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
 import { io, type Socket } from 'socket.io-client';
-import { encodeMessage, type Message } from '../../core/src/protocol/messages';
-import { encodeFrames, encodeHello } from '../../core/src/transport/framing';
-import { SIGNALING_EVENTS } from '../../core/src/transport/signaling-protocol';
+import { encodeMessage, type Message, encodeFrames, encodeHello, SIGNALING_EVENTS } from '@signvote/core';
 
 /**
  * A misbehaving client built from the raw libraries (socket.io-client, simple-peer, wrtc), not

@@ -1,6 +1,6 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
-import type { SignalingServer } from '../../signaling/src/server';
+import type { SignalingServer } from '@signvote/signaling';
 import { launchChromium } from './browser';
 import { startServer } from './server';
 

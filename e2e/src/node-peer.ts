@@ -26,11 +26,11 @@ export interface NodePeer {
   stop(): void;
 }
 
-/** A headless Node peer through the real CLI (`core/bin/signvote.mjs peer --json`). */
+/** A headless Node peer through the real CLI (`cli/bin/signvote.mjs peer --json`). */
 export function startNodePeer(server: string, session: string, token: string): NodePeer {
   const child: ChildProcess = spawn(
     process.execPath,
-    [join(repoRoot, 'core', 'bin', 'signvote.mjs'), 'peer', '--server', server, '--session', session, '--token', token, '--json', '--label', 'e2e-node'],
+    [join(repoRoot, 'cli', 'bin', 'signvote.mjs'), 'peer', '--server', server, '--session', session, '--token', token, '--json', '--label', 'e2e-node'],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const rounds: NodeRound[] = [];

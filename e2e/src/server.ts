@@ -1,4 +1,4 @@
-import { createSignalingServer, type SignalingServer } from '../../signaling/src/server';
+import { createSignalingServer, type SignalingServer } from '@signvote/signaling';
 import { ensureClientBuild } from './build';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeCheckpoint } from '../../core/src/session/checkpoint';
+import { decodeCheckpoint } from '@signvote/core';
 import { hasChromium, watchErrors } from '../src/browser';
 import { useServerAndBrowser } from '../src/fixture';
 import { readFacts, waitUntil } from '../src/session-page';

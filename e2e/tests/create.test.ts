@@ -64,7 +64,7 @@ describe.skipIf(!hasChromium())('creating a session in the browser', () => {
     const page = await fixture.browser().newPage();
     await page.goto(fixture.server().url);
     const options = await page.getByLabel('Algorithm', { exact: true }).locator('option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
-    const { algorithmNames } = await import('../../core/src/config');
+    const { algorithmNames } = await import('@signvote/core');
     expect(options).toEqual([...algorithmNames]);
     await page.close();
   });

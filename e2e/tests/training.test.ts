@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SignalingServer } from '../../signaling/src/server';
+import type { SignalingServer } from '@signvote/signaling';
 import { hasChromium, launchChromium, watchErrors } from '../src/browser';
 import { repoRoot } from '../src/build';
 import { startNodePeer, type NodePeer } from '../src/node-peer';

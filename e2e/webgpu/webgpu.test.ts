@@ -14,8 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeModel } from '../../core/src/graph/onnx-proto';
-import { createModel } from '../../core/src/models';
+import { decodeModel, createModel } from '@signvote/core';
 import type { GradientCheckReport } from './page/report';
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

@@ -1,6 +1,5 @@
-import type { Dataset } from '../../core/src/data/dataset';
-import { datasetNames, loadDataset } from '../../core/src/node/datasets';
-import type { DatasetName } from '../../core/src/node/datasets';
+import type { Dataset } from '@signvote/core';
+import { datasetNames, loadDataset, type DatasetName } from '@signvote/core/node';
 
 /**
  * Maps the URL names the server publishes (`/datasets/<dataset>-<split>.bin`, e.g.

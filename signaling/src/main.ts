@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { builtClientDir } from './client-dist';
 import { createSignalingServer } from './server';
 
 /** CLI: `tsx signaling/src/main.ts --port 8080 --host 0.0.0.0 --static client/dist` */
@@ -21,8 +20,7 @@ const program = new Command()
   .parse();
 
 const opts = program.opts<{ port: number; host: string; static?: string; publicUrl?: string }>();
-const builtClient = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'client', 'dist');
-const staticDir = opts.static ? resolve(opts.static) : existsSync(join(builtClient, 'index.html')) ? builtClient : undefined;
+const staticDir = opts.static ? resolve(opts.static) : builtClientDir();
 const server = await createSignalingServer({
   port: opts.port,
   host: opts.host,

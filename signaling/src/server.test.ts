@@ -1,12 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
-import { decodeDataset } from '../../core/src/data/codec';
-import type { Dataset } from '../../core/src/data/dataset';
-import { createRng } from '../../core/src/random';
-import { createSignalingClient } from '../../core/src/transport/signaling-client';
-import type { SignalingClient } from '../../core/src/transport/signaling-client';
-import type { MembershipEpoch } from '../../core/src/transport/signaling-protocol';
+import {
+  decodeDataset,
+  type Dataset,
+  createRng,
+  createSignalingClient,
+  type SignalingClient,
+  type MembershipEpoch,
+} from '@signvote/core';
 import { createSignalingServer } from './server';
 import type { SignalingServer, SignalingServerOptions } from './server';
 

@@ -6,17 +6,20 @@ import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import type { Socket } from 'socket.io';
 import type { z } from 'zod';
-import { encodeDataset } from '../../core/src/data/codec';
-import type { Dataset } from '../../core/src/data/dataset';
-import { parseSessionConfig, sessionConfigSchema } from '../../core/src/config';
-import type { SessionConfig } from '../../core/src/config';
+import {
+  encodeDataset,
+  type Dataset,
+  parseSessionConfig,
+  sessionConfigSchema,
+  type SessionConfig,
+} from '@signvote/core';
 import {
   SIGNALING_EVENTS,
   describeIssues,
   joinRequestSchema,
   signalOutSchema,
   unreachableReportSchema,
-} from '../../core/src/transport/signaling-protocol';
+} from '@signvote/core';
 import type {
   CreateAck,
   ErrorAck,
@@ -25,7 +28,7 @@ import type {
   OkAck,
   SignalIn,
   SignalingErrorCode,
-} from '../../core/src/transport/signaling-protocol';
+} from '@signvote/core';
 import { loadDatasetSplit } from './datasets';
 import { HttpError, readBody, sendJson, serveStatic } from './http';
 import { TokenBucket } from './rate-limit';

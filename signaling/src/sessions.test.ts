@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSessionConfig } from '../../core/src/config';
+import { parseSessionConfig } from '@signvote/core';
 import { RegistryError, SessionRegistry } from './sessions';
 import { TokenBucket } from './rate-limit';
 

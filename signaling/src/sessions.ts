@@ -1,6 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { SessionConfig } from '../../core/src/config';
-import type { Member, MembershipEpoch, PeerInfo } from '../../core/src/transport/signaling-protocol';
+import type { SessionConfig, Member, MembershipEpoch, PeerInfo } from '@signvote/core';
 
 /**
  * Sessions and their membership: the one source of truth for who is in a session (DESIGN,

@@ -1,5 +1,5 @@
 import type * as OrtCommon from 'onnxruntime-web';
-import { featureSize, type Batch, type Dataset } from '../data/dataset';
+import { featureSize } from '../data/dataset';
 import type { Model, TrainingGraphOptions } from '../models/model';
 import type { Backend, Evaluation, GradientOracle, GradientResult } from './oracle';
 

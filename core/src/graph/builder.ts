@@ -19,6 +19,10 @@ import {
  *
  * Shapes are tracked statically (a string dimension is the symbolic batch size) because the
  * backward rules need them to undo broadcasting and reshapes without Shape ops.
+ *
+ * The class holds the graph, the tape and the loss; the other ops are functions in ops-*.ts
+ * that use `emit` and `record`, each writing its forward node and its backward rule side by
+ * side (a rule is read and checked against its own forward).
  */
 
 export interface Value {

@@ -31,9 +31,9 @@ export interface TrainTest {
 }
 
 /** Fixed so every peer, run and machine gets the same MNIST test set. */
-export const MNIST_SPLIT_SEED = 20230723;
+const MNIST_SPLIT_SEED = 20230723;
 /** Fraction of each digit class that goes to the training split (8,000 / 10,000 overall). */
-export const MNIST_TRAIN_FRACTION = 0.8;
+const MNIST_TRAIN_FRACTION = 0.8;
 
 export const FASHION_MNIST_DIR = process.env.SIGNVOTE_FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 const FASHION_FILES = {

@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { loadExperimentConfig } from './experiment/config';
 import { writeReport } from './experiment/report';
 import { runGrid } from './experiment/runner';
-import type { OracleBackend } from './experiment/wiring';
+import type { NodeBackend } from './ort-node';
 
 const positiveInt = (name: string) => (v: string) => {
   const n = Number(v);
@@ -33,7 +33,7 @@ program
   .option('-o, --out <dir>', 'output directory (default results/<name>, results/<name>-smoke with --smoke)')
   .option('--shard <i/k>', 'run only shard i of k (cost-balanced split; parallel processes)', shardArg)
   .addOption(new Option('--backend <b>', 'gradient oracle').choices(['auto', 'node', 'wasm']).default('auto'))
-  .action(async (opts: { config: string; smoke: boolean; seeds?: number; out?: string; shard?: { index: number; count: number }; backend: OracleBackend }) => {
+  .action(async (opts: { config: string; smoke: boolean; seeds?: number; out?: string; shard?: { index: number; count: number }; backend: NodeBackend }) => {
     const config = await loadExperimentConfig(opts.config);
     const out = opts.out ?? join('results', opts.smoke ? `${config.name}-smoke` : config.name);
     const command = ['npm run experiment --', '--config', opts.config, opts.smoke ? '--smoke' : '', opts.seeds ? `--seeds ${opts.seeds}` : '',

@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GradientOracle } from '../engine/oracle';
 import { createModel } from '../models';
-import { runModelSimulation, type ModelSimulationOptions } from '../optim/simulation';
+import { runModelSimulation, type ModelSimulationOptions } from '../sim/model';
 import { loadDataset, type TrainTest } from './datasets';
+import { parseExperimentConfig } from './experiment/config';
+import { expandGrid } from './experiment/grid';
+import { runSpec } from './experiment/run';
 import { createNodeOracle, loadOrtNode } from './ort-node';
 import { main } from './simulate';
 
@@ -61,6 +64,28 @@ describe('the simulator on a real model (MLP on MNIST)', () => {
     const skewed = await runModelSimulation(options({ ...small, partition: { kind: 'dirichlet', alpha: 0.1 } }));
     expect(skewed.finalParams).not.toEqual(a.finalParams);
     expect(skewed.problem).toBe('mlp on mnist-train (Dirichlet alpha=0.1)');
+  }, 30_000);
+
+  it('draws the same run as the experiment runner for the same seed (one naming of the random streams)', async () => {
+    const config = parseExperimentConfig({
+      name: 'same-run', title: 'same run', paper: '-', model: 'mlp', datasets: ['mnist'], rounds: 6, evalEvery: 1,
+      peers: [3], batchSizes: [16], partitions: [{ kind: 'dirichlet', alpha: 0.5 }], seeds: 1, firstSeed: 4,
+      algorithms: [{ label: 'fed', name: 'fed-mv-sto-signsgd-sim', lr: 0.001, R: 0.001, K: 2, eta: 0.01 }],
+      claims: [], smoke: { rounds: 6, seeds: 1, evalEvery: 1 },
+    });
+    const [spec] = expandGrid(config);
+    const experiment = await runSpec(spec, { model, oracle, train: data.train, test: data.test });
+    const simulated = await runModelSimulation(options({
+      algorithm: { name: 'fed-mv-sto-signsgd-sim', lr: 0.001, R: 0.001, K: 2, eta: 0.01, ties: 'zero' },
+      peers: 3, batch: 16, rounds: 6, seed: 4, x0: model.init(4), evalEvery: 1, partition: { kind: 'dirichlet', alpha: 0.5 },
+    }));
+    // evaluated every round, the experiment's train loss (mean since the last evaluation) is the round's
+    expect(simulated.curve.map((p) => [p.round, p.trainLoss, p.testLoss, p.testAccuracy]))
+      .toEqual(experiment.rows.map((r) => [r.round, r.trainLoss, r.testLoss, r.testAccuracy]));
+    // the streams are the seed's: another seed draws other batches
+    const other = await runModelSimulation(options({ algorithm: { name: 'fed-mv-sto-signsgd-sim', lr: 0.001, R: 0.001, K: 2, eta: 0.01, ties: 'zero' },
+      peers: 3, batch: 16, rounds: 6, seed: 5, x0: model.init(4), evalEvery: 1, partition: { kind: 'dirichlet', alpha: 0.5 } }));
+    expect(other.curve[1].trainLoss).not.toBe(simulated.curve[1].trainLoss);
   }, 30_000);
 
   it('rejects parameters that do not fit the model', async () => {

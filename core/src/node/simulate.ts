@@ -1,18 +1,19 @@
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { GradientOracle } from '../engine/oracle';
-import { createModel, modelNames, type ModelName } from '../models';
 import { algorithmNames, type AlgorithmName, type AlgorithmConfig, type Partition } from '../config';
-import { runModelSimulation, runSimulation, type ModelSimulationResult, type SimulationResult } from '../optim/simulation';
+import { createModel, modelNames, type ModelName } from '../models';
+import { runModelSimulation, type ModelSimulationResult } from '../sim/model';
+import { runSimulation, type SimulationResult } from '../sim/synthetic';
 import { datasetNames, loadDataset, type DatasetName } from './datasets';
-import { createNodeOracle, loadOrtNode } from './ort-node';
+import { createNodeOracle, type NodeBackend } from './ort-node';
 
 /**
  * Terminal simulator: n virtual peers of one (or every) algorithm in one process, as session
  * peers on the in-memory hub (so the byte columns are whole protocol messages as the session
  * measured them, framing included). Without --model they train the seeded skewed-noise
- * quadratic (core/src/problems); with --model a real network on a real dataset, one gradient
- * oracle (onnxruntime-node when it loads, else onnxruntime-web's wasm) shared by every peer.
+ * quadratic (core/src/sim/skewed-quadratic.ts); with --model a real network on a real dataset,
+ * one gradient oracle (onnxruntime-node when it loads, else onnxruntime-web's wasm) shared by
+ * every peer, on the experiment runner's random streams (core/src/sim/streams.ts).
  *
  *   npm run simulate -- --algo mv-sto-signsgd-sim --peers 50 --batch 8 --rounds 500 --seed 1
  *   npm run simulate -- --model mlp --dataset mnist --algo mv-sto-signsgd-sim --peers 50 --batch 32 --rounds 250 --seed 1
@@ -44,7 +45,7 @@ function real(value: string): number {
 
 const isModel = (r: SimulationResult | ModelSimulationResult): r is ModelSimulationResult => 'testAccuracy' in r;
 
-export function formatTable(results: readonly (SimulationResult | ModelSimulationResult)[]): string {
+function formatTable(results: readonly (SimulationResult | ModelSimulationResult)[]): string {
   const models = results.some(isModel);
   const head = [
     'algorithm', 'peers', 'batch', 'rounds',
@@ -68,14 +69,6 @@ export function formatTable(results: readonly (SimulationResult | ModelSimulatio
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
-}
-
-type Backend = 'auto' | 'node' | 'wasm';
-
-/** 'auto': onnxruntime-node when its native binary loads, else wasm (always there, slower) */
-async function openOracle(model: ModelName, backend: Backend): Promise<GradientOracle> {
-  const resolved = backend === 'auto' ? ((await loadOrtNode()) !== null ? 'node' : 'wasm') : backend;
-  return createNodeOracle(createModel(model), resolved);
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
@@ -111,7 +104,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   const o = program.opts<{
     algo: AlgorithmName | 'all'; peers: number; batch?: number; rounds?: number; seed: number; lr?: number;
     theta?: number; R?: number; alpha?: number; K?: number; eta?: number; weightDecay?: number; ties?: AlgorithmConfig['ties'];
-    model?: ModelName; dataset: Exclude<DatasetName, 'synthetic'>; dirichlet?: number; backend: Backend; evalEvery?: number; limit?: number;
+    model?: ModelName; dataset: Exclude<DatasetName, 'synthetic'>; dirichlet?: number; backend: NodeBackend; evalEvery?: number; limit?: number;
     d: number; noise: number; heterogeneity: number; json?: boolean; quiet?: boolean;
   }>();
   const model = o.model;
@@ -139,7 +132,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   const results: (SimulationResult | ModelSimulationResult)[] = [];
   if (model !== undefined) {
     const data = await loadDataset(o.dataset, o.limit !== undefined ? { limit: o.limit } : {});
-    const oracle = await openOracle(model, o.backend);
+    const oracle = await createNodeOracle(createModel(model), o.backend);
     const partition: Partition = o.dirichlet !== undefined ? { kind: 'dirichlet', alpha: o.dirichlet } : { kind: 'iid' };
     progress(`${model} (d = ${oracle.d}) on ${data.train.name} (${data.train.count} train / ${data.test.count} test), ${oracle.backend} backend`);
     try {

@@ -5,6 +5,7 @@ import { packSigns } from '../signs';
 import { ballotBytes, decodeBallot, decodeUpdate, encodeBallot, encodeUpdate, encodedUpdateBytes } from './codec';
 import { createStrategy } from './index';
 import type { Ballot, Update } from './strategy';
+import { tallyOf } from './test-helpers';
 
 function randomVector(d: number, seed: number): Float32Array {
   const rng = createRng(seed);
@@ -99,7 +100,7 @@ describe('byte accounting', () => {
     const ballot = await s.workerStep({ x, xPrev: x, round: 0, gradient: async () => g, rng: createRng(1) }, state);
     expect(encodeBallot(ballot, d).length).toBe(s.bytesUp(d));
     // one ballot: never a tie
-    expect(encodeUpdate(s.aggregate([ballot], d, 0), d).length).toBe(s.bytesDown(d));
+    expect(encodeUpdate(s.aggregate(tallyOf([ballot], d), d, 0), d).length).toBe(s.bytesDown(d));
     const bits = s.ballotKind === 'dense' ? 32 : 1;
     expect(s.bytesUp(d)).toBeLessThanOrEqual(Math.ceil((d * bits) / 8) + 5);
   });

@@ -1,5 +1,5 @@
 import { checkPacked, checkVerdict, decodeVerdict, encodeVerdict, encodedVerdictBytes, packedBytes } from '../signs';
-import type { Ballot, BallotKind, Update, UpdateKind } from './strategy';
+import type { Ballot, BallotKind, TrustedBallot, TrustedUpdate, Update, UpdateKind } from './strategy';
 
 /**
  * Wire forms of ballots and updates: what the protocol layer carries as opaque binary, and
@@ -11,15 +11,16 @@ import type { Ballot, BallotKind, Update, UpdateKind } from './strategy';
  * update  0x00..0x02 verdict exactly `encodeVerdict` (its own form tag: no ties / bitmap / list)
  *         0x80 dense         1 + 4d              float32 little-endian
  *
- * Decoders reject wrong lengths, unknown tags, nonzero padding bits and non-finite floats, so
- * a malformed or poisoned message from a peer fails here with a clear error and never reaches
- * the tally or the parameters.
+ * Decoders reject wrong lengths, unknown tags, nonzero padding bits and non-finite floats (and,
+ * given one, another kind than expected), so a malformed or poisoned message from a peer fails
+ * here with a clear error and never reaches the tally or the parameters. What they return is
+ * `Trusted`: the strategy's `aggregate` and `apply` check nothing again.
  */
 
-export const BALLOT_SIGNS = 0x01;
-export const BALLOT_DENSE = 0x02;
-export const BALLOT_SCALED_SIGNS = 0x03;
-export const UPDATE_DENSE = 0x80;
+const BALLOT_SIGNS = 0x01;
+const BALLOT_DENSE = 0x02;
+const BALLOT_SCALED_SIGNS = 0x03;
+const UPDATE_DENSE = 0x80;
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
@@ -50,7 +51,7 @@ export function encodedUpdateBytes(update: Update, d: number): number {
   return encodedVerdictBytes(d, ties);
 }
 
-export function checkFinite(values: Float32Array, what: string): void {
+function checkFinite(values: Float32Array, what: string): void {
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (v - v !== 0) throw new RangeError(`${what} has a non-finite value ${v} at coordinate ${i}`);
@@ -86,6 +87,18 @@ export function checkBallot(ballot: Ballot, d: number, what = 'ballot'): void {
     default:
       throw new TypeError(`${what} has unknown kind ${String((ballot as { kind: unknown }).kind)}`);
   }
+}
+
+/** `ballot`, checked (as `checkBallot`) and marked trusted: for ballots built in-process. */
+export function trustBallot(ballot: Ballot, d: number): TrustedBallot {
+  checkBallot(ballot, d);
+  return ballot as TrustedBallot;
+}
+
+/** `update`, checked (as `checkUpdate`) and marked trusted: for updates built in-process. */
+export function trustUpdate(update: Update, d: number): TrustedUpdate {
+  checkUpdate(update, d);
+  return update as TrustedUpdate;
 }
 
 export function checkUpdate(update: Update, d: number, what = 'update'): void {
@@ -152,7 +165,8 @@ export function encodeBallot(ballot: Ballot, d: number): Uint8Array {
   return out;
 }
 
-export function decodeBallot(bytes: Uint8Array, d: number): Ballot {
+/** The ballot in `bytes`, checked for d (and, given `kind`, of that kind); throws with the reason. */
+export function decodeBallot(bytes: Uint8Array, d: number, kind?: BallotKind): TrustedBallot {
   checkBytes(bytes, 'ballot');
   const tag = bytes[0];
   let ballot: Ballot;
@@ -169,8 +183,9 @@ export function decodeBallot(bytes: Uint8Array, d: number): Ballot {
   } else {
     throw new RangeError(`encoded ballot has unknown tag 0x${tag.toString(16)}`);
   }
+  if (kind !== undefined && ballot.kind !== kind) throw new TypeError(`a ${ballot.kind} ballot, expected ${kind}`);
   checkBallot(ballot, d, 'decoded ballot');
-  return ballot;
+  return ballot as TrustedBallot;
 }
 
 export function encodeUpdate(update: Update, d: number): Uint8Array {
@@ -182,17 +197,20 @@ export function encodeUpdate(update: Update, d: number): Uint8Array {
   return out;
 }
 
-export function decodeUpdate(bytes: Uint8Array, d: number): Update {
+/** The update in `bytes`, checked for d (and, given `kind`, of that kind); throws with the reason. */
+export function decodeUpdate(bytes: Uint8Array, d: number, kind?: UpdateKind): TrustedUpdate {
   checkBytes(bytes, 'update');
-  if (bytes[0] === UPDATE_DENSE) {
+  const found: UpdateKind = bytes[0] === UPDATE_DENSE ? 'dense' : 'verdict';
+  if (kind !== undefined && found !== kind) throw new TypeError(`a ${found} update, expected ${kind}`);
+  if (found === 'dense') {
     checkSize(bytes, updateBytes('dense', d), 'dense update', d);
     const values = readFloats(bytes, 1, d);
     checkDense(values, d, 'decoded update values');
-    return { kind: 'dense', values };
+    return { kind: 'dense', values } as TrustedUpdate;
   }
   // every other tag is one of encodeVerdict's forms; decodeVerdict names a bad tag or length
   const verdict = decodeVerdict(bytes, d);
-  return { kind: 'verdict', signs: verdict.signs, ties: verdict.ties };
+  return { kind: 'verdict', signs: verdict.signs, ties: verdict.ties } as TrustedUpdate;
 }
 
 function popcount8(b: number): number {

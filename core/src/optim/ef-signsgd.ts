@@ -1,9 +1,9 @@
 import type { AlgorithmConfig } from '../config';
 import { packSigns } from '../signs';
-import { ballotBytes, checkUpdate, updateBytes } from './codec';
+import { ballotBytes, updateBytes } from './codec';
 import { lrAt } from './schedule';
-import type { Ballot, Strategy, Update, WorkerContext, WorkerState } from './strategy';
-import { accumulate, checkBallots, checkContext, createState, drawGradient } from './worker';
+import type { Ballot, Strategy, Tally, TrustedUpdate, WorkerContext, WorkerState } from './strategy';
+import { accumulate, ballotsOf, checkContext, checkLength, createState, drawGradient, updateOf } from './worker';
 
 /**
  * EF-signSGD (Karimireddy et al. 2019, Alg. 1 with error feedback), distributed by averaging.
@@ -34,23 +34,22 @@ export function createEfSignSgdStrategy(config: AlgorithmConfig): Strategy {
     return { kind: 'scaled-signs', scale, bits };
   }
 
-  function aggregate(ballots: readonly Ballot[], d: number): Update {
-    checkBallots(ballots, d, 'scaled-signs', name);
+  function aggregate(tally: Tally, d: number): TrustedUpdate {
+    const ballots = ballotsOf(tally, 'scaled-signs', name);
     const sum = new Float64Array(d);
-    for (const b of ballots) {
-      const { scale, bits } = b as Extract<Ballot, { kind: 'scaled-signs' }>;
+    for (const { scale, bits } of ballots) {
       for (let i = 0; i < d; i++) sum[i] += ((bits[i >>> 3] >>> (i & 7)) & 1) === 1 ? scale : -scale;
     }
     const values = new Float32Array(d);
     for (let i = 0; i < d; i++) values[i] = sum[i] / ballots.length;
-    return { kind: 'dense', values };
+    // a mean of finite scales: trusted as built
+    return { kind: 'dense', values } as TrustedUpdate;
   }
 
-  function apply(x: Float32Array, update: Update, round: number): void {
-    if (update?.kind !== 'dense') throw new TypeError(`${name}: expected a 'dense' update, got '${String(update?.kind)}'`);
-    checkUpdate(update, x.length);
+  function apply(x: Float32Array, update: TrustedUpdate, round: number): void {
+    const u = updateOf(update, 'dense', name).values;
+    checkLength(u, x.length, name);
     const decay = lrAt(config.schedule, config.lr, round) * config.weightDecay;
-    const u = update.values;
     for (let i = 0; i < x.length; i++) x[i] -= u[i] + decay * x[i];
   }
 

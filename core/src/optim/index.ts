@@ -15,6 +15,10 @@ export type {
   WorkerContext,
   WorkerState,
   Strategy,
+  Tally,
+  Trusted,
+  TrustedBallot,
+  TrustedUpdate,
 } from './strategy';
 export {
   encodeBallot,
@@ -26,6 +30,8 @@ export {
   encodedUpdateBytes,
   checkBallot,
   checkUpdate,
+  trustBallot,
+  trustUpdate,
 } from './codec';
 export { lrAt } from './schedule';
 

@@ -1,8 +1,8 @@
 import type { AlgorithmConfig } from '../config';
-import { ballotBytes, checkUpdate, updateBytes } from './codec';
+import { ballotBytes, updateBytes } from './codec';
 import { lrAt } from './schedule';
-import type { Ballot, Strategy, Update, WorkerContext, WorkerState } from './strategy';
-import { accumulate, checkBallots, checkContext, createState, drawGradient } from './worker';
+import type { Ballot, Strategy, Tally, TrustedUpdate, WorkerContext, WorkerState } from './strategy';
+import { accumulate, ballotsOf, checkContext, checkLength, createState, drawGradient, updateOf } from './worker';
 
 /**
  * SGD with heavy-ball momentum, the uncompressed baseline (32 bits per coordinate each way).
@@ -28,17 +28,17 @@ export function createSgdMomentumStrategy(config: AlgorithmConfig): Strategy {
     return { kind: 'dense', values: m.slice() };
   }
 
-  function aggregate(ballots: readonly Ballot[], d: number): Update {
-    checkBallots(ballots, d, 'dense', name);
-    return { kind: 'dense', values: meanOf(ballots.map((b) => (b as Extract<Ballot, { kind: 'dense' }>).values), d) };
+  function aggregate(tally: Tally, d: number): TrustedUpdate {
+    const ballots = ballotsOf(tally, 'dense', name);
+    // the mean of finite float32 vectors, summed in float64, is finite: trusted as built
+    return { kind: 'dense', values: meanOf(ballots.map((b) => b.values), d) } as TrustedUpdate;
   }
 
-  function apply(x: Float32Array, update: Update, round: number): void {
-    if (update?.kind !== 'dense') throw new TypeError(`${name}: expected a 'dense' update, got '${String(update?.kind)}'`);
-    checkUpdate(update, x.length);
+  function apply(x: Float32Array, update: TrustedUpdate, round: number): void {
+    const u = updateOf(update, 'dense', name).values;
+    checkLength(u, x.length, name);
     const gamma = lrAt(config.schedule, config.lr, round);
     const wd = config.weightDecay;
-    const u = update.values;
     for (let i = 0; i < x.length; i++) x[i] -= gamma * (u[i] + wd * x[i]);
   }
 
@@ -57,7 +57,7 @@ export function createSgdMomentumStrategy(config: AlgorithmConfig): Strategy {
 }
 
 /** Coordinate-wise mean, summed in float64 so the order of arrival does not change the result much. */
-export function meanOf(vectors: readonly Float32Array[], d: number): Float32Array {
+function meanOf(vectors: readonly Float32Array[], d: number): Float32Array {
   const sum = new Float64Array(d);
   for (const v of vectors) for (let i = 0; i < d; i++) sum[i] += v[i];
   const out = new Float32Array(d);

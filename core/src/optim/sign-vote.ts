@@ -1,10 +1,10 @@
 import type { AlgorithmConfig, AlgorithmName } from '../config';
 import { createRng, type Rng } from '../random';
 import { applyVerdict, majorityVerdict, momentumStochasticSignPack, packSigns, stochasticSignPack } from '../signs';
-import { ballotBytes, checkUpdate, updateBytes } from './codec';
+import { ballotBytes, updateBytes } from './codec';
 import { lrAt } from './schedule';
-import type { Ballot, Strategy, Update, WorkerContext, WorkerState } from './strategy';
-import { accumulate, checkBallots, checkContext, createState, drawGradient, drawUncheckedGradient, extrapolate, scratchFor } from './worker';
+import type { Ballot, Strategy, Tally, TrustedUpdate, WorkerContext, WorkerState } from './strategy';
+import { accumulate, ballotsOf, checkContext, createState, drawGradient, drawUncheckedGradient, extrapolate, scratchFor, updateOf } from './worker';
 
 /**
  * Every algorithm whose ballot is one bit per coordinate. They differ only in the vector a
@@ -33,7 +33,7 @@ export interface SignVoteSpec {
   readonly localSteps: number;
 }
 
-export function signVoteSpec(config: AlgorithmConfig): SignVoteSpec {
+function signVoteSpec(config: AlgorithmConfig): SignVoteSpec {
   const { theta, alpha, K } = config;
   switch (config.name) {
     case 'signsgd':
@@ -90,20 +90,20 @@ export function createSignVoteStrategy(config: AlgorithmConfig): Strategy {
   // round (after a failover, or in a resumed session) breaks its ties the same way.
   const tieCoins = createRng('tie-break');
 
-  function aggregate(ballots: readonly Ballot[], d: number, round: number): Update {
-    checkBallots(ballots, d, 'signs', name);
+  function aggregate(tally: Tally, d: number, round: number): TrustedUpdate {
+    const ballots = ballotsOf(tally, 'signs', name);
     const verdict = majorityVerdict(
-      ballots.map((b) => (b as Extract<Ballot, { kind: 'signs' }>).bits),
+      ballots.map((b) => b.bits),
       d,
     );
-    if (config.ties === 'coin' && verdict.ties) return { kind: 'verdict', signs: breakTies(verdict.signs, verdict.ties, tieCoins.fork(round)), ties: null };
-    return { kind: 'verdict', signs: verdict.signs, ties: verdict.ties };
+    // a majority of well-formed sign vectors is a well-formed verdict: trusted as built
+    if (config.ties === 'coin' && verdict.ties) return { kind: 'verdict', signs: breakTies(verdict.signs, verdict.ties, tieCoins.fork(round)), ties: null } as TrustedUpdate;
+    return { kind: 'verdict', signs: verdict.signs, ties: verdict.ties } as TrustedUpdate;
   }
 
-  function apply(x: Float32Array, update: Update, round: number): void {
-    if (update?.kind !== 'verdict') throw new TypeError(`${name}: expected a 'verdict' update, got '${String(update?.kind)}'`);
-    checkUpdate(update, x.length);
-    applyVerdict(x, update, lrAt(config.schedule, config.lr, round), config.weightDecay);
+  function apply(x: Float32Array, update: TrustedUpdate, round: number): void {
+    // applyVerdict (core/src/signs) checks the verdict's lengths against x itself
+    applyVerdict(x, updateOf(update, 'verdict', name), lrAt(config.schedule, config.lr, round), config.weightDecay);
   }
 
   return {

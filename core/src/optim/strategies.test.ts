@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { createRng } from '../random';
 import { algorithmNames } from '../config';
 import { packSigns, stochasticSignPack } from '../signs';
+import { decodeBallot, decodeUpdate, encodeBallot, encodeUpdate, trustBallot, trustUpdate } from './codec';
 import { createStrategy } from './index';
 import type { Ballot, Update } from './strategy';
-import { context, scriptedGradient, signsOf, verdictValues } from './test-helpers';
+import { context, scriptedGradient, signsOf, tallyOf, verdictValues } from './test-helpers';
 
 function signBits(b: Ballot): Uint8Array {
   if (b.kind !== 'signs') throw new Error(`expected a signs ballot, got ${b.kind}`);
@@ -29,14 +30,14 @@ describe('signsgd', () => {
     const ballot = await s.workerStep(ctx, state);
     expect(signsOf(signBits(ballot), 4)).toEqual([1, -1, 1, -1]);
     const x = Float32Array.from([1, 2, 3, 4]);
-    s.apply(x, s.aggregate([ballot], 4, 0), 0);
+    s.apply(x, s.aggregate(tallyOf([ballot], 4), 4, 0), 0);
     close(x, [0.9, 2.1, 2.9, 4.1]);
     expect(state.momentum).toBeNull();
   });
 
   it('applies weight decay and the lr schedule: x <- x - gamma_t (s + wd x)', async () => {
     const s = createStrategy({ name: 'signsgd', lr: 0.1, weightDecay: 0.5, schedule: { kind: 'step', milestones: [2], factor: 0.1 } });
-    const update = s.aggregate([{ kind: 'signs', bits: packSigns(Float32Array.from([1, -1])) }], 2, 0);
+    const update = s.aggregate(tallyOf([{ kind: 'signs', bits: packSigns(Float32Array.from([1, -1])) }], 2), 2, 0);
     const x = Float32Array.from([2, 2]);
     s.apply(x, update, 1); // gamma = 0.1: [2 - 0.1 (1 + 1), 2 - 0.1 (-1 + 1)]
     close(x, [1.8, 2]);
@@ -77,11 +78,11 @@ describe('mv-signsgd', () => {
   it("verdict is Sign(sum of ballots); an even split is a tie (0) under the paper's rule", () => {
     const s = createStrategy({ name: 'mv-signsgd', lr: 0.5, ties: 'zero' });
     const b = (v: number[]): Ballot => ({ kind: 'signs', bits: packSigns(Float32Array.from(v)) });
-    const three = s.aggregate([b([1, -1, 1]), b([1, 1, -1]), b([-1, -1, -1])], 3, 0);
+    const three = s.aggregate(tallyOf([b([1, -1, 1]), b([1, 1, -1]), b([-1, -1, -1])], 3), 3, 0);
     expect(three.kind).toBe('verdict');
     if (three.kind !== 'verdict') return;
     expect(verdictValues(three.signs, three.ties, 3)).toEqual([1, -1, -1]);
-    const two = s.aggregate([b([1, -1, 1]), b([-1, -1, 1])], 3, 0);
+    const two = s.aggregate(tallyOf([b([1, -1, 1]), b([-1, -1, 1])], 3), 3, 0);
     if (two.kind !== 'verdict') throw new Error('expected a verdict');
     expect(verdictValues(two.signs, two.ties, 3)).toEqual([0, -1, 1]);
     const x = new Float32Array(3);
@@ -164,7 +165,7 @@ describe('ef-signsgd', () => {
     expect(b2.scale).toBeCloseTo(0.1, 6);
     expect(signsOf(b2.bits, 4)).toEqual([-1, 1, 1, -1]);
     close(state.error!, [-0.05, -0.05, -0.05, -0.05]);
-    const u = s.aggregate([b1, b2], 4, 0);
+    const u = s.aggregate(tallyOf([b1, b2], 4), 4, 0);
     close(dense(u), [0.075, -0.075, 0.175, -0.175]);
     const x = Float32Array.from([1, 1, 1, 1]);
     s.apply(x, u, 0);
@@ -185,7 +186,7 @@ describe('sgd-m', () => {
     const bb = await s.workerStep(context([0, 0], gb, createRng(1), 1), b);
     close(a.momentum!, [3.5, -1]);
     close(b.momentum!, [0.5, 4]);
-    const u = s.aggregate([ba, bb], 2, 0);
+    const u = s.aggregate(tallyOf([ba, bb], 2), 2, 0);
     // momentum on the mean: 0.5 * mean(g1) + mean(g2) = 0.5 [0, 1] + [2, 1]
     close(dense(u), [2, 1.5]);
     const x = Float32Array.from([1, 1]);
@@ -204,19 +205,32 @@ describe('bad input', () => {
     expect(() => createStrategy({ name: 'sgd-m', lr: Number.NaN })).toThrow(/lr/);
   });
 
-  it.each(algorithmNames)('%s: aggregate rejects n = 0, wrong kinds and wrong lengths', (name) => {
+  it.each(algorithmNames)('%s: a ballot is checked once, where it enters; aggregate takes the tally as trusted', (name) => {
     const s = createStrategy({ name });
-    expect(() => s.aggregate([], 10, 0)).toThrow(/n = 0/);
-    const wrong: Ballot = s.ballotKind === 'dense'
-      ? { kind: 'signs', bits: new Uint8Array(2) }
-      : { kind: 'dense', values: new Float32Array(10) };
-    expect(() => s.aggregate([wrong], 10, 0)).toThrow(/kind/);
     const short: Ballot = s.ballotKind === 'dense'
       ? { kind: 'dense', values: new Float32Array(9) }
       : s.ballotKind === 'signs'
         ? { kind: 'signs', bits: new Uint8Array(1) }
         : { kind: 'scaled-signs', scale: 1, bits: new Uint8Array(1) };
-    expect(() => s.aggregate([short], 10, 0)).toThrow(/expected/);
+    expect(() => trustBallot(short, 10)).toThrow(/expected/);
+    expect(() => decodeBallot(encodeBallot(short, 9), 10)).toThrow(/expected/);
+    const wrong: Ballot = s.ballotKind === 'dense'
+      ? { kind: 'signs', bits: new Uint8Array(2) }
+      : { kind: 'dense', values: new Float32Array(10) };
+    expect(() => decodeBallot(encodeBallot(wrong, 10), 10, s.ballotKind)).toThrow(/expected/);
+    // what aggregate still refuses is a caller's bug: no ballot, or one of another kind
+    expect(() => s.aggregate(tallyOf([], 10), 10, 0)).toThrow(/n = 0/);
+    expect(() => s.aggregate(tallyOf([wrong], 10), 10, 0)).toThrow(/kind/);
+  });
+
+  it.each(algorithmNames)('%s: the tally names who voted and who was expected and did not', async (name) => {
+    const s = createStrategy({ name, R: 1 });
+    const d = 6;
+    const ballot = await s.workerStep(context([0, 0, 0, 0, 0, 0], scriptedGradient([1, -2, 3, -4, 5, -6]), createRng(1)), s.createWorkerState(d));
+    // the absent do not change the update: majority vote and means are over the ballots that arrived
+    const all = s.aggregate(tallyOf([ballot], d), d, 0);
+    const some = s.aggregate(tallyOf([ballot], d, ['p2', 'p3']), d, 0);
+    expect(some).toEqual(all);
   });
 
   it.each(algorithmNames)('%s: apply rejects the wrong update kind and length', (name) => {
@@ -225,11 +239,13 @@ describe('bad input', () => {
     const other: Update = s.updateKind === 'dense'
       ? { kind: 'verdict', signs: new Uint8Array(2), ties: null }
       : { kind: 'dense', values: new Float32Array(10) };
-    expect(() => s.apply(x, other, 0)).toThrow(/expected/);
+    expect(() => s.apply(x, trustUpdate(other, 10), 0)).toThrow(/expected/);
     const short: Update = s.updateKind === 'dense'
       ? { kind: 'dense', values: new Float32Array(9) }
       : { kind: 'verdict', signs: new Uint8Array(1), ties: null };
-    expect(() => s.apply(x, short, 0)).toThrow(/expected/);
+    expect(() => trustUpdate(short, 10)).toThrow(/expected/);
+    expect(() => s.apply(x, trustUpdate(short, 9), 0)).toThrow(/expected/);
+    expect(() => decodeUpdate(encodeUpdate(other, 10), 10, s.updateKind)).toThrow(/expected/);
     expect(x.every((v) => v === 0)).toBe(true);
   });
 
@@ -261,7 +277,7 @@ describe('NaN policy', () => {
     for (let round = 0; round < 12; round++) {
       const ballot = await s.workerStep({ x, xPrev, round, gradient, rng }, state);
       const next = Float32Array.from(x);
-      s.apply(next, s.aggregate([ballot], d, round), round);
+      s.apply(next, s.aggregate(tallyOf([ballot], d), d, round), round);
       xPrev = x;
       x = next;
       expect(x.every(Number.isFinite)).toBe(true);

@@ -5,16 +5,19 @@ import type { AlgorithmConfig, AlgorithmName } from '../config';
  * The algorithms of the paper behind one small interface (DESIGN.md "Algorithms").
  *
  * - `workerStep` runs on every peer: gradients -> the message it sends up (a ballot).
- * - `aggregate` runs on the elected aggregator: the ballots that arrived -> one update.
- *   It is a pure function of the ballots, so a new aggregator needs no hand-over. Like
- *   Flower's `aggregate_fit(results, failures)`, it only ever sees the ballots that arrived:
- *   absent peers are simply missing from the array (any n >= 1 works).
+ * - `aggregate` runs on the elected aggregator: the tally of a round (the ballots that arrived,
+ *   and who was expected and did not vote, as in Flower's `aggregate_fit(results, failures)`)
+ *   -> one update. It is a pure function of the tally, so a new aggregator needs no hand-over
+ *   (any n >= 1 ballots works).
  * - `apply` runs on every peer, the aggregator included, with the same update, so all
  *   peers keep identical parameters. It is stateless (a function of x, the update and the
  *   round number), so a new aggregator or a late joiner needs only a snapshot of x.
  *
  * Wire forms of ballots and updates live in ./codec (`encodeBallot` ... `decodeUpdate`);
- * `bytesUp` / `bytesDown` are the exact sizes of those encodings.
+ * `bytesUp` / `bytesDown` are the exact sizes of those encodings. Ballots and updates are
+ * checked once, where they enter: the decoders (or `trustBallot` / `trustUpdate` for ones built
+ * in-process) return `Trusted` values, and `aggregate` and `apply` take only those and check
+ * nothing again.
  */
 
 /** What one worker sends up for one round. */
@@ -36,6 +39,32 @@ export type Update =
   | { readonly kind: 'dense'; readonly values: Float32Array };
 
 export type UpdateKind = Update['kind'];
+
+declare const checked: unique symbol;
+/**
+ * A ballot or update known to be well-formed for the session's d: the right lengths, zero
+ * padding bits, finite floats. Only the codec's decoders and `trustBallot` / `trustUpdate`
+ * (./codec) make one, and `aggregate` makes its update from trusted ballots.
+ */
+export type Trusted<T extends Ballot | Update> = T & { readonly [checked]: true };
+export type TrustedBallot = Trusted<Ballot>;
+export type TrustedUpdate = Trusted<Update>;
+
+/**
+ * One round's tally, as Flower's `aggregate_fit(results, failures)` sees it: the ballots that
+ * arrived and the members that were expected and did not vote.
+ */
+export interface Tally {
+  /** the ballots that arrived, in join order (so a float mean does not depend on arrival order), n >= 1 */
+  readonly ballots: readonly TrustedBallot[];
+  /** the peer id of each ballot's voter, index for index */
+  readonly voters: readonly string[];
+  /**
+   * members of the term that did not vote (join order): their ballot was late, lost or computed
+   * on other parameters, or they were hung or being resynced
+   */
+  readonly absent: readonly string[];
+}
 
 /** Draws a fresh mini-batch of this peer's shard and returns the gradient at `at` (length d). */
 export type GradientFn = (at: Float32Array) => Promise<Float32Array>;
@@ -82,13 +111,17 @@ export interface Strategy {
   /** one round on one peer: draw gradients, update its memory, return its ballot */
   workerStep(ctx: WorkerContext, state: WorkerState): Promise<Ballot>;
   /**
-   * pure: the ballots that arrived (n >= 1, all of this strategy's kind and length d) for
-   * `round` -> update. Any randomness (tie coins) is seeded by the round, so every aggregator,
-   * a new one after failover or a resumed one included, decides a round the same way.
+   * pure: the tally of `round` (n >= 1 ballots, all of `ballotKind` and length d) -> update.
+   * Any randomness (tie coins) is seeded by the round, so every aggregator, a new one after
+   * failover or a resumed one included, decides a round the same way. Throws on n = 0 or a
+   * ballot of another kind (a caller's bug: the session decodes ballots with `ballotKind`).
    */
-  aggregate(ballots: readonly Ballot[], d: number, round: number): Update;
-  /** x <- x - step(update, round); identical on every peer, stateless */
-  apply(x: Float32Array, update: Update, round: number): void;
+  aggregate(tally: Tally, d: number, round: number): TrustedUpdate;
+  /**
+   * x <- x - step(update, round); identical on every peer, stateless. Throws on an update of
+   * another kind or length than x (a caller's bug: the session decodes with `updateKind`).
+   */
+  apply(x: Float32Array, update: TrustedUpdate, round: number): void;
   /** exact encoded ballot size in bytes (./codec) */
   bytesUp(d: number): number;
   /**

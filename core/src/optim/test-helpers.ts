@@ -1,5 +1,6 @@
 import type { Rng } from '../random';
-import type { GradientFn, WorkerContext } from './strategy';
+import { trustBallot } from './codec';
+import type { Ballot, GradientFn, Tally, WorkerContext } from './strategy';
 
 /** Returns the given gradients in order (the last one repeats) and records where it was asked. */
 export function scriptedGradient(...grads: number[][]): GradientFn & { points: Float32Array[] } {
@@ -29,4 +30,9 @@ export function verdictValues(signs: Uint8Array, ties: Uint8Array | null, d: num
     if (ties !== null && ((ties[i >>> 3] >>> (i & 7)) & 1) === 1) return 0;
     return ((signs[i >>> 3] >>> (i & 7)) & 1) === 1 ? 1 : -1;
   });
+}
+
+/** A tally of these ballots (checked with `trustBallot`), voters p1, p2, ... in order. */
+export function tallyOf(ballots: readonly Ballot[], d: number, absent: readonly string[] = []): Tally {
+  return { ballots: ballots.map((b) => trustBallot(b, d)), voters: ballots.map((_, i) => `p${i + 1}`), absent };
 }

@@ -5,6 +5,7 @@ import { parseSessionConfig } from '../config';
 import { encodeUpdate } from './codec';
 import { createStrategy } from './index';
 import type { Ballot } from './strategy';
+import { tallyOf } from './test-helpers';
 
 /** Two ballots that disagree on every coordinate: every coordinate of the vote is a tie. */
 function opposedBallots(d: number): Ballot[] {
@@ -27,7 +28,7 @@ describe('tied votes', () => {
 
   it("'zero' keeps the paper's Sign(0) = 0 and pays for a tie bitmap", () => {
     const s = createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'zero' });
-    const u = s.aggregate(opposedBallots(d), d, 0);
+    const u = s.aggregate(tallyOf(opposedBallots(d), d), d, 0);
     if (u.kind !== 'verdict') throw new Error('expected a verdict');
     expect(u.ties).not.toBeNull();
     for (let i = 0; i < d; i += 97) expect(verdictValue(u, i)).toBe(0);
@@ -37,8 +38,8 @@ describe('tied votes', () => {
   it("'coin' resolves ties to fair, seeded +-1 and keeps the verdict at d/8 bytes", () => {
     const a = createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'coin' });
     const b = createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'coin' });
-    const ua = a.aggregate(opposedBallots(d), d, 7);
-    const ub = b.aggregate(opposedBallots(d), d, 7);
+    const ua = a.aggregate(tallyOf(opposedBallots(d), d), d, 7);
+    const ub = b.aggregate(tallyOf(opposedBallots(d), d), d, 7);
     if (ua.kind !== 'verdict' || ub.kind !== 'verdict') throw new Error('expected verdicts');
     expect(ua.ties).toBeNull();
     expect(encodeUpdate(ua, d).length).toBe(a.bytesDown(d));
@@ -53,11 +54,11 @@ describe('tied votes', () => {
   it("'coin' breaks the ties of a round the same way every time, whoever aggregates; another round differently", () => {
     const a = createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'coin' });
     const signs = (u: ReturnType<typeof a.aggregate>) => (u.kind === 'verdict' ? Array.from(u.signs) : []);
-    const first = signs(a.aggregate(opposedBallots(d), d, 7));
-    a.aggregate(opposedBallots(d), d, 8);
+    const first = signs(a.aggregate(tallyOf(opposedBallots(d), d), d, 7));
+    a.aggregate(tallyOf(opposedBallots(d), d), d, 8);
     // a failover or a resumed session may decide round 7 again, on another peer or this one
-    expect(signs(a.aggregate(opposedBallots(d), d, 7))).toEqual(first);
-    expect(signs(createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'coin' }).aggregate(opposedBallots(d), d, 7))).toEqual(first);
-    expect(signs(a.aggregate(opposedBallots(d), d, 8))).not.toEqual(first);
+    expect(signs(a.aggregate(tallyOf(opposedBallots(d), d), d, 7))).toEqual(first);
+    expect(signs(createStrategy({ name: 'mv-sto-signsgd-sim', ties: 'coin' }).aggregate(tallyOf(opposedBallots(d), d), d, 7))).toEqual(first);
+    expect(signs(a.aggregate(tallyOf(opposedBallots(d), d), d, 8))).not.toEqual(first);
   });
 });

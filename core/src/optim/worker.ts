@@ -1,5 +1,4 @@
-import { checkBallot } from './codec';
-import type { Ballot, BallotKind, WorkerContext, WorkerState } from './strategy';
+import type { BallotKind, Tally, TrustedBallot, TrustedUpdate, UpdateKind, WorkerContext, WorkerState } from './strategy';
 
 /**
  * Worker-side pieces every strategy shares: drawing a gradient under the NaN policy, the
@@ -113,17 +112,30 @@ export function scratchFor(d: number): Float32Array {
   return s;
 }
 
-/** Throws unless there is at least one ballot and all are well-formed and of `kind`. */
-export function checkBallots(ballots: readonly Ballot[], d: number, kind: BallotKind, strategy: string): void {
-  if (!Array.isArray(ballots)) throw new TypeError(`${strategy}: ballots must be an array`);
+/**
+ * The tally's ballots as `kind`. They were checked where they arrived (they are `Trusted`), so
+ * this only narrows their type; n = 0 or another kind is the caller's bug and throws.
+ */
+export function ballotsOf<K extends BallotKind>(tally: Tally, kind: K, strategy: string): Extract<TrustedBallot, { kind: K }>[] {
+  const ballots = tally.ballots;
   if (ballots.length === 0) {
     throw new RangeError(`${strategy}: no ballots to aggregate (n = 0); the round has no update`);
   }
   for (let j = 0; j < ballots.length; j++) {
-    const b = ballots[j];
-    if (b?.kind !== kind) {
-      throw new TypeError(`${strategy}: ballot ${j} is of kind '${String(b?.kind)}', expected '${kind}'`);
+    if (ballots[j].kind !== kind) {
+      throw new TypeError(`${strategy}: ballot ${j} is of kind '${ballots[j].kind}', expected '${kind}'`);
     }
-    checkBallot(b, d, `ballot ${j}`);
   }
+  return ballots as Extract<TrustedBallot, { kind: K }>[];
+}
+
+/** The update as `kind` (trusted, so only narrowed); another kind is the caller's bug and throws. */
+export function updateOf<K extends UpdateKind>(update: TrustedUpdate, kind: K, strategy: string): Extract<TrustedUpdate, { kind: K }> {
+  if (update?.kind !== kind) throw new TypeError(`${strategy}: expected a '${kind}' update, got '${String(update?.kind)}'`);
+  return update as Extract<TrustedUpdate, { kind: K }>;
+}
+
+/** Throws unless a dense update has d = x.length values (an O(1) guard; its values were checked at decode). */
+export function checkLength(values: Float32Array, d: number, strategy: string): void {
+  if (values.length !== d) throw new RangeError(`${strategy}: update has ${values.length} values, expected d = ${d}`);
 }

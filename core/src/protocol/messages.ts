@@ -15,7 +15,7 @@ import { Packr } from 'msgpackr';
 
 export const PROTOCOL_VERSION = 2;
 /** a message larger than this is refused before msgpack even looks at it */
-export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** snapshot pieces: 64 KiB of fp32, under every data-channel message limit we know of */
 export const SNAPSHOT_CHUNK_FLOATS = 16_384;
 const MAX_SESSION_CHARS = 256;
@@ -127,7 +127,7 @@ export type Message =
   | SyncMessage
   | SnapshotMessage;
 export type MessageType = Message['type'];
-export const messageTypes: readonly MessageType[] = ['ballot', 'verdict', 'open', 'status', 'fetch', 'sync', 'snapshot'];
+const messageTypes: readonly MessageType[] = ['ballot', 'verdict', 'open', 'status', 'fetch', 'sync', 'snapshot'];
 
 export type ProtocolErrorReason = 'too-large' | 'malformed' | 'version' | 'unknown-type' | 'invalid';
 

@@ -31,7 +31,7 @@ export interface StartPeerOptions {
   readonly serverUrl: string;
   readonly sessionId: string;
   readonly token: string;
-  /** reported to the other peers; resolve 'auto' with `detectBackend` first */
+  /** reported to the other peers */
   readonly backend: Backend;
   readonly label?: string;
   /** Node: @roamhq/wrtc (core/src/node/wrtc.ts); browsers: omit */
@@ -75,17 +75,6 @@ export interface RunningPeer {
    * reclaims anyway and which has crashed @roamhq/wrtc mid-flight.
    */
   leave(): Promise<void>;
-}
-
-/** WebGPU when the platform offers an adapter, wasm otherwise. */
-export async function detectBackend(): Promise<Backend> {
-  const gpu = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator?.gpu;
-  if (!gpu) return 'wasm';
-  try {
-    return (await gpu.requestAdapter()) ? 'webgpu' : 'wasm';
-  } catch {
-    return 'wasm';
-  }
 }
 
 export async function startPeer(options: StartPeerOptions): Promise<RunningPeer> {

@@ -11,7 +11,7 @@ import { createRng } from '../random';
 import type { Transport } from '../transport/transport';
 import { parseSessionConfig } from '../config';
 import { createSessionPeer } from './peer';
-import { createSim } from './testing';
+import { createSim } from '../sim/testing';
 
 const dirs: string[] = [];
 const tmp = async (): Promise<string> => {

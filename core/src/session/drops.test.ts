@@ -1,7 +1,7 @@
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { encodeMessage, PROTOCOL_VERSION } from '../protocol/messages';
-import { createSim } from './testing';
+import { createSim } from '../sim/testing';
 
 describe('bad input from the network', () => {
   it('is dropped and counted, and the session trains on', async () => {
@@ -48,30 +48,6 @@ describe('bad input from the network', () => {
     expect(rounds.length).toBe(20);
     expect(rounds.every((e) => e.type === 'round' && e.counted === 5)).toBe(true);
     expect(sim.peers[0].events.some((e) => e.type === 'error')).toBe(false);
-    await sim.stop();
-  });
-
-  it('a ballot with a bad payload (wrong length) is dropped, not tallied', async () => {
-    let sent = false;
-    const sim = createSim({
-      n: 3,
-      config: { rounds: 8 },
-      onEvent: (i, e) => {
-        if (i !== 0 || e.type !== 'round' || e.round !== 2) return;
-        const agg = sim.peers[0].peer;
-        const s = agg.state();
-        sent = true;
-        // a member "votes" early for the open round with a truncated sign vector
-        void sim.peers[1].transport.send(
-          agg.self,
-          encodeMessage({ v: PROTOCOL_VERSION, type: 'ballot', session: 'local', term: s.term, round: s.round, hash: s.hash, payload: new Uint8Array([1, 0xff]) }),
-        );
-      },
-    });
-    const res = await Promise.all(sim.peers.map((p) => p.peer.finished));
-    expect(sent).toBe(true);
-    expect(new Set(res.map((r) => r.hash)).size).toBe(1);
-    expect(sim.peers[0].peer.stats().dropped['bad-payload']).toBe(1);
     await sim.stop();
   });
 });

@@ -7,4 +7,3 @@ export { encodeCheckpoint, decodeCheckpoint, checkCheckpoint } from './checkpoin
 export type { Checkpoint, CheckpointStore } from './checkpoint';
 export { createIdbCheckpointStore } from './checkpoint-idb';
 export { snapshotPieces, SnapshotAssembler } from './snapshot';
-export { runLocalSession } from './local';

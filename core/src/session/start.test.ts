@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Checkpoint, CheckpointStore } from './checkpoint';
 import type { SessionEvent } from './events';
-import { createSim, waitFor, type SimPeer } from './testing';
+import { createSim, waitFor, type SimPeer } from '../sim/testing';
 
 const memoryStore = (): CheckpointStore & { latest: Checkpoint | null } => {
   const store = {

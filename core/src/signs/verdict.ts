@@ -49,9 +49,9 @@ export function verdictFromTally(counts: Int32Array): Verdict {
  *                    tie indices; chosen whenever 4 + 4k < B (few ties in a large vector).
  * The encoder always picks the smallest form, so equal verdicts have equal bytes.
  */
-export const VERDICT_NO_TIES = 0;
-export const VERDICT_TIE_BITMAP = 1;
-export const VERDICT_TIE_LIST = 2;
+const VERDICT_NO_TIES = 0;
+const VERDICT_TIE_BITMAP = 1;
+const VERDICT_TIE_LIST = 2;
 
 export function encodedVerdictBytes(d: number, tieCount: number): number {
   const B = packedBytes(d);

@@ -24,15 +24,15 @@ export const SIGNALING_EVENTS = {
   error: 'signaling:error',
 } as const;
 
-export const idSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'must be [A-Za-z0-9_-]');
+const idSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'must be [A-Za-z0-9_-]');
 
-export const peerInfoSchema = z.object({
+const peerInfoSchema = z.object({
   backend: z.enum(['webgpu', 'wasm', 'node']),
   label: z.string().max(64).optional(),
 });
 export type PeerInfo = z.infer<typeof peerInfoSchema>;
 
-export const memberSchema = z.object({
+const memberSchema = z.object({
   id: idSchema,
   /** join sequence number within the session; the smaller one initiates a WebRTC connection */
   seq: z.number().int().nonnegative(),
@@ -58,8 +58,8 @@ export type JoinRequest = z.infer<typeof joinRequestSchema>;
  * What simple-peer emits on 'signal'. Only the kinds it produces for data channels are relayed,
  * so the server never forwards arbitrary blobs between peers.
  */
-export const MAX_SDP_CHARS = 32 * 1024;
-export const signalDataSchema = z.union([
+const MAX_SDP_CHARS = 32 * 1024;
+const signalDataSchema = z.union([
   z.object({
     type: z.enum(['offer', 'answer', 'pranswer', 'rollback']),
     sdp: z.string().max(MAX_SDP_CHARS),
@@ -77,13 +77,12 @@ export const signalDataSchema = z.union([
 export type SignalData = z.infer<typeof signalDataSchema>;
 
 export const signalOutSchema = z.object({ to: idSchema, data: signalDataSchema });
-export type SignalOut = z.infer<typeof signalOutSchema>;
 export const signalInSchema = z.object({ from: idSchema, data: signalDataSchema });
 export type SignalIn = z.infer<typeof signalInSchema>;
 
 export const unreachableReportSchema = z.object({ peer: idSchema });
 
-export const createdSessionSchema = z.object({
+const createdSessionSchema = z.object({
   id: idSchema,
   token: z.string().min(1).max(128),
   /** join link: <base>/?session=ID&token=T */
@@ -91,7 +90,7 @@ export const createdSessionSchema = z.object({
 });
 export type CreatedSession = z.infer<typeof createdSessionSchema>;
 
-export const errorAckSchema = z.object({ ok: z.literal(false), error: z.string().max(2048), code: z.string().max(64) });
+const errorAckSchema = z.object({ ok: z.literal(false), error: z.string().max(2048), code: z.string().max(64) });
 export type ErrorAck = z.infer<typeof errorAckSchema>;
 
 export const createAckSchema = z.union([createdSessionSchema.extend({ ok: z.literal(true) }), errorAckSchema]);
@@ -110,7 +109,7 @@ export type JoinAck =
   | { ok: true; peerId: string; config: SessionConfig; membership: MembershipEpoch }
   | ErrorAck;
 
-export const okAckSchema = z.union([z.object({ ok: z.literal(true) }), errorAckSchema]);
+const okAckSchema = z.union([z.object({ ok: z.literal(true) }), errorAckSchema]);
 export type OkAck = z.infer<typeof okAckSchema>;
 
 /** `signaling:error` notices (refused events without an ack, rate limiting, being dropped) */

@@ -20,6 +20,12 @@ import type { Membership, PeerId, Transport, TransportListener } from './transpo
  * (framing.ts), sent one at a time per peer under a buffered-bytes budget, and queued until both
  * ends have exchanged HELLO, so a fast peer's first ballot waits for a slow peer's channel instead
  * of being lost (disco #1109), and nothing is sent before the other end can receive it in order.
+ *
+ * Over 400 lines because createWebRtcTransport is one closure on purpose: a link's send path
+ * (queue, back-pressure, HELLO), the mesh (who offers, ids that departed) and the membership the
+ * signaling server announces all read and change the same links map, current epoch, watchers
+ * and stats, and a failed link must be judged against the current membership (unreachable vs
+ * left). About 100 lines are the documented options, stats and link types.
  */
 
 /** What simple-peer needs from a WebRTC implementation (Node: core/src/node/wrtc.ts). */

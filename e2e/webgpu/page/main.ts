@@ -2,9 +2,7 @@
  * The browser half of e2e/webgpu/webgpu.test.ts: the real model and oracle from core, on
  * onnxruntime-web, computing one MLP gradient with the WebGPU and the wasm execution providers.
  */
-import { createSyntheticDatasets } from '../../../core/src/data/synthetic';
-import { createOrtOracle, createSessionOracle } from '../../../core/src/engine/ort-oracle';
-import { createModel } from '../../../core/src/models';
+import { createSyntheticDatasets, createOrtOracle, createSessionOracle, createModel } from '@signvote/core';
 import type { GradientCheckReport } from './report';
 
 /** Just the WebGPU surface this page touches (TypeScript's DOM lib has no WebGPU types yet). */

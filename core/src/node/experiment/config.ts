@@ -43,7 +43,6 @@ const lrScalingSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }).strict(),
   z.object({ kind: z.literal('linear'), referenceBatch: z.number().int().min(1).max(4096) }).strict(),
 ]);
-export type LrScaling = z.infer<typeof lrScalingSchema>;
 
 /** Selects grid cells; omitted axes match everything. */
 const selectorSchema = z
@@ -117,7 +116,7 @@ const claimSchema = z.discriminatedUnion('kind', [
 ]);
 export type Claim = z.infer<typeof claimSchema>;
 
-export const experimentConfigSchema = z
+const experimentConfigSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lower-case letters, digits, . _ - only'),
     title: z.string().min(1).max(200),

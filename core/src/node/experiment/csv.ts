@@ -16,7 +16,7 @@ export interface RunRow {
   readonly wallMs: number;
 }
 
-export const csvHeader = 'round,train_loss,test_loss,test_accuracy,bytes_up,bytes_down,wall_ms';
+const csvHeader = 'round,train_loss,test_loss,test_accuracy,bytes_up,bytes_down,wall_ms';
 
 function num(v: number, digits: number): string {
   return Number.isFinite(v) ? (Number.isInteger(v) ? String(v) : v.toPrecision(digits)) : '';

@@ -36,12 +36,12 @@ function slug(text: string): string {
   return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 }
 
-export function scaledLr(cfg: ExperimentConfig, lr: number, batchSize: number): number {
+function scaledLr(cfg: ExperimentConfig, lr: number, batchSize: number): number {
   return cfg.lrScaling.kind === 'linear' ? (lr * batchSize) / cfg.lrScaling.referenceBatch : lr;
 }
 
 /** The effective sizes after --smoke / --seeds. */
-export function effectiveSizes(cfg: ExperimentConfig, opts: GridOptions = {}) {
+function effectiveSizes(cfg: ExperimentConfig, opts: GridOptions = {}) {
   const seeds = opts.seeds ?? (opts.smoke ? Math.min(cfg.seeds, cfg.smoke.seeds) : cfg.seeds);
   return {
     seeds,

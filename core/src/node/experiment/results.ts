@@ -90,7 +90,7 @@ export interface ExperimentSummary {
   readonly figures: string[];
 }
 
-export const runsDir = (out: string) => join(out, 'runs');
+const runsDir = (out: string) => join(out, 'runs');
 
 async function writeAtomic(file: string, text: string): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
@@ -168,7 +168,7 @@ export function summarizeCells(config: ExperimentConfig, runs: readonly RunSumma
 }
 
 /** Mean and min-max band over seeds of test accuracy (percent) at each evaluated round. */
-export function accuracyBand(runs: ReadonlyArray<{ rows: RunRow[] }>, label: string): Series {
+function accuracyBand(runs: ReadonlyArray<{ rows: RunRow[] }>, label: string): Series {
   const byRound = new Map<number, number[]>();
   for (const { rows } of runs) {
     for (const row of rows) {

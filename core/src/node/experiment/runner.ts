@@ -2,15 +2,15 @@ import type { Dataset } from '../../data/dataset';
 import type { GradientOracle } from '../../engine/oracle';
 import { createModel } from '../../models';
 import type { Model } from '../../models';
+import { loadDataset } from '../datasets';
+import { createNodeOracle, type NodeBackend } from '../ort-node';
 import type { ExperimentConfig } from './config';
 import { expandGrid, runCost } from './grid';
 import type { RunSpec } from './grid';
 import { createProgress } from './progress';
 import { isRunComplete, writeRecord, writeRun, writeSummary } from './results';
 import type { ExperimentSummary } from './results';
-import { runSpec, serializeOracle } from './run';
-import { createOracle, loadData } from './wiring';
-import type { OracleBackend } from './wiring';
+import { runSpec } from './run';
 
 export interface GridRunOptions {
   readonly out: string;
@@ -21,7 +21,7 @@ export interface GridRunOptions {
   /** run only this shard of the grid (see shardOf): two processes on two cores */
   readonly shard?: { readonly index: number; readonly count: number };
   /** default auto: onnxruntime-node when it loads, else onnxruntime-web wasm */
-  readonly backend?: OracleBackend;
+  readonly backend?: NodeBackend;
   /** null: silent */
   readonly progress?: NodeJS.WriteStream | null;
   readonly log?: (line: string) => void;
@@ -79,10 +79,10 @@ export async function runGrid(config: ExperimentConfig, opts: GridRunOptions): P
         let model = models.get(spec.model);
         if (!model) { model = createModel(spec.model); models.set(spec.model, model); }
         let oracle = oracles.get(spec.model);
-        if (!oracle) { oracle = serializeOracle(await createOracle(model, opts.backend ?? 'auto')); oracles.set(spec.model, oracle); }
+        if (!oracle) { oracle = await createNodeOracle(model, opts.backend ?? 'auto'); oracles.set(spec.model, oracle); }
         const dataKey = `${spec.dataset}|${config.dataLimit}`;
         let data = datasets.get(dataKey);
-        if (!data) { data = await loadData(spec.dataset, config.dataLimit); datasets.set(dataKey, data); }
+        if (!data) { data = await loadDataset(spec.dataset, config.dataLimit > 0 ? { limit: config.dataLimit } : {}); datasets.set(dataKey, data); }
         const outcome = await runSpec(spec, { model, oracle, train: data.train, test: data.test, onProgress: (f) => progress.update(f) });
         await writeRun(opts.out, outcome.rows, outcome.summary);
         ran++;

@@ -2,9 +2,9 @@
  * Sign compression and majority vote (core/src/signs) against the obvious one-byte-per-
  * coordinate code, timed in the same run.
  */
-import { createRng } from '../src/random';
-import { accumulate, createState } from '../src/optim/worker';
-import { applyVerdict, majorityVerdict, momentumStochasticSignPack, packSigns, stochasticSignPack, type Verdict } from '../src/signs';
+import { createRng } from '../core/src/random';
+import { accumulate, createState } from '../core/src/optim/worker';
+import { applyVerdict, majorityVerdict, momentumStochasticSignPack, packSigns, stochasticSignPack, type Verdict } from '../core/src/signs';
 import { latency, throughput, timeMs, type Bench } from './harness';
 
 const D = 1 << 20;

@@ -26,18 +26,18 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createSignalingServer } from '../../signaling/src/server';
-import { createBatchSampler } from '../src/data/sampler';
-import { partitionFor } from '../src/data/partition';
-import { createModel } from '../src/models';
-import { loadDataset } from '../src/node/datasets';
-import { createNodeOracle, loadOrtNode } from '../src/node/ort-node';
-import { createStrategy } from '../src/optim';
-import { createRng } from '../src/random';
-import { parseSessionConfig, type SessionConfig } from '../src/config';
-import type { SessionEvent } from '../src/session/events';
-import { createSessionPeer } from '../src/session/peer';
-import { createMemoryHub } from '../src/transport/memory';
+import { createSignalingServer } from '@signvote/signaling';
+import { createBatchSampler } from '../core/src/data/sampler';
+import { partitionFor } from '../core/src/data/partition';
+import { createModel } from '../core/src/models';
+import { loadDataset } from '../core/src/node/datasets';
+import { createNodeOracle, loadOrtNode } from '../core/src/node/ort-node';
+import { createStrategy } from '../core/src/optim';
+import { createRng } from '../core/src/random';
+import { parseSessionConfig, type SessionConfig } from '../core/src/config';
+import type { SessionEvent } from '../core/src/session/events';
+import { createSessionPeer } from '../core/src/session/peer';
+import { createMemoryHub } from '../core/src/transport/memory';
 import { latency, type Bench, type BenchResult } from './harness';
 
 const PEERS = (process.env.P2P_BENCH_PEERS ?? '2,4,8').split(',').map(Number);
@@ -45,7 +45,7 @@ const ROUNDS = Number(process.env.P2P_BENCH_ROUNDS ?? 2000);
 const WARMUP = Math.min(1000, Math.floor(ROUNDS / 2));
 /** rounds per window of the overhead-over-time line printed for each WebRTC run */
 const WINDOW = 250;
-const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/signvote.mjs');
+const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/bin/signvote.mjs');
 
 interface RoundRow {
   round: number;

@@ -16,14 +16,14 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfWasm from '@tensorflow/tfjs-backend-wasm';
-import { createSyntheticDatasets } from '../src/data/synthetic';
-import type { Batch } from '../src/data/dataset';
-import { createOrtOracle } from '../src/engine/ort-oracle';
-import type { GradientOracle } from '../src/engine/oracle';
-import { createModel, type Model } from '../src/models';
-import { randomBatch } from '../src/models/gradcheck';
-import { createRng } from '../src/random';
-import { createNodeOracle, loadOrtNode } from '../src/node/ort-node';
+import { createSyntheticDatasets } from '../core/src/data/synthetic';
+import type { Batch } from '../core/src/data/dataset';
+import { createOrtOracle } from '../core/src/engine/ort-oracle';
+import type { GradientOracle } from '../core/src/engine/oracle';
+import { createModel, type Model } from '../core/src/models';
+import { randomBatch } from '../core/src/models/gradcheck';
+import { createRng } from '../core/src/random';
+import { createNodeOracle, loadOrtNode } from '../core/src/node/ort-node';
 import { throughput, timeMs, type Bench, type BenchResult } from './harness';
 
 const BATCHES = [8, 32, 128];
@@ -185,7 +185,7 @@ export const benches: Bench[] = [
     async run() {
       // Same layers, shapes and FLOPs; the file's dense weights are [out, in] (Gemm transB),
       // the preset's [in, out]. Both on the engine a Node peer prefers, one thread each.
-      const imported = createModel({ onnx: new Uint8Array(readFileSync(new URL('../fixtures/onnx/lenet5.onnx', import.meta.url))), name: 'lenet5.onnx' });
+      const imported = createModel({ onnx: new Uint8Array(readFileSync(new URL('../core/fixtures/onnx/lenet5.onnx', import.meta.url))), name: 'lenet5.onnx' });
       const preset = createModel('lenet5');
       if (imported.d !== preset.d) throw new Error(`imported LeNet-5 has d = ${imported.d}, the preset ${preset.d}`);
       const backends: ('node' | 'wasm')[] = (await loadOrtNode()) ? ['node', 'wasm'] : ['wasm'];

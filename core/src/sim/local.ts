@@ -1,15 +1,19 @@
+import { parseSessionConfig, type SessionConfig } from '../config';
 import { createStrategy } from '../optim';
 import type { Strategy, WorkerState } from '../optim/strategy';
 import { decodeMessage } from '../protocol/messages';
+import {
+  createSessionPeer, type Clock, type DropReason, type SessionEvent, type SessionGradient, type SessionPeer, type SessionStats,
+} from '../session';
 import { createMemoryHub, type MemoryHub } from '../transport/memory';
 import type { Membership, PeerId, Transport, TransportListener } from '../transport/transport';
-import { parseSessionConfig, type SessionConfig } from '../config';
-import type { DropReason, SessionEvent } from './events';
-import { createSessionPeer, type Clock, type SessionGradient, type SessionPeer, type SessionStats } from './peer';
+import { driveVirtualClock, VirtualClock } from './clock';
 
 /**
- * n session peers on one in-memory hub, run to the last round: how simulations go through the
- * same round state machine as real peers (DESIGN: "the one idea that keeps it simple").
+ * n session peers on one in-memory hub, run to the last round: THE in-process runner, under
+ * `npm run simulate` (synthetic.ts, model.ts), the experiment runner (node/experiment) and the
+ * tests, so simulations go through the same round state machine as real peers (DESIGN: "the
+ * one idea that keeps it simple").
  *
  * Time is virtual by default. The session's deadlines are set on a clock that only moves when
  * the run is quiescent: no message in flight on the hub, no epoch undelivered, no gradient or
@@ -21,6 +25,12 @@ import { createSessionPeer, type Clock, type SessionGradient, type SessionPeer, 
  *
  * Instant gradients make a run one long chain of microtasks; the hub, not this module, hands
  * the event loop its turns (transport/memory.ts), so timers, I/O and rendering keep running.
+ *
+ * Over 400 lines because runLocalSession is one closure on purpose: what "quiescent" means
+ * (sends in flight, pending gradients and evaluations, epochs seen, crashed peers) is counted
+ * by the transport and gradient wrappers, the evaluation queue and the event handler together,
+ * and read by the clock's driver (clock.ts); split up, those counters would travel as
+ * arguments between files. About a quarter of it is the documented options and result types.
  */
 
 export interface LocalSessionOptions {
@@ -29,12 +39,28 @@ export interface LocalSessionOptions {
   readonly peers: number;
   /** x^0, the same for every peer (copied) */
   readonly params: Float32Array;
-  /** peer i's gradient hook (peer i joins i-th; peer 0 leads the only term) */
+  /** peer i's gradient hook (peer i joins i-th; peer 0 aggregates the first term) */
   gradientFor(peerIndex: number): SessionGradient;
-  /** run on peer 0's parameters every `config.evalEvery` rounds (every peer holds the same ones) */
+  /**
+   * Run on the parameters after every `config.evalEvery`-th round (when evalEvery > 0) and
+   * after the last, on a copy taken when the first peer applies that round (every peer holds
+   * the same parameters then). It runs beside the session, so round events are not held up
+   * (no session peer is given an `evaluate` hook); calls are made one at a time, in round
+   * order, and virtual time stands still while one is pending. A rejection fails the run.
+   */
   readonly evaluate?: (x: Float32Array) => Promise<{ loss: number; accuracy: number }>;
+  /** each evaluation as it settles, in round order (`round`: 0-based, as in LocalRound) */
+  readonly onEvaluation?: (round: number, evaluation: { readonly loss: number; readonly accuracy: number }) => void;
   /** every event of every peer, synchronously (a throwing callback is ignored by the session) */
   readonly onEvent?: (peerIndex: number, e: SessionEvent) => void;
+  /**
+   * How the peers arrive on the hub. 'together' (default): all in one membership epoch, so the
+   * session starts in one term without the status reports and stale-term drops of a term per
+   * join. 'one-by-one': each joins in turn, as the peers of a real session arrive, so the
+   * first round's byte counts include every intermediate term's status reports (how the
+   * experiment runner has always measured, results/ included).
+   */
+  readonly arrival?: 'together' | 'one-by-one';
   /**
    * Peer i's ballot for round t is lost in transit; the aggregator tallies without it at the
    * deadline. The aggregator's own ballot never crosses the wire, so it cannot be lost.
@@ -63,7 +89,7 @@ export interface LocalRound {
   readonly counted: number;
   /** mean of the training losses the gradient hooks reported for this round (NaN: none did) */
   readonly trainLoss: number;
-  /** peer 0's evaluation after this round, when `evaluate` ran */
+  /** the evaluation of the parameters after this round, when `evaluate` ran */
   readonly evaluation?: { readonly loss: number; readonly accuracy: number };
   /** encoded message bytes (protocol framing included) peer i sent / received for this round */
   readonly bytesUp: Float64Array;
@@ -100,40 +126,6 @@ export interface LocalSessionResult {
   readonly wallMs: number;
 }
 
-/** Timers that run only when `fireNext` is called, earliest first, ties in arming order. */
-class VirtualClock implements Clock {
-  private t = 0;
-  private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  get pending(): number {
-    return this.timers.size;
-  }
-  fireNext(): boolean {
-    let best: number | null = null, at = Infinity;
-    // Map iteration is arming order, so `<` keeps the earliest-armed among equal times
-    for (const [id, timer] of this.timers) {
-      if (timer.at < at) [best, at] = [id, timer.at];
-    }
-    if (best === null) return false;
-    const timer = this.timers.get(best)!;
-    this.timers.delete(best);
-    this.t = Math.max(this.t, timer.at);
-    timer.fn();
-    return true;
-  }
-}
-
 function checkOptions(o: LocalSessionOptions): SessionConfig {
   if (!(Number.isInteger(o.peers) && o.peers >= 1 && o.peers <= 1000)) {
     throw new RangeError(`peers must be an integer in [1, 1000], got ${o.peers}`);
@@ -152,6 +144,9 @@ function checkOptions(o: LocalSessionOptions): SessionConfig {
     }
   }
   if (new Set((o.crashes ?? []).map((c) => c.peer)).size === o.peers) throw new RangeError('crash: at least one peer must survive');
+  if (o.arrival !== undefined && o.arrival !== 'together' && o.arrival !== 'one-by-one') {
+    throw new RangeError(`arrival must be 'together' or 'one-by-one', got ${String(o.arrival)}`);
+  }
   return config;
 }
 
@@ -179,7 +174,7 @@ export async function runLocalSession(options: LocalSessionOptions): Promise<Loc
     counted: number;
     lossSum: number;
     lossCount: number;
-    evaluation?: { loss: number; accuracy: number };
+    evaluation?: { readonly loss: number; readonly accuracy: number };
     bytesUp: Float64Array;
     bytesDown: Float64Array;
   }
@@ -225,19 +220,18 @@ export async function runLocalSession(options: LocalSessionOptions): Promise<Loc
 
   const workerStates: (WorkerState | null)[] = new Array<WorkerState | null>(n).fill(null);
   const peers: SessionPeer[] = [];
-  // One epoch for everyone: a session that starts with all its peers present, without a term
-  // per join (and the status reports and stale-term drops that a join-by-join start costs).
-  const transports = hub.joinMany(n);
-  transports.forEach((t, i) => indexOf.set(t.self, i));
+  const together = (options.arrival ?? 'together') === 'together' ? hub.joinMany(n) : null;
   try {
     for (let i = 0; i < n; i++) {
+      // one-by-one: each join publishes an epoch, after the peers before it have subscribed
+      const transport = together?.[i] ?? hub.join();
+      indexOf.set(transport.self, i);
       peers.push(createSessionPeer({
-        transport: observed(transports[i], i),
+        transport: observed(transport, i),
         config,
         strategy: keepingState(createStrategy(config.algorithm), i),
         params: options.params,
         gradient: tracked(options.gradientFor(i)),
-        ...(i === 0 && options.evaluate !== undefined && { evaluate: tracked(options.evaluate) }),
         clock,
         session: options.session,
         onEvent: (e) => onEvent(i, e),
@@ -301,6 +295,32 @@ export async function runLocalSession(options: LocalSessionOptions): Promise<Loc
     };
   }
 
+  // ---- evaluations, beside the session ----
+  const evaluate = options.evaluate;
+  const evaluated = new Set<number>();
+  let evaluations: Promise<void> = Promise.resolve();
+  let evaluationFailure: Error | null = null;
+  const evaluationDue = (round: number): boolean =>
+    evaluate !== undefined && !evaluated.has(round) &&
+    ((config.evalEvery > 0 && (round + 1) % config.evalEvery === 0) || round + 1 === config.rounds);
+  function evaluateAfter(round: number, x: Float32Array): void {
+    evaluated.add(round);
+    const copy = new Float32Array(x);
+    pendingWork++;
+    evaluations = evaluations
+      .then(async () => {
+        const e = await evaluate!(copy);
+        const evaluation = { loss: e.loss, accuracy: e.accuracy };
+        roundAt(round).evaluation = evaluation;
+        options.onEvaluation?.(round, evaluation);
+      })
+      .catch((e: unknown) => {
+        evaluationFailure ??= new Error(`evaluate after round ${round}: ${e instanceof Error ? e.message : String(e)}`);
+        fail(evaluationFailure);
+      })
+      .finally(() => pendingWork--);
+  }
+
   const finished = new Uint8Array(n);
   function checkDone(): void {
     if (settled) return;
@@ -329,11 +349,11 @@ export async function runLocalSession(options: LocalSessionOptions): Promise<Loc
           r.aggregator = i;
           r.counted = e.counted;
         }
-        if (Number.isFinite(e.loss) && e.accuracy === undefined) {
+        if (Number.isFinite(e.loss)) {
           r.lossSum += e.loss;
           r.lossCount++;
         }
-        if (e.accuracy !== undefined) r.evaluation = { loss: e.loss, accuracy: e.accuracy };
+        if (evaluationDue(e.round)) evaluateAfter(e.round, peers[i].state().x);
         roundEvents++;
         // >=: a peer that skipped rounds by installing a snapshot still crashes at its next one
         if (e.round >= (crashAfter.get(i) ?? Infinity)) crash(i);
@@ -353,10 +373,6 @@ export async function runLocalSession(options: LocalSessionOptions): Promise<Loc
   }
 
   // ---- the virtual clock's driver ----
-  let probeTimer: ReturnType<typeof setTimeout> | null = null;
-  let timersFired = 0;
-  let idleFirings = 0;
-  let progressMark = -1;
   const quiescent = (): boolean => {
     if (inflightSends > 0 || pendingWork > 0) return false;
     // an epoch on its way usually comes with status reports in flight, but a term change that
@@ -366,29 +382,19 @@ export async function runLocalSession(options: LocalSessionOptions): Promise<Loc
     return true;
   };
   const where = (): string => peers.map((p, i) => `${i}@${p.state().round}`).join(' ');
-  const probe = (): void => {
-    probeTimer = null;
-    if (settled || virtual === null) return;
-    if (quiescent()) {
-      if (roundEvents !== progressMark) {
-        progressMark = roundEvents;
-        idleFirings = 0;
-      }
-      if (virtual.pending === 0) {
-        return fail(new Error(`local session stalled: nothing in flight and no deadline armed (peer@round: ${where()})`));
-      }
-      if (++idleFirings > maxIdleTimers) {
-        return fail(new Error(`local session stalled: ${maxIdleTimers} deadlines fired without a round applied (peer@round: ${where()})`));
-      }
-      virtual.fireNext();
-      timersFired++;
-    }
-    probeTimer = setTimeout(probe, 0);
-  };
-  if (virtual !== null) probeTimer = setTimeout(probe, 0);
+  const driver = virtual === null ? null : driveVirtualClock(virtual, {
+    // a settled run fires nothing more
+    quiescent: () => !settled && quiescent(),
+    progress: () => roundEvents,
+    maxIdleTimers,
+    stalled: (why) => fail(new Error(`local session stalled: ${why} (peer@round: ${where()})`)),
+  });
 
   try {
     await outcome;
+    // the last evaluations may still be running once every peer has finished
+    await evaluations;
+    if (evaluationFailure !== null) throw evaluationFailure;
     const results: LocalPeerResult[] = peers.map((p, i) => {
       const s = p.state();
       return {
@@ -430,12 +436,12 @@ export async function runLocalSession(options: LocalSessionOptions): Promise<Loc
       hub: { ...hub.stats },
       dropped,
       virtualMs: virtual?.now() ?? 0,
-      timersFired,
+      timersFired: driver?.fired ?? 0,
       wallMs: performance.now() - t0,
     };
   } finally {
     settled = true;
-    if (probeTimer !== null) clearTimeout(probeTimer);
+    driver?.stop();
     for (const p of peers) await p.stop();
   }
 }

@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createStrategy } from '../optim';
-import { createSkewedQuadratic } from '../problems/skewed-quadratic';
-import { encodeMessage, PROTOCOL_VERSION } from '../protocol/messages';
 import { parseSessionConfig, type SessionConfigInput } from '../config';
-import type { SessionEvent } from './events';
+import { createStrategy } from '../optim';
+import { encodeMessage, PROTOCOL_VERSION } from '../protocol/messages';
+import type { SessionEvent, SessionGradient } from '../session';
 import { runLocalSession, type LocalSessionOptions } from './local';
-import type { SessionGradient } from './peer';
+import { createSkewedQuadratic } from './skewed-quadratic';
 
 const problem = createSkewedQuadratic({ d: 32, seed: 4, noise: 0.5 });
 
@@ -153,22 +152,67 @@ describe('runLocalSession', () => {
     expect(problem.loss(r.params)).toBeLessThan(0.5 * problem.loss(problem.x0));
   });
 
-  it('evaluates peer 0 every evalEvery rounds, in order', async () => {
+  it('evaluates every evalEvery rounds and after the last, in order, beside the session', async () => {
     const seen: number[] = [];
+    const reported: number[] = [];
     const r = await runLocalSession(setup(3, { rounds: 25, evalEvery: 10 }, {
       evaluate: async (x) => {
-        await new Promise((resolve) => setTimeout(resolve, 2));
+        // slow and uneven: calls still settle in round order, and virtual time waits for them
+        await new Promise((resolve) => setTimeout(resolve, 8 - reported.length * 3));
         return { loss: problem.loss(x), accuracy: 0.5 };
       },
+      onEvaluation: (round) => reported.push(round),
       onEvent: (i, e) => {
-        if (i === 0 && e.type === 'round') seen.push(e.round);
+        if (i === 0 && e.type === 'round') {
+          seen.push(e.round);
+          // the session does not evaluate: its round events carry no accuracy
+          expect(e.accuracy).toBeUndefined();
+        }
       },
     }));
     expect(seen).toEqual(Array.from({ length: 25 }, (_, t) => t));
+    expect(reported).toEqual([9, 19, 24]);
     const evaluated = r.rounds.filter((x) => x.evaluation !== undefined);
-    expect(evaluated.map((x) => x.round)).toEqual([9, 19]);
+    expect(evaluated.map((x) => x.round)).toEqual([9, 19, 24]);
     expect(evaluated[1].evaluation!.loss).toBeLessThan(evaluated[0].evaluation!.loss);
+    // the evaluation after the last round is of the final parameters
+    expect(evaluated[2].evaluation!.loss).toBe(problem.loss(r.params));
     expect(r.timersFired).toBe(0);
+  });
+
+  it('evaluates on a survivor once peer 0 has crashed', async () => {
+    const r = await runLocalSession(setup(4, { rounds: 20, evalEvery: 5 }, {
+      crashes: [{ peer: 0, afterRound: 6 }],
+      evaluate: async (x) => ({ loss: problem.loss(x), accuracy: 0 }),
+    }));
+    expect(r.rounds.filter((x) => x.evaluation !== undefined).map((x) => x.round)).toEqual([4, 9, 14, 19]);
+    expect(r.rounds[19].evaluation!.loss).toBe(problem.loss(r.params));
+  });
+
+  it('fails the run when an evaluation fails', async () => {
+    await expect(runLocalSession(setup(3, { rounds: 12, evalEvery: 5 }, {
+      evaluate: async (x) => {
+        if (problem.loss(x) < problem.loss(problem.x0)) throw new Error('test set unreadable');
+        return { loss: 0, accuracy: 0 };
+      },
+    }))).rejects.toThrow(/evaluate after round 4: test set unreadable/);
+  });
+
+  it('lets the peers arrive one by one: a term per arrival, the same parameters, more bytes', async () => {
+    const together = await runLocalSession(setup(5, { rounds: 20 }));
+    const terms: number[] = [];
+    const oneByOne = await runLocalSession(setup(5, { rounds: 20 }, {
+      arrival: 'one-by-one',
+      onEvent: (i, e) => {
+        if (i === 0 && e.type === 'term') terms.push(e.term);
+      },
+    }));
+    expect(oneByOne.hash).toBe(together.hash);
+    expect(terms[terms.length - 1]).toBe(5);
+    expect(oneByOne.timersFired).toBe(0);
+    // the intermediate terms' status reports, all in the first round
+    expect(oneByOne.hub.bytes).toBeGreaterThan(together.hub.bytes);
+    for (let t = 1; t < 20; t++) expect(oneByOne.rounds[t].bytesUp).toEqual(together.rounds[t].bytesUp);
   });
 
   it('also runs on a real clock', async () => {
@@ -205,6 +249,7 @@ describe('runLocalSession', () => {
     await expect(runLocalSession({ ...setup(2), params: new Float32Array(0) })).rejects.toThrow(/params/);
     await expect(runLocalSession({ ...setup(2), crashes: [{ peer: 0, afterRound: 1 }, { peer: 1, afterRound: 2 }] })).rejects.toThrow(/survive/);
     await expect(runLocalSession({ ...setup(2), crashes: [{ peer: 1, afterRound: 59 }] })).rejects.toThrow(/afterRound/);
+    await expect(runLocalSession({ ...setup(2), arrival: 'staggered' as 'together' })).rejects.toThrow(/arrival/);
     const absent = () => {
       throw new Error('bad predicate');
     };

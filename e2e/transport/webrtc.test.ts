@@ -1,16 +1,22 @@
 import SimplePeer from 'simple-peer';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSignalingServer } from '../../../signaling/src/server';
-import type { SignalingServer } from '../../../signaling/src/server';
-import { nodeWrtc } from '../node/wrtc';
-import { createRng } from '../random';
-import { DEFAULT_CHUNK_BYTES, FRAME_HEADER_BYTES, FRAME_HELLO, encodeFrames, encodeHello } from './framing';
-import { createSignalingClient } from './signaling-client';
-import type { SignalingClient } from './signaling-client';
-import type { SignalData } from './signaling-protocol';
-import type { Membership, PeerId } from './transport';
-import { createWebRtcTransport } from './webrtc';
-import type { WebRtcTransport } from './webrtc';
+import { createSignalingServer, type SignalingServer } from '@signvote/signaling';
+import { nodeWrtc } from '@signvote/core/node';
+import {
+  createRng,
+  DEFAULT_CHUNK_BYTES,
+  FRAME_HEADER_BYTES,
+  FRAME_HELLO,
+  encodeFrames,
+  encodeHello,
+  createSignalingClient,
+  type SignalingClient,
+  type SignalData,
+  type Membership,
+  type PeerId,
+  createWebRtcTransport,
+  type WebRtcTransport,
+} from '@signvote/core';
 
 const wrtc = nodeWrtc();
 let server: SignalingServer;

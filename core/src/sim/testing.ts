@@ -1,15 +1,17 @@
+import { parseSessionConfig, type SessionConfig, type SessionConfigInput } from '../config';
 import { createStrategy } from '../optim';
-import { createSkewedQuadratic, type SyntheticProblem } from '../problems/skewed-quadratic';
+import {
+  createSessionPeer, type CheckpointStore, type Clock, type SessionEvent, type SessionGradient, type SessionPeer,
+} from '../session';
 import { createMemoryHub, type MemoryHub, type MemoryHubOptions } from '../transport/memory';
 import type { Transport } from '../transport/transport';
-import type { CheckpointStore } from './checkpoint';
-import { parseSessionConfig, type SessionConfig, type SessionConfigInput } from '../config';
-import type { SessionEvent } from './events';
-import { createSessionPeer, type Clock, type SessionGradient, type SessionPeer } from './peer';
+import { createSkewedQuadratic, type SyntheticProblem } from './skewed-quadratic';
 
 /**
- * A small simulated session for tests: n peers on an in-memory hub training a seeded noisy
- * quadratic (core/src/problems) with majority-vote momentum signs.
+ * A small simulated session for tests that act on single peers at exact rounds: n peers on an
+ * in-memory hub, added one by one (each join a new term, as in a real session), training the
+ * seeded noisy quadratic (skewed-quadratic.ts) with majority-vote momentum signs, on the wall
+ * clock or a manual one (clock.ts). Whole runs go through runLocalSession (local.ts) instead.
  */
 export interface SimPeer {
   readonly peer: SessionPeer;
@@ -40,32 +42,6 @@ export interface SimOptions {
   readonly onEvent?: (i: number, e: SessionEvent) => void;
   readonly evaluate?: (x: Float32Array) => Promise<{ loss: number; accuracy: number }>;
   readonly clock?: Clock;
-}
-
-/** A clock that only moves when told: deadlines fire on `advance`, not on wall time. */
-export function createManualClock(): Clock & { advance(ms: number): void } {
-  let now = 0;
-  let seq = 0;
-  const timers = new Map<number, { at: number; fn: () => void }>();
-  return {
-    now: () => now,
-    setTimeout(fn, ms) {
-      const id = ++seq;
-      timers.set(id, { at: now + ms, fn });
-      return id;
-    },
-    clearTimeout(h) {
-      timers.delete(h as number);
-    },
-    advance(ms) {
-      now += ms;
-      const due = [...timers].filter(([, t]) => t.at <= now).sort((a, b) => a[1].at - b[1].at || a[0] - b[0]);
-      for (const [id, t] of due) {
-        if (!timers.delete(id)) continue;
-        t.fn();
-      }
-    },
-  };
 }
 
 export function createSim(options: SimOptions): Sim {
@@ -134,8 +110,4 @@ export async function waitFor(cond: () => boolean, ms = 20_000, what = 'conditio
     if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 1));
   }
-}
-
-export function roundsOf(p: SimPeer): number {
-  return p.peer.state().round;
 }

@@ -2,13 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ModelImportError } from '../import/errors';
+import { ModelImportError } from '@signvote/core';
 import { checkModel, formatReport } from './model-check';
 
 /** `signvote model check` on every committed fixture: the good ones pass, the others are refused. */
 
-const dir = fileURLToPath(new URL('../../fixtures/onnx/', import.meta.url));
-const bin = fileURLToPath(new URL('../../bin/signvote.mjs', import.meta.url));
+const dir = fileURLToPath(new URL('../../core/fixtures/onnx/', import.meta.url));
+const bin = fileURLToPath(new URL('../bin/signvote.mjs', import.meta.url));
 const refused = new Set(['unsupported-hardswish.onnx', 'batchnorm-training.onnx', 'int8-weights.onnx', 'fixed-batch.onnx']);
 const files = readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort();
 

@@ -1,12 +1,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { GradientOracle } from '../engine/oracle';
-import { ModelImportError } from '../import/errors';
-import { gradCheck, randomBatch } from '../models/gradcheck';
-import { createModel, modelNames, type Model, type ModelName } from '../models/model';
-import { createRng } from '../random';
-import { createNodeOracle, loadOrtNode } from './ort-node';
+import {
+  createModel,
+  createNodeOracle,
+  createRng,
+  gradCheck,
+  loadOrtNode,
+  ModelImportError,
+  modelNames,
+  randomBatch,
+  type GradientOracle,
+  type Model,
+  type ModelName,
+} from '@signvote/core/node';
 
 /**
  * `signvote model check FILE|PRESET [--json]`: can this model train here? It imports the file

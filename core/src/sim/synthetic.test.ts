@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createSkewedQuadratic } from '../problems/skewed-quadratic';
+import { createSkewedQuadratic } from './skewed-quadratic';
 import { encodeMessage, PROTOCOL_VERSION } from '../protocol/messages';
-import { runSimulation } from './simulation';
+import { runSimulation } from './synthetic';
 
 describe('runSimulation on the skewed-noise quadratic (batch 8)', () => {
   it('signSGD without momentum stalls far above SIGNSGD-SIM (Alg. 1)', async () => {

@@ -1,0 +1,25 @@
+/** How `signvote` ends: exit codes, so scripts can tell a typo from a dead server (docs/cli.md). */
+
+/** Exit codes, so scripts can tell a typo from a dead server (docs/cli.md). */
+export const EXIT = { ok: 0, error: 1, usage: 2, unreachable: 3, refused: 4, interrupted: 130, terminated: 143 } as const;
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Signaling refusals (unknown session, wrong token, full) vs. a server that is not there. */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof CliError) return err.code;
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : '';
+  if (code === 'connect' || code === 'timeout' || /cannot reach signaling server/.test(message)) return EXIT.unreachable;
+  if (typeof code === 'string' && ['unknown-session', 'bad-token', 'session-full', 'invalid'].includes(code)) return EXIT.refused;
+  if (/^(unknown session|wrong token)/.test(message)) return EXIT.refused;
+  if (/^invalid session config/.test(message)) return EXIT.usage;
+  return EXIT.error;
+}

@@ -1,0 +1,307 @@
+import { decodeBallot, encodeUpdate } from '../optim/codec';
+import type { TrustedBallot } from '../optim/strategy';
+import type { StatusMessage, VerdictMessage } from '../protocol/messages';
+import type { PeerId } from '../transport/transport';
+import { verdictBody, type PeerContext } from './context';
+import { applyVerdict } from './worker-role';
+
+/**
+ * The aggregator of one term: created when an epoch names this peer (the first member in join
+ * order) and disposed whole when the next epoch arrives, so nothing of it outlives its term.
+ *
+ * A term at a glance:
+ *
+ *   gather    every member reports `status { round, hash, oldest }` (or the deadline passes);
+ *   catchup   the most advanced round M wins (among its holders, the hash most hold); if this
+ *             peer is behind it fetches verdicts [own round, M) from the earliest-joined holder,
+ *             or a snapshot when that peer no longer holds them or does not answer in time;
+ *   waiting   every member present holds the newest state, but the session has not started
+ *             (fewer than `expectedPeers` ever present at once): no round is decided;
+ *   running   round t is open. Each member's ballot counts once, only for round t and only at
+ *             this peer's parameter hash (else the member gets a snapshot). The round closes
+ *             when every live member voted (members being resynced, or that let the last two
+ *             deadlines pass, are not waited for) or at the deadline with at least one ballot:
+ *             the tally, in join order, goes to `strategy.aggregate`; verdict t is broadcast,
+ *             then applied here, and round t + 1 opens;
+ *   done      the last round is applied; members that report later still get the final state.
+ *
+ * Before it opens a round, every member is brought up to this peer's state: the verdicts it
+ * lacks when this peer holds them and they apply to its hash, else a snapshot.
+ */
+
+/**
+ * A member that let this many round deadlines in a row pass without a ballot is not waited for
+ * until it sends one again: a hung peer (a tab stopped at a breakpoint, a frozen process) whose
+ * WebRTC threads still answer the connection checks would otherwise cost every round a deadline.
+ */
+const STALL_AFTER = 2;
+
+type Stage = 'gather' | 'catchup' | 'waiting' | 'running' | 'done';
+
+interface PeerStatus {
+  readonly round: number;
+  readonly hash: string;
+  /** the oldest round from which it holds every verdict up to `round` */
+  readonly oldest: number;
+}
+
+export class AggregatorRole {
+  private stage: Stage = 'gather';
+  private readonly statuses = new Map<PeerId, PeerStatus>();
+  /** the one pending timer of the stage: the gather deadline, the catch-up fallback or the round deadline */
+  private timer: unknown = null;
+  /** the peer this one catches up from (stage 'catchup') */
+  private catchUpSource: PeerId | null = null;
+  /** the round whose ballots are being collected, -1 when none is open */
+  private votingRound = -1;
+  private openedAt = 0;
+  private ballots = new Map<PeerId, TrustedBallot>();
+  /** ms from the round's opening to each accepted ballot */
+  private arrivals = new Map<PeerId, number>();
+  /** members sent a snapshot: not waited for until they vote again */
+  private resyncing = new Set<PeerId>();
+  /** deadlines in a row each member let pass without a ballot (any ballot of theirs resets it) */
+  private readonly missedDeadlines = new Map<PeerId, number>();
+
+  constructor(private readonly ctx: PeerContext) {}
+
+  /** Gathers the members' statuses (this peer's own first) until all are in or the deadline passes. */
+  start(): void {
+    const { replica, self, config } = this.ctx;
+    this.statuses.set(self, { round: replica.round, hash: replica.hash, oldest: replica.oldestHeld() });
+    this.arm(config.deadlineMs, () => {
+      if (this.stage === 'gather') this.ctx.guard('reconcile', () => this.reconcile());
+    });
+    this.reconcileIfAllReported();
+  }
+
+  dispose(): void {
+    if (this.timer !== null) this.ctx.clock.clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  onStatus(from: PeerId, msg: StatusMessage): void {
+    const { view, replica } = this.ctx;
+    this.statuses.set(from, { round: msg.round, hash: msg.hash, oldest: msg.oldest });
+    if (msg.started === true) view.started = true;
+    if (this.stage === 'gather') this.reconcileIfAllReported();
+    else if (this.stage === 'running' || this.stage === 'waiting' || this.stage === 'done') this.bringUp(from, msg.round, msg.hash);
+    // a status that arrived after the gather deadline can be what says the session runs
+    if (this.stage === 'waiting' && view.started) this.openVoting(replica.round, true);
+  }
+
+  /** whether a verdict from `from` is a catch-up replay this aggregator asked for */
+  isCatchUpSource(from: PeerId): boolean {
+    return this.stage === 'catchup' && from === this.catchUpSource;
+  }
+
+  onCatchUpVerdict(from: PeerId, msg: VerdictMessage): void {
+    if (!applyVerdict(this.ctx, from, msg, () => this.ctx.requestSnapshot(from))) return;
+    const top = this.statuses.get(from)?.round ?? this.ctx.replica.round;
+    if (this.ctx.replica.round >= top) this.caughtUp();
+  }
+
+  /** A snapshot this peer asked for was installed. */
+  onSnapshotInstalled(): void {
+    if (this.stage === 'catchup') this.caughtUp();
+  }
+
+  /**
+   * A member asks for a snapshot: it is not waited for until it votes again. While a round is
+   * open it gets the snapshot and the round at once (true); otherwise the caller serves it.
+   */
+  onSync(from: PeerId): boolean {
+    this.resyncing.add(from);
+    if (this.votingRound < 0) return false;
+    this.ctx.sendSnapshot(from);
+    this.ctx.send(from, { type: 'open', round: this.votingRound, hash: this.ctx.replica.hash });
+    return true;
+  }
+
+  /** A ballot, from a member over the wire or from this peer itself. */
+  acceptBallot(from: PeerId, round: number, ballotHash: string, payload: Uint8Array): void {
+    const { replica, strategy, clock } = this.ctx;
+    // alive, even if too late for this round: wait for it again
+    this.missedDeadlines.delete(from);
+    if (this.stage !== 'running' || round !== this.votingRound) {
+      return this.ctx.drop('stale-round', from, `ballot for round ${round}, open round is ${this.votingRound}`);
+    }
+    if (this.ballots.has(from)) return this.ctx.drop('duplicate', from, `second ballot for round ${round}`);
+    if (ballotHash !== replica.hash) {
+      this.ctx.drop('hash-mismatch', from, `ballot at parameters ${ballotHash}, round ${round} is at ${replica.hash}`);
+      this.ctx.sendSnapshot(from);
+      this.resyncing.add(from);
+      return this.closeIfAllVoted();
+    }
+    let ballot: TrustedBallot;
+    try {
+      ballot = decodeBallot(payload, replica.d, strategy.ballotKind);
+    } catch (e) {
+      return this.ctx.drop('bad-payload', from, e instanceof Error ? e.message : String(e));
+    }
+    this.resyncing.delete(from);
+    this.ballots.set(from, ballot);
+    this.arrivals.set(from, Math.min(0xffffffff, Math.max(0, Math.round(clock.now() - this.openedAt))));
+    this.closeIfAllVoted();
+  }
+
+  // ---- reconcile a new term ----
+
+  private reconcileIfAllReported(): void {
+    if (this.ctx.view.peers.every((p) => this.statuses.has(p))) this.reconcile();
+  }
+
+  /** The most advanced state wins; among peers at that round, the hash most of them hold. */
+  private reconcile(): void {
+    if (this.stage !== 'gather') return;
+    const { view, replica, config } = this.ctx;
+    this.clearTimer();
+    let top = -1;
+    for (const s of this.statuses.values()) top = Math.max(top, s.round);
+    const holdersOf = new Map<string, PeerId[]>();
+    for (const p of view.peers) {
+      const s = this.statuses.get(p);
+      if (s && s.round === top) holdersOf.set(s.hash, [...(holdersOf.get(s.hash) ?? []), p]);
+    }
+    let bestHash = '', holders: PeerId[] = [];
+    for (const [h, ps] of holdersOf) if (ps.length > holders.length) [bestHash, holders] = [h, ps];
+    if (replica.round === top && replica.hash === bestHash) return this.distribute();
+    // behind (or diverged): catch up from the earliest-joined holder of the winning state
+    const source = holders[0];
+    const s = this.statuses.get(source)!;
+    this.stage = 'catchup';
+    this.catchUpSource = source;
+    this.ctx.acceptSnapshotFrom(source);
+    if (replica.round < top && s.oldest <= replica.round) {
+      this.ctx.send(source, { type: 'fetch', from: replica.round, to: top });
+    } else {
+      this.ctx.requestSnapshot(source);
+    }
+    this.arm(config.deadlineMs, () => {
+      // the source did not deliver in time: fall back to a full snapshot
+      if (this.stage === 'catchup' && this.catchUpSource !== null) this.ctx.requestSnapshot(this.catchUpSource);
+    });
+  }
+
+  private caughtUp(): void {
+    if (this.stage !== 'catchup') return;
+    this.clearTimer();
+    this.catchUpSource = null;
+    this.distribute();
+  }
+
+  /** This peer holds the winning state: bring every member to it, then open the next round. */
+  private distribute(): void {
+    const { view, replica, self, config } = this.ctx;
+    this.statuses.set(self, { round: replica.round, hash: replica.hash, oldest: replica.oldestHeld() });
+    for (const p of view.peers) {
+      if (p === self) continue;
+      const s = this.statuses.get(p);
+      if (s) this.bringUp(p, s.round, s.hash, false);
+    }
+    if (replica.round >= config.rounds) {
+      this.stage = 'done';
+      return;
+    }
+    if (!view.started) {
+      // reconciled (everyone present holds the newest state) but no rounds before the quorum
+      this.stage = 'waiting';
+      this.votingRound = -1;
+      this.ctx.emit({ type: 'waiting', term: view.term, have: view.peers.length, need: config.expectedPeers });
+      return;
+    }
+    this.openVoting(replica.round, true);
+  }
+
+  /** Sends a behind member the verdicts it lacks, or a snapshot; then (announce) the open round. */
+  private bringUp(p: PeerId, round: number, peerHash: string, announce = true): void {
+    const { replica } = this.ctx;
+    if (round === replica.round && peerHash === replica.hash) {
+      // in sync
+    } else if (round < replica.round && replica.canReplay(round, peerHash)) {
+      for (let r = round; r < replica.round; r++) this.ctx.send(p, verdictBody(replica.verdict(r)!, true));
+    } else {
+      this.ctx.sendSnapshot(p);
+      this.resyncing.add(p);
+    }
+    if (announce && this.stage === 'running' && this.votingRound >= 0) this.ctx.send(p, { type: 'open', round: this.votingRound, hash: replica.hash });
+  }
+
+  // ---- rounds ----
+
+  /** Opens `round`: announced to the members (`open`) in a term's first round, implied by the verdict after that. */
+  private openVoting(round: number, announce: boolean): void {
+    const { clock, replica } = this.ctx;
+    this.stage = 'running';
+    this.votingRound = round;
+    this.openedAt = clock.now();
+    this.ballots = new Map();
+    this.arrivals = new Map();
+    // a member sent a snapshot while reconciling is not waited for in the term's first round (its
+    // ballot still counts if it makes it); after that every member is expected again
+    if (!announce) this.resyncing = new Set();
+    if (announce) this.ctx.broadcast({ type: 'open', round, hash: replica.hash });
+    this.ctx.report.roundOpened();
+    this.armDeadline(round);
+    this.ctx.vote(round);
+  }
+
+  private armDeadline(round: number): void {
+    const { view, self, config } = this.ctx;
+    this.arm(config.deadlineMs, () => {
+      if (this.stage !== 'running' || this.votingRound !== round) return;
+      // nothing arrived at all: keep waiting rather than apply an empty verdict
+      if (this.ballots.size === 0) return this.armDeadline(round);
+      for (const p of view.peers) {
+        if (p !== self && !this.ballots.has(p) && !this.resyncing.has(p)) this.missedDeadlines.set(p, (this.missedDeadlines.get(p) ?? 0) + 1);
+      }
+      this.ctx.guard('closing round', () => this.closeRound(round));
+    });
+  }
+
+  private closeIfAllVoted(): void {
+    if (this.stage !== 'running' || this.votingRound < 0) return;
+    for (const p of this.ctx.view.peers) {
+      if (!this.ballots.has(p) && !this.resyncing.has(p) && (this.missedDeadlines.get(p) ?? 0) < STALL_AFTER) return;
+    }
+    if (this.ballots.size > 0) this.closeRound(this.votingRound);
+  }
+
+  private closeRound(round: number): void {
+    const { view, replica, strategy, config } = this.ctx;
+    this.clearTimer();
+    const peers = view.peers;
+    // join order, so the tally (and a float mean) does not depend on arrival order
+    const voters = peers.filter((p) => this.ballots.has(p));
+    const absent = peers.filter((p) => !this.ballots.has(p));
+    const update = strategy.aggregate({ ballots: voters.map((p) => this.ballots.get(p)!), voters, absent }, replica.d, round);
+    const payload = encodeUpdate(update, replica.d);
+    const counted = new Uint8Array(Math.ceil(peers.length / 8));
+    peers.forEach((p, i) => {
+      if (this.ballots.has(p)) counted[i >> 3] |= 1 << (i & 7);
+    });
+    const latencies = voters.map((p) => this.arrivals.get(p) ?? 0);
+    const verdict = { round, decidedInTerm: view.term, hashBefore: replica.hash, counted, payload, latencies };
+    // the workers are waiting: send first, apply and hash after (the result is checked against
+    // their next ballots, which carry the hash they got)
+    this.ctx.broadcast(verdictBody(verdict, false));
+    const rec = replica.apply(verdict, update);
+    this.votingRound = -1;
+    this.ctx.roundApplied(rec);
+    if (replica.round >= config.rounds) this.stage = 'done';
+    else this.openVoting(replica.round, false);
+  }
+
+  private arm(ms: number, fn: () => void): void {
+    this.clearTimer();
+    this.timer = this.ctx.clock.setTimeout(() => {
+      this.timer = null;
+      fn();
+    }, ms);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) this.ctx.clock.clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,214 @@
+import type { SessionConfig } from '../config';
+import { countBits } from '../protocol/messages';
+import type { PeerId } from '../transport/transport';
+import type { Checkpoint, CheckpointStore, WorkerMemory } from './checkpoint';
+import type { Clock } from './context';
+import type { DropReason, Role, SessionEvent } from './events';
+import { hashPair } from './hash';
+import type { Replica, VerdictRecord } from './replica';
+
+/**
+ * What a peer tells the world about its rounds: the `round` event of every verdict applied (with
+ * the bytes sent and received since the previous one, the voters and their latencies), the
+ * evaluations every `evalEvery` rounds, checkpoints every `checkpointEvery` rounds, `finished`,
+ * and the counters of `SessionPeer.stats()`. Events leave in round order: while an evaluation
+ * is pending, later rounds (and `finished`) queue behind it.
+ */
+
+export interface SessionStats {
+  readonly dropped: Readonly<Partial<Record<DropReason, number>>>;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  readonly messagesUp: number;
+  readonly messagesDown: number;
+  readonly snapshotsSent: number;
+  readonly snapshotsInstalled: number;
+}
+
+export interface RoundReportOptions {
+  readonly self: PeerId;
+  /** the session id, saved with checkpoints */
+  readonly session: string;
+  readonly config: SessionConfig;
+  readonly clock: Clock;
+  readonly replica: Replica;
+  readonly emit: (e: SessionEvent) => void;
+  readonly fail: (where: string, e: unknown) => void;
+  readonly evaluate?: (x: Float32Array) => Promise<{ loss: number; accuracy: number }>;
+  readonly checkpoints?: CheckpointStore;
+  /** this peer's worker memory as it stands now, saved with checkpoints */
+  readonly memory: () => WorkerMemory;
+}
+
+/** How this peer saw a verdict it just applied. */
+export interface AppliedAs {
+  readonly term: number;
+  readonly role: Role;
+  /** this peer's mean training loss in that round (NaN: it did not vote in it) */
+  readonly loss: number;
+  /** the members of the term that decided it (join order), if this peer saw that term */
+  readonly members: readonly PeerId[] | undefined;
+}
+
+export class RoundReport {
+  private readonly droppedBy: Partial<Record<DropReason, number>> = {};
+  private bytesUp = 0;
+  private bytesDown = 0;
+  private messagesUp = 0;
+  private messagesDown = 0;
+  private snapshotsSent = 0;
+  private snapshotsInstalled = 0;
+  /** bytes since the previous round event */
+  private roundBytesUp = 0;
+  private roundBytesDown = 0;
+  private lastRoundAt: number;
+  /** the queue of events behind a pending evaluation (null: none pending) */
+  private pending: Promise<void> | null = null;
+  private finishedSent = false;
+  private resolveFinished: (v: { round: number; hash: string }) => void = () => {};
+  /** resolves when the last round (config.rounds) is applied here */
+  readonly finished = new Promise<{ round: number; hash: string }>((r) => (this.resolveFinished = r));
+
+  constructor(private readonly o: RoundReportOptions) {
+    this.lastRoundAt = o.clock.now();
+  }
+
+  sent(bytes: number): void {
+    this.bytesUp += bytes;
+    this.roundBytesUp += bytes;
+    this.messagesUp++;
+  }
+
+  received(bytes: number): void {
+    this.bytesDown += bytes;
+    this.roundBytesDown += bytes;
+    this.messagesDown++;
+  }
+
+  dropped(reason: DropReason, from: PeerId, detail: string): void {
+    this.droppedBy[reason] = (this.droppedBy[reason] ?? 0) + 1;
+    this.o.emit({ type: 'drop', reason, from, detail });
+  }
+
+  snapshotSent(): void {
+    this.snapshotsSent++;
+  }
+
+  snapshotInstalled(): void {
+    this.snapshotsInstalled++;
+  }
+
+  /** the aggregator opened a round: the next round event's `ms` counts from here */
+  roundOpened(): void {
+    this.lastRoundAt = this.o.clock.now();
+  }
+
+  stats(): SessionStats {
+    const { droppedBy, bytesUp, bytesDown, messagesUp, messagesDown, snapshotsSent, snapshotsInstalled } = this;
+    return { dropped: { ...droppedBy }, bytesUp, bytesDown, messagesUp, messagesDown, snapshotsSent, snapshotsInstalled };
+  }
+
+  /** `rec` was just applied (the replica is at rec.round + 1): its event, evaluation and checkpoint. */
+  applied(rec: VerdictRecord, as: AppliedAs): void {
+    const { config, clock, replica } = this.o;
+    const now = clock.now();
+    const { voters, latencies } = votersOf(rec, as.members);
+    const ev = {
+      type: 'round' as const,
+      round: rec.round,
+      term: as.term,
+      role: as.role,
+      loss: as.loss,
+      hash: replica.hash,
+      bytesUp: this.roundBytesUp,
+      bytesDown: this.roundBytesDown,
+      ms: now - this.lastRoundAt,
+      counted: countBits(rec.counted),
+      mine: voters.includes(this.o.self),
+      voters,
+      latencies,
+    };
+    this.roundBytesUp = this.roundBytesDown = 0;
+    this.lastRoundAt = now;
+    const round = replica.round;
+    if (this.o.evaluate && config.evalEvery > 0 && round % config.evalEvery === 0) {
+      const copy = new Float32Array(replica.x);
+      const evaluate = this.o.evaluate;
+      this.inOrder(() =>
+        evaluate(copy).then(
+          (r) => this.o.emit({ ...ev, loss: r.loss, accuracy: r.accuracy }),
+          (e) => {
+            this.o.emit(ev);
+            this.o.fail('evaluate', e);
+          },
+        ),
+      );
+    } else if (this.pending !== null) {
+      this.inOrder(() => this.o.emit(ev));
+    } else {
+      this.o.emit(ev);
+    }
+    if (this.o.checkpoints && config.checkpointEvery > 0 && round % config.checkpointEvery === 0) this.save(this.o.checkpoints);
+    if (round >= config.rounds) this.finish();
+  }
+
+  /** Once the last round is applied here (by a verdict or a snapshot): `finished`, in order. */
+  finish(): void {
+    if (this.finishedSent) return;
+    this.finishedSent = true;
+    const result = { round: this.o.replica.round, hash: this.o.replica.hash };
+    const done = (): void => {
+      this.o.emit({ type: 'finished', ...result });
+      this.resolveFinished(result);
+    };
+    if (this.pending !== null) this.inOrder(done);
+    else done();
+  }
+
+  private save(store: CheckpointStore): void {
+    const { x, xPrev, round } = this.o.replica;
+    const cp: Checkpoint = {
+      session: this.o.session,
+      round,
+      x: new Float32Array(x),
+      xPrev: new Float32Array(xPrev),
+      hash: hashPair(x, xPrev),
+      savedAt: Date.now(),
+      memory: this.o.memory(),
+    };
+    store.save(cp).catch((e) => this.o.fail('saving checkpoint', e));
+  }
+
+  private inOrder(fn: () => Promise<void> | void): void {
+    const chain = (this.pending ?? Promise.resolve()).then(fn);
+    this.pending = chain;
+    void chain.then(() => {
+      if (this.pending === chain) this.pending = null;
+    });
+  }
+}
+
+/**
+ * Names the counted bits with the membership of the verdict's term. A verdict of a term this
+ * peer never saw (it joined later, or the term is older than the memberships it keeps) has
+ * unnamed voters.
+ */
+function votersOf(rec: VerdictRecord, members: readonly PeerId[] | undefined): { voters: PeerId[]; latencies: Record<PeerId, number> } {
+  const voters: PeerId[] = [];
+  const timed: [PeerId, number][] = [];
+  if (members !== undefined) {
+    let k = 0;
+    for (let i = 0; i < rec.counted.length * 8; i++) {
+      if (((rec.counted[i >> 3] >> (i & 7)) & 1) === 0) continue;
+      const p = members[i];
+      if (p !== undefined) {
+        voters.push(p);
+        const ms = rec.latencies?.[k];
+        if (ms !== undefined) timed.push([p, ms]);
+      }
+      k++;
+    }
+  }
+  // fromEntries defines own properties: a peer id like "__proto__" stays a plain key
+  return { voters, latencies: Object.fromEntries(timed) };
+}

@@ -1,0 +1,262 @@
+import { decodeUpdate, encodeBallot } from '../optim/codec';
+import type { Ballot, TrustedUpdate, WorkerState } from '../optim/strategy';
+import type { FetchMessage, OpenMessage, VerdictMessage } from '../protocol/messages';
+import { restoreRng, type Rng } from '../random';
+import type { PeerId } from '../transport/transport';
+import type { WorkerMemory } from './checkpoint';
+import { verdictBody, type PeerContext } from './context';
+
+/**
+ * What every peer does in every term, the aggregator included: vote in the round its
+ * aggregator opens, apply the verdicts it broadcasts, and ask for the session's state (`sync`)
+ * when a verdict or an `open` does not fit its own. Also answers its aggregator's `fetch`
+ * during a failover.
+ *
+ * One worker step at a time: the strategy's memory (momentum) must see rounds in order. A step
+ * does not block message handling, so a slow peer keeps applying verdicts meanwhile and its
+ * next ballot comes in time again. The ballot of a step is kept per (round, parameter hash):
+ * a round re-opened in a new term (failover) gets the same ballot again, and the momentum is
+ * not advanced twice.
+ */
+
+/** Per-round gradient hook: a gradient at `at` (optionally with the batch loss, for events). */
+export type SessionGradient = (
+  at: Float32Array,
+  round: number,
+) => Promise<Float32Array | { readonly grad: Float32Array; readonly loss: number }>;
+
+/** Where the gradient's data stands (a batch sampler), saved with checkpoints. */
+export interface DataPosition {
+  state(): Uint8Array;
+  restore(state: Uint8Array): void;
+}
+
+interface TermRound {
+  readonly term: number;
+  readonly round: number;
+}
+
+export class WorkerRole {
+  /** the round of the current term this peer is to vote in (null until its aggregator opens one) */
+  private votingIn: TermRound | null = null;
+  /** the (term, round) whose ballot went out last, so a vote is sent once per term */
+  private sentIn: TermRound | null = null;
+  /** the ballot computed for `round` at parameters `hash`, with the mean batch loss of its step */
+  private ballot: { round: number; hash: string; payload: Uint8Array; loss: number } | null = null;
+  private stepping = false;
+  /** the sync asked in this term, so that one disagreement asks once */
+  private syncAsked: { term: number; round: number; hash: string } | null = null;
+
+  /**
+   * @param coins this peer's stream for stochastic signs
+   * @param memory the strategy's worker memory (momentum, residual) for this peer
+   */
+  constructor(
+    private readonly ctx: PeerContext,
+    private coins: Rng,
+    readonly memory: WorkerState,
+    private readonly gradient: SessionGradient,
+    private readonly data: DataPosition | undefined,
+  ) {}
+
+  /** a new term: nothing is open yet, and a sync may be asked again */
+  newTerm(): void {
+    this.votingIn = null;
+    this.syncAsked = null;
+  }
+
+  /** the parameters were replaced (snapshot, checkpoint): a kept ballot may not be reused */
+  forgetBallot(): void {
+    this.ballot = null;
+  }
+
+  /** the snapshot asked for arrived */
+  synced(): void {
+    this.syncAsked = null;
+  }
+
+  /** this peer's mean batch loss in `round`, NaN if it computed no ballot for it */
+  lossIn(round: number): number {
+    return this.ballot !== null && this.ballot.round === round ? this.ballot.loss : NaN;
+  }
+
+  /** What this peer's next vote depends on besides the parameters (checkpoint `memory`). */
+  memoryNow(): WorkerMemory {
+    const data = this.data?.state();
+    return {
+      momentum: this.memory.momentum?.slice() ?? null,
+      error: this.memory.error?.slice() ?? null,
+      coins: this.coins.state(),
+      ...(data ? { data } : {}),
+    };
+  }
+
+  /** Restores a checkpoint's memory; one of another algorithm (none, or another kind) is ignored. */
+  restore(saved: WorkerMemory | undefined): void {
+    if (saved?.momentum && this.memory.momentum) this.memory.momentum.set(saved.momentum);
+    if (saved?.error && this.memory.error) this.memory.error.set(saved.error);
+    if (saved?.coins) this.coins = restoreRng(saved.coins);
+    if (saved?.data && this.data) {
+      try {
+        this.data.restore(saved.data);
+      } catch (e) {
+        // the parameters and memory are restored; only the batches will differ from a run that never stopped
+        this.ctx.fail('restoring the data position', e);
+      }
+    }
+  }
+
+  onOpen(from: PeerId, msg: OpenMessage): void {
+    const { view, replica } = this.ctx;
+    if (from !== view.aggregator) return this.ctx.drop('not-aggregator', from, 'open from a peer that does not lead this term');
+    // an aggregator opens rounds only in a started session
+    view.started = true;
+    if (msg.round === replica.round && msg.hash === replica.hash) return this.vote(msg.round);
+    // behind, ahead or diverged: the aggregator's state is the session's
+    this.askSync(msg.round, msg.hash);
+  }
+
+  /** A verdict broadcast (or replayed) by this term's aggregator. */
+  onVerdict(from: PeerId, msg: VerdictMessage): void {
+    const { view, replica, config } = this.ctx;
+    if (from !== view.aggregator) return this.ctx.drop('not-aggregator', from, 'verdict from a peer that does not lead this term');
+    // decided in this very term: the session runs (replays of older terms prove nothing)
+    if (msg.origin === view.term) view.started = true;
+    const applied = applyVerdict(this.ctx, from, msg, (round, hash) => this.askSync(round, hash));
+    if (applied && replica.round < config.rounds) this.vote(replica.round);
+  }
+
+  /** The aggregator catching up asks for verdicts [from, to) this peer applied. */
+  onFetch(from: PeerId, msg: FetchMessage): void {
+    const { view, replica } = this.ctx;
+    if (from !== view.aggregator) return this.ctx.drop('not-aggregator', from, 'fetch from a peer that does not lead this term');
+    for (let r = msg.from; r < Math.min(msg.to, replica.round); r++) {
+      const rec = replica.verdict(r);
+      if (!rec) {
+        this.ctx.sendSnapshot(from);
+        return;
+      }
+      this.ctx.send(from, verdictBody(rec, true));
+    }
+  }
+
+  /** Votes in `round` of the current term once this peer is at it (a no-op otherwise). */
+  vote(round: number): void {
+    const { replica, config, view } = this.ctx;
+    if (round !== replica.round || replica.round >= config.rounds) return;
+    this.votingIn = { term: view.term, round };
+    void this.stepLoop();
+  }
+
+  /** Asks the aggregator for its state: this peer does not hold (round, theirHash). Once per term and state. */
+  private askSync(round: number, theirHash: string): void {
+    const { view, self } = this.ctx;
+    const aggregator = view.aggregator;
+    if (aggregator === null || aggregator === self) return;
+    const asked = this.syncAsked;
+    if (asked && asked.term === view.term && asked.round === round && asked.hash === theirHash) return;
+    this.syncAsked = { term: view.term, round, hash: theirHash };
+    this.ctx.requestSnapshot(aggregator);
+  }
+
+  /** One workerStep at a time, each for the round this peer is at and still to vote in. */
+  private async stepLoop(): Promise<void> {
+    if (this.stepping) return;
+    this.stepping = true;
+    const { ctx } = this;
+    const { replica, view, strategy } = ctx;
+    try {
+      while (!ctx.isStopped() && this.votingIn !== null && this.votingIn.term === view.term && this.votingIn.round === replica.round) {
+        if (this.ballot !== null && this.ballot.round === replica.round && this.ballot.hash === replica.hash) {
+          const before = replica.round;
+          // may close the round right here when this peer leads and votes last
+          this.sendBallot();
+          if (replica.round === before) break;
+          continue;
+        }
+        const round = replica.round, at = replica.hash;
+        let lossSum = 0, lossCount = 0;
+        const release = replica.hold();
+        let ballot: Ballot;
+        try {
+          ballot = await strategy.workerStep(
+            {
+              x: replica.x,
+              xPrev: replica.xPrev,
+              round,
+              rng: this.coins,
+              gradient: async (point) => {
+                const r = await this.gradient(point, round);
+                if (r instanceof Float32Array) return r;
+                lossSum += r.loss;
+                lossCount++;
+                return r.grad;
+              },
+            },
+            this.memory,
+          );
+        } finally {
+          release();
+        }
+        this.ballot = { round, hash: at, payload: encodeBallot(ballot, replica.d), loss: lossCount > 0 ? lossSum / lossCount : NaN };
+      }
+    } catch (e) {
+      ctx.fail('worker step', e);
+    } finally {
+      this.stepping = false;
+    }
+  }
+
+  private sendBallot(): void {
+    const { view, self } = this.ctx;
+    const votingIn = this.votingIn, ballot = this.ballot;
+    if (votingIn === null || ballot === null || view.aggregator === null) return;
+    if (this.sentIn !== null && this.sentIn.term === votingIn.term && this.sentIn.round === votingIn.round) return;
+    this.sentIn = votingIn;
+    if (view.aggregator === self) this.ctx.acceptOwnBallot(ballot.round, ballot.hash, ballot.payload);
+    else this.ctx.send(view.aggregator, { type: 'ballot', round: ballot.round, hash: ballot.hash, payload: ballot.payload });
+  }
+}
+
+/**
+ * Applies a verdict that came from the term's aggregator (or, to an aggregator catching up,
+ * from its source): only when this peer is at its round with the parameters it applies to;
+ * an older round is a duplicate, anything else calls `resync(round, hash)` with the state this
+ * peer lacks. A replay carries its result's hash: a different result here means a damaged
+ * buffer, and resyncs too. Returns whether the verdict was applied and its result agrees.
+ */
+export function applyVerdict(ctx: PeerContext, from: PeerId, msg: VerdictMessage, resync: (round: number, hash: string) => void): boolean {
+  const { replica, strategy } = ctx;
+  if (msg.round < replica.round) {
+    ctx.drop('duplicate', from, `verdict ${msg.round} already applied`);
+    return false;
+  }
+  if (msg.round > replica.round || msg.base !== replica.hash) {
+    resync(msg.round, msg.base);
+    ctx.drop('hash-mismatch', from, `verdict ${msg.round} on ${msg.base}, this peer is at round ${replica.round} with ${replica.hash}`);
+    return false;
+  }
+  let update: TrustedUpdate;
+  try {
+    update = decodeUpdate(msg.payload, replica.d, strategy.updateKind);
+  } catch (e) {
+    ctx.drop('bad-payload', from, e instanceof Error ? e.message : String(e));
+    return false;
+  }
+  const rec = replica.apply(
+    {
+      round: msg.round,
+      decidedInTerm: msg.origin,
+      hashBefore: msg.base,
+      counted: msg.counted,
+      payload: msg.payload,
+      ...(msg.latencies !== undefined ? { latencies: msg.latencies } : {}),
+    },
+    update,
+  );
+  // applied the same update to the same hash and got different bits: our buffer was damaged
+  const diverged = msg.hash !== undefined && replica.hash !== msg.hash;
+  if (diverged) resync(replica.round, msg.hash!);
+  ctx.roundApplied(rec);
+  return !diverged;
+}
