@@ -65,7 +65,9 @@ function assemble(d: number, s: SnapshotState, order: number[], garbage: { at: n
     const isValid = pieces.includes(piece);
     const out = decodeOrTypedError(() => assembler.add('peer', piece));
     if ('value' in out && out.value !== null) result = out.value;
-    if (!isValid && 'value' in out) accepted++;
+    // a piece of the right shape that corrupts the content is caught only by the hash of the
+    // whole snapshot, which then starts over: it passed every check one piece can be given
+    if (!isValid && ('value' in out || /hashes to/.test(out.error.message))) accepted++;
     if (isValid) firstTime.add(piece);
   }
   // every piece sent at least once, no garbage accepted: the snapshot is exactly the state
@@ -92,7 +94,7 @@ describe('fuzz: snapshot pieces (SnapshotAssembler)', () => {
         const n = snapshotPieces(s).length;
         assemble(d, s, Array.from({ length: n }, (_, i) => i), garbage);
       }),
-      budget(400),
+      budget(400, 0.2),
     );
   });
 
@@ -115,7 +117,7 @@ describe('fuzz: snapshot pieces (SnapshotAssembler)', () => {
         // every piece once, then the drawn repeats (duplicates are harmless)
         assemble(d, s, [...Array.from({ length: n }, (_, i) => i), ...order.slice(n)], garbage);
       }),
-      budget(200),
+      budget(200, 0.1),
     );
   });
 });
