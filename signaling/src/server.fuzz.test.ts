@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { io } from 'socket.io-client';
 import type { Socket } from 'socket.io-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { budget, checkAsync, hostileValue, mapMutation, mutateMap, reportCases } from '../../core/src/fuzz/harness';
+import { budget, checkAsync, hostileValue, mapMutation, mutateMap, reportCases, FUZZ_TIMEOUT_MS } from '../../core/src/fuzz/harness';
 import { createSignalingClient } from '../../core/src/transport/signaling-client';
 import type { SignalingClient } from '../../core/src/transport/signaling-client';
 import { errorAckSchema, errorNoticeSchema, SIGNALING_EVENTS } from '../../core/src/transport/signaling-protocol';
@@ -102,7 +102,7 @@ describe('fuzz: signaling server handlers', () => {
       for (const c of clients) c.close();
       await server.close();
     }
-  });
+  }, FUZZ_TIMEOUT_MS);
 });
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {

@@ -9,7 +9,7 @@ import { createFileCheckpointStore } from '../node/checkpoint-file';
 import { createRng } from '../random';
 import { checkCheckpoint, decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../session/checkpoint';
 import { hashPair } from '../session/hash';
-import { budget, check, checkAsync, decodeOrTypedError, hostileValue, mapMutation, mutated, mutateMap, reportCases } from './harness';
+import { budget, check, checkAsync, decodeOrTypedError, hostileValue, mapMutation, mutated, mutateMap, reportCases, FUZZ_TIMEOUT_MS } from './harness';
 
 /** Checkpoint files (session/checkpoint.ts, node/checkpoint-file.ts): what a resumed peer reads from disk. */
 
@@ -67,14 +67,14 @@ describe('fuzz: checkpoint files (decodeCheckpoint)', () => {
     check(fc.property(validCheckpoint, (cp) => {
       expect(decodeCheckpoint(encodeCheckpoint(cp))).toEqual(cp);
     }), budget(200));
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('arbitrary bytes and msgpack values: a DecodeError or a valid checkpoint', () => {
     check(fc.property(fc.uint8Array({ maxLength: 200 }), checkpointProperty), budget(1000));
     check(fc.property(hostileValue, (v) => checkpointProperty(new Uint8Array(packr.pack(v)))), budget(500));
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('mutated valid checkpoints: a DecodeError or a valid checkpoint', () => {
     check(fc.property(mutated(validCheckpoint.map(encodeCheckpoint)), checkpointProperty), budget(2000));
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('valid checkpoints with fields dropped, replaced or added: a DecodeError or a valid checkpoint', () => {
     check(
       fc.property(validCheckpoint, fc.array(mapMutation, { minLength: 1, maxLength: 3 }), (cp, ms) => {
@@ -83,7 +83,7 @@ describe('fuzz: checkpoint files (decodeCheckpoint)', () => {
       }),
       budget(2000),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('a checkpoint file with mutated bytes loads as a DecodeError naming the file, or as a valid checkpoint', async () => {
     const path = join(dir, 'cp.bin');
     const store = createFileCheckpointStore(path);
@@ -99,5 +99,5 @@ describe('fuzz: checkpoint files (decodeCheckpoint)', () => {
       }),
       budget(100, 0.05),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
 });

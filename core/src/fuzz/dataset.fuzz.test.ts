@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { crc32, decodeDataset, encodeDataset } from '../data/codec';
 import { pixelsToInputs, type Dataset } from '../data/dataset';
-import { budget, check, concat, decodeOrTypedError, mutated, reportCases } from './harness';
+import { budget, check, concat, decodeOrTypedError, mutated, reportCases, FUZZ_TIMEOUT_MS } from './harness';
 
 /** The dataset codec (data/codec.ts): what a browser peer downloads from the signaling server. */
 
@@ -41,15 +41,15 @@ function datasetProperty(bytes: Uint8Array): void {
 describe('fuzz: dataset codec (decodeDataset)', () => {
   it('valid datasets round-trip', () => {
     check(fc.property(validDataset, (data) => datasetProperty(encodeDataset(data))), budget(300));
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('arbitrary bytes, and arbitrary bytes behind a valid magic and version: a DecodeError or a dataset', () => {
     check(fc.property(fc.uint8Array({ maxLength: 200 }), datasetProperty), budget(1000));
     const header = Uint8Array.of(0x53, 0x56, 0x44, 0x53, 1, 0);
     check(fc.property(fc.uint8Array({ maxLength: 200 }), (rest) => datasetProperty(withCrc(concat(header, rest)))), budget(1000));
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('mutated valid datasets, with and without the CRC fixed up: a DecodeError or a dataset', () => {
     const valid = validDataset.map(encodeDataset);
     check(fc.property(mutated(valid), datasetProperty), budget(1000));
     check(fc.property(mutated(valid).map(withCrc), datasetProperty), budget(2000));
-  });
+  }, FUZZ_TIMEOUT_MS);
 });

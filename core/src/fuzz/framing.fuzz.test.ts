@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FRAME_HEADER_BYTES, FRAME_HELLO, FRAME_VERSION, Reassembler, decodeControl, encodeFrames, type FrameResult } from '../transport/framing';
-import { budget, check, concat, mutated, reportCases } from './harness';
+import { budget, check, concat, mutated, reportCases, FUZZ_TIMEOUT_MS } from './harness';
 
 /**
  * WebRTC frames (transport/framing.ts): whatever arrives on a data channel. The Reassembler
@@ -61,7 +61,7 @@ describe('fuzz: WebRTC frames (decodeControl, Reassembler)', () => {
       }),
       budget(500),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
 
   it('any frames: never a throw, and every result is well-formed', () => {
     check(
@@ -71,7 +71,7 @@ describe('fuzz: WebRTC frames (decodeControl, Reassembler)', () => {
       }),
       budget(2000),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
 
   it('after any garbage, the next message sent whole arrives intact (garbage leaves no trace)', () => {
     check(
@@ -90,5 +90,5 @@ describe('fuzz: WebRTC frames (decodeControl, Reassembler)', () => {
       }),
       budget(2000),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
 });

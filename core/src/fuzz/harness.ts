@@ -21,6 +21,9 @@ if (FUZZ_RUNS !== undefined && !(Number.isSafeInteger(FUZZ_RUNS) && FUZZ_RUNS > 
   throw new RangeError(`FUZZ_RUNS must be a positive integer, got ${process.env.FUZZ_RUNS}`);
 }
 
+/** per-test time limit: vitest's 60 s in CI; a long run (FUZZ_RUNS) may take hours */
+export const FUZZ_TIMEOUT_MS = FUZZ_RUNS === undefined ? 60_000 : 24 * 3600_000;
+
 /** Cases run per property: `FUZZ_RUNS` if set, else the property's CI budget, scaled by `weight`. */
 export function budget(ci: number, weight = 1): number {
   return FUZZ_RUNS === undefined ? ci : Math.max(1, Math.round(FUZZ_RUNS * weight));

@@ -3,7 +3,7 @@ import { Packr } from 'msgpackr';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage, ProtocolError, type Message } from '../protocol/messages';
 import { validMessage } from './arbitraries';
-import { budget, check, decodeOrTypedError, hostileValue, mapMutation, mutated, mutateMap, reportCases } from './harness';
+import { budget, check, decodeOrTypedError, hostileValue, mapMutation, mutated, mutateMap, reportCases, FUZZ_TIMEOUT_MS } from './harness';
 
 // as the protocol packs: plain maps, so a mutated map reaches the validator as the real one does
 const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'number', mapsAsObjects: true });
@@ -26,22 +26,22 @@ describe('fuzz: session messages (decodeMessage)', () => {
       }),
       budget(300),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
 
   it('arbitrary bytes: a ProtocolError or a valid message', () => {
     check(fc.property(fc.uint8Array({ maxLength: 200 }), decodesToValidOrProtocolError), budget(2000));
-  });
+  }, FUZZ_TIMEOUT_MS);
 
   it('arbitrary msgpack values: a ProtocolError or a valid message', () => {
     check(
       fc.property(hostileValue, (v) => decodesToValidOrProtocolError(new Uint8Array(packr.pack(v)))),
       budget(1000),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
 
   it('mutated valid bytes: a ProtocolError or a valid message', () => {
     check(fc.property(mutated(validMessage.map(encodeMessage)), decodesToValidOrProtocolError), budget(3000));
-  });
+  }, FUZZ_TIMEOUT_MS);
 
   it('valid messages with fields dropped, replaced or added: a ProtocolError or a valid message', () => {
     check(
@@ -51,7 +51,7 @@ describe('fuzz: session messages (decodeMessage)', () => {
       }),
       budget(3000),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
 
   it('a message over the size limit is refused before it is parsed', () => {
     check(
@@ -62,5 +62,5 @@ describe('fuzz: session messages (decodeMessage)', () => {
       }),
       budget(100),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
 });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ballotBytes, checkBallot, checkUpdate, decodeBallot, decodeUpdate, encodeBallot, encodeUpdate, type Ballot, type Update } from '../optim';
 import { checkVerdict, decodeVerdict, encodeVerdict, type Verdict } from '../signs';
-import { budget, check, concat, decodeOrTypedError, mutated, reportCases } from './harness';
+import { budget, check, concat, decodeOrTypedError, mutated, reportCases, FUZZ_TIMEOUT_MS } from './harness';
 
 /** Ballot and verdict payloads: the opaque bytes inside ballot and verdict messages (optim/codec.ts). */
 
@@ -76,18 +76,18 @@ function verdictProperty(d: number, bytes: Uint8Array): void {
 describe('fuzz: ballot payloads (decodeBallot)', () => {
   it('valid ballots round-trip', () => {
     check(fc.property(dim.chain((d) => fc.tuple(fc.constant(d), validBallot(d))), ([d, b]) => ballotProperty(d, encodeBallot(b, d))), budget(300));
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('arbitrary bytes: a DecodeError or a valid ballot', () => {
     check(fc.property(dim, fc.uint8Array({ maxLength: 300 }), (d, bytes) => ballotProperty(d, bytes)), budget(1500));
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('right tag and length, arbitrary content: a DecodeError or a valid ballot', () => {
     const arb = dim.chain((d) => fc.tuple(fc.constant(d), nearValid(d, [1, 2, 3], [ballotBytes('signs', d), ballotBytes('dense', d), ballotBytes('scaled-signs', d)])));
     check(fc.property(arb, ([d, bytes]) => ballotProperty(d, bytes)), budget(1500));
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('mutated valid ballots: a DecodeError or a valid ballot', () => {
     const arb = dim.chain((d) => fc.tuple(fc.constant(d), mutated(validBallot(d).map((b) => encodeBallot(b, d)))));
     check(fc.property(arb, ([d, bytes]) => ballotProperty(d, bytes)), budget(2000));
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('a valid ballot read with the wrong d: a DecodeError', () => {
     const arb = fc.tuple(dim, fc.integer({ min: 1, max: 80 })).filter(([d, e]) => d !== e);
     check(
@@ -98,7 +98,7 @@ describe('fuzz: ballot payloads (decodeBallot)', () => {
       }),
       budget(500),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
 });
 
 describe('fuzz: update and verdict payloads (decodeUpdate, decodeVerdict)', () => {
@@ -106,13 +106,13 @@ describe('fuzz: update and verdict payloads (decodeUpdate, decodeVerdict)', () =
     check(fc.property(dim.chain((d) => fc.tuple(fc.constant(d), validUpdate(d))), ([d, u]) => {
       expect(decodeUpdate(encodeUpdate(u, d), d)).toEqual(u);
     }), budget(300));
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('arbitrary bytes: a DecodeError or a valid update / verdict', () => {
     check(fc.property(dim, fc.uint8Array({ maxLength: 300 }), (d, bytes) => {
       updateProperty(d, bytes);
       verdictProperty(d, bytes);
     }), budget(1500));
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('right tag and length, arbitrary content: a DecodeError or a valid update / verdict', () => {
     const arb = dim.chain((d) => {
       const B = (d + 7) >>> 3;
@@ -122,7 +122,7 @@ describe('fuzz: update and verdict payloads (decodeUpdate, decodeVerdict)', () =
       updateProperty(d, bytes);
       verdictProperty(d, bytes);
     }), budget(1500));
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('tie lists with arbitrary counts and indices: a DecodeError or a valid verdict', () => {
     const arb = dim.chain((d) => {
       const B = (d + 7) >>> 3;
@@ -137,12 +137,12 @@ describe('fuzz: update and verdict payloads (decodeUpdate, decodeVerdict)', () =
       });
     });
     check(fc.property(arb, ([d, bytes]) => verdictProperty(d, bytes)), budget(1000));
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('mutated valid updates: a DecodeError or a valid update', () => {
     const arb = dim.chain((d) => fc.tuple(fc.constant(d), mutated(validUpdate(d).map((u) => encodeUpdate(u, d)))));
     check(fc.property(arb, ([d, bytes]) => {
       updateProperty(d, bytes);
       verdictProperty(d, bytes);
     }), budget(2000));
-  });
+  }, FUZZ_TIMEOUT_MS);
 });

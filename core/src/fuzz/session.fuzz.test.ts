@@ -9,7 +9,7 @@ import { createSessionPeer, type SessionEvent, type SessionPeer } from '../sessi
 import { createMemoryHub } from '../transport/memory';
 import type { PeerId, Transport, TransportListener } from '../transport/transport';
 import { validMessage } from './arbitraries';
-import { budget, byteMutation, checkAsync, FUZZ_SEED, mutate, mutated, type ByteMutation } from './harness';
+import { budget, byteMutation, checkAsync, FUZZ_SEED, mutate, mutated, type ByteMutation, FUZZ_TIMEOUT_MS } from './harness';
 
 /**
  * "No change of session state": garbage and mutated messages delivered to the peers of a running
@@ -252,5 +252,5 @@ describe('fuzz: a running session peer (no change of session state)', () => {
       }),
       budget(40, 0.001),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
 });

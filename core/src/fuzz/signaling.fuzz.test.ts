@@ -14,7 +14,7 @@ import {
   signalOutSchema,
   unreachableReportSchema,
 } from '../transport/signaling-protocol';
-import { budget, check, hostileValue, mapMutation, mutateMap, reportCases } from './harness';
+import { budget, check, hostileValue, mapMutation, mutateMap, reportCases, FUZZ_TIMEOUT_MS } from './harness';
 
 /**
  * Signaling events (transport/signaling-protocol.ts), as both ends parse them: arbitrary values
@@ -68,13 +68,13 @@ describe('fuzz: signaling events (zod schemas of signaling-protocol.ts)', () => 
   const names = Object.keys(validPayloads);
   it('valid payloads parse', () => {
     for (const [schema, value] of Object.values(validPayloads)) expect(schema.safeParse(value).success).toBe(true);
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('arbitrary values: refused with a readable line, or accepted as a fixed point', () => {
     check(
       fc.property(fc.constantFrom(...names), fc.oneof(hostileValue, fc.jsonValue({ maxDepth: 4 })), (name, v) => schemaProperty(validPayloads[name][0], v)),
       budget(3000),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
   it('valid payloads with nested fields dropped, replaced or added: refused readably, or accepted as a fixed point', () => {
     check(
       fc.property(fc.constantFrom(...names), fc.array(fc.nat(), { maxLength: 4 }), fc.array(mapMutation, { minLength: 1, maxLength: 3 }), (name, path, ms) => {
@@ -83,5 +83,5 @@ describe('fuzz: signaling events (zod schemas of signaling-protocol.ts)', () => 
       }),
       budget(3000),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
 });

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage, SNAPSHOT_CHUNK_FLOATS, type SnapshotMessage } from '../protocol/messages';
 import { SnapshotAssembler, snapshotPieces, type SnapshotPiece, type SnapshotState } from '../session/snapshot';
-import { budget, check, decodeOrTypedError, mutated, paramHash, reportCases } from './harness';
+import { budget, check, decodeOrTypedError, mutated, paramHash, reportCases, FUZZ_TIMEOUT_MS } from './harness';
 
 /**
  * Snapshot pieces (session/snapshot.ts): whatever decodeMessage lets through as a snapshot, and
@@ -96,7 +96,7 @@ describe('fuzz: snapshot pieces (SnapshotAssembler)', () => {
       }),
       budget(400, 0.2),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
 
   it('mutated snapshot messages that still decode: a DecodeError or accepted, never another throw', () => {
     const arb = dim.chain((d) =>
@@ -119,5 +119,5 @@ describe('fuzz: snapshot pieces (SnapshotAssembler)', () => {
       }),
       budget(200, 0.1),
     );
-  });
+  }, FUZZ_TIMEOUT_MS);
 });
