@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { parseSessionConfig } from '@signvote/core';
 import { EXIT, exitCodeOf } from './exit';
+import { registerModelCommands } from './model-check';
 import { runPeer } from './peer';
 import { addServerFlags, startServer, type ServerFlags } from './server-flags';
 import { addSessionFlags, createSessionOnServer, int, sessionConfigFromFlags, type SessionFlags } from './session-flags';
@@ -150,6 +151,8 @@ addSessionFlags(
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+registerModelCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`signvote: ${err instanceof Error ? err.message : String(err)}`);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { algorithmNames, parseSessionConfig, type SessionConfigInput } from '@signvote/core';
+import { algorithmNames, modelNames, parseSessionConfig, type SessionConfigInput } from '@signvote/core';
 import { CliError, EXIT } from './exit';
 
 /**
@@ -46,7 +46,7 @@ export interface SessionFlags {
 export function addSessionFlags(cmd: Command): Command {
   return cmd
     .option('--config <file>', 'JSON session config (flags override its fields)')
-    .addOption(new Option('--model <name>', 'model').choices(['mlp', 'cnn']))
+    .addOption(new Option('--model <name>', 'built-in model (a layer list: the config file\'s "network" field)').choices([...modelNames]))
     .addOption(new Option('--dataset <name>', 'dataset').choices(['mnist', 'fashion-mnist', 'synthetic']))
     .addOption(new Option('--algo <name>', 'algorithm').choices([...algorithmNames]))
     .option('--peers <n>', 'expected peers: training starts when this many have joined', int('peers', 1))

@@ -83,7 +83,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
           rounds: e.config.rounds,
           expectedPeers: e.config.expectedPeers,
           algorithm: e.config.algorithm.name,
-          model: e.config.model,
+          model: e.config.network ? e.config.network.name ?? 'network' : e.config.model,
         });
         post({ type: 'log', message: `joined as ${e.peerId}, training shard ${e.shard} (${e.shardSize} samples) on ${e.backend}` });
         post({ type: 'state', state: 'waiting' });
@@ -189,7 +189,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
       backend: worker.backend,
       label: 'browser',
       loadData,
-      createOracle: async (model) => gated(await worker.createOracle(model.name)),
+      createOracle: async (model) => gated(await worker.createOracle(model.spec)),
       // saved every config.checkpointEvery rounds; a tab that rejoins the session resumes from it
       checkpoints: createIdbCheckpointStore(`session-${options.session}`),
       onEvent,

@@ -1,4 +1,4 @@
-import type { Dataset, Backend, ModelName } from '@signvote/core';
+import type { Dataset, Backend, ModelSpec } from '@signvote/core';
 
 /**
  * Messages between the page and the gradient worker (worker.ts). The page runs the session
@@ -15,7 +15,7 @@ export type ToOracle =
   /** pick the backend (answered with `backend`): peers announce it when they join */
   | { readonly type: 'init'; readonly backend: BackendChoice }
   /** build the oracle for the session's model (answered with `ready`) */
-  | { readonly type: 'model'; readonly model: ModelName }
+  | { readonly type: 'model'; readonly model: ModelSpec }
   | {
       readonly type: 'gradient';
       readonly id: number;

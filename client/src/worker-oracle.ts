@@ -1,4 +1,4 @@
-import type { Dataset, Backend, Evaluation, GradientOracle, GradientResult, ModelName } from '@signvote/core';
+import type { Dataset, Backend, Evaluation, GradientOracle, GradientResult, ModelSpec } from '@signvote/core';
 import type { BackendChoice, DatasetPayload, FromOracle, ToOracle } from './oracle-protocol';
 
 /**
@@ -9,7 +9,7 @@ export interface GradientWorker {
   readonly backend: 'webgpu' | 'wasm';
   /** why this backend, in a sentence */
   readonly reason: string;
-  createOracle(model: ModelName): Promise<GradientOracle>;
+  createOracle(model: ModelSpec): Promise<GradientOracle>;
   /** hands the worker evaluation data now, so the first evaluation does not copy it mid-session */
   preload(data: Dataset): void;
   /** ends the worker; pending calls reject with `reason` */
@@ -72,7 +72,7 @@ export async function openGradientWorker(choice: BackendChoice): Promise<Gradien
     w.postMessage({ type: 'dataset', key, dataset: payload(data) } satisfies ToOracle);
   };
 
-  const createOracle = async (model: ModelName): Promise<GradientOracle> => {
+  const createOracle = async (model: ModelSpec): Promise<GradientOracle> => {
     const ready = await request('ready', { type: 'model', model });
     if (ready.type !== 'ready') throw new Error(`gradient worker answered ${ready.type} to model`);
     const backend: Backend = ready.backend;

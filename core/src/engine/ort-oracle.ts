@@ -65,6 +65,8 @@ export async function createSessionOracle(
   if (!(evalDuty > 0 && evalDuty <= 1)) throw new RangeError(`evalDuty must be in (0, 1], got ${evalDuty}`);
   const features = featureSize(model);
   const k = model.numClasses;
+  // an integer-input model (token ids for an embedding) takes whole numbers below its table size
+  const tokens = model.program.input.kind === 'index' ? model.program.input.indexBound : null;
   const settings = { logSeverityLevel: 3 as const, ...sessionOptions };
   const open = async (graph: Uint8Array, kind: string): Promise<OrtCommon.InferenceSession> => {
     try {
@@ -111,7 +113,7 @@ export async function createSessionOracle(
 
     gradient: async (params, batch) => {
       checkParams(params);
-      checkSamples(batch.inputs, batch.labels, batch.size, features, k, 'batch');
+      checkSamples(batch.inputs, batch.labels, batch.size, features, k, 'batch', tokens);
       return serial(async (): Promise<GradientResult> => {
         const out = await train.run(feeds(params, batch.inputs, batch.labels, batch.size));
         return { loss: scalar(out.loss), correct: scalar(out.correct), grad: out.grad.data as Float32Array };
@@ -124,7 +126,7 @@ export async function createSessionOracle(
     evaluate: async (params, data) => {
       checkParams(params);
       if (featureSize(data) !== features) throw new RangeError(`dataset ${data.name} has ${featureSize(data)} features per sample, model ${model.name} needs ${features}`);
-      checkSamples(data.inputs, data.labels, data.count, features, k, `dataset ${data.name}`);
+      checkSamples(data.inputs, data.labels, data.count, features, k, `dataset ${data.name}`, tokens);
       let lossSum = 0, correct = 0;
       for (let start = 0; start < data.count; start += evalBatchSize) {
         const n = Math.min(evalBatchSize, data.count - start);
@@ -156,13 +158,19 @@ function rest(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.round(ms))));
 }
 
-function checkSamples(inputs: Float32Array, labels: Uint8Array, n: number, features: number, k: number, what: string): void {
+function checkSamples(inputs: Float32Array, labels: Uint8Array, n: number, features: number, k: number, what: string, tokens: number | null): void {
   if (!(Number.isInteger(n) && n > 0)) throw new RangeError(`${what}: size must be a positive integer, got ${n}`);
   if (!(inputs instanceof Float32Array)) throw new TypeError(`${what}: inputs must be a Float32Array`);
   if (!(labels instanceof Uint8Array)) throw new TypeError(`${what}: labels must be a Uint8Array`);
   if (inputs.length !== n * features) throw new RangeError(`${what}: ${inputs.length} input floats for ${n} samples of ${features} features (expected ${n * features})`);
   if (labels.length !== n) throw new RangeError(`${what}: ${labels.length} labels for ${n} samples`);
   for (let i = 0; i < n; i++) if (labels[i] >= k) throw new RangeError(`${what}: label ${labels[i]} at ${i} is not a class in [0, ${k})`);
+  if (tokens !== null) {
+    for (let i = 0; i < inputs.length; i++) {
+      const v = inputs[i];
+      if (!(Number.isInteger(v) && v >= 0 && v < tokens)) throw new RangeError(`${what}: input ${i} (sample ${Math.floor(i / features)}) is ${v}, not a token id in [0, ${tokens})`);
+    }
+  }
 }
 
 function oneHot(labels: Uint8Array, n: number, k: number): Float32Array {

@@ -5,7 +5,7 @@ import type { Backend, GradientOracle } from '../engine/oracle';
 import { createModel, type Model } from '../models';
 import { createStrategy } from '../optim';
 import { createRng } from '../random';
-import type { SessionConfig } from '../config';
+import { sessionModelSpec, type SessionConfig } from '../config';
 import type { SessionEvent } from '../session/events';
 import type { Checkpoint, CheckpointStore } from '../session/checkpoint';
 import { hashParams } from '../session/hash';
@@ -102,7 +102,7 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
     // session would otherwise reach a peer with no transport to answer them.
     transport = createWebRtcTransport({ signaling, wrtc: options.wrtc, iceServers: config.iceServers });
     const held = holdMessagesUntilSubscribed(transport);
-    const model = createModel(config.model);
+    const model = createModel(sessionModelSpec(config));
     // before the slow loads, so an unusable checkpoint fails fast
     const { store: checkpoints, start } = await resumableCheckpoints(options, model.d, emit);
     const [data, createdOracle] = await Promise.all([options.loadData(config), options.createOracle(model, options.backend)]);
