@@ -2,15 +2,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
+import { parseSessionConfig } from '@signvote/core';
 import { EXIT, exitCodeOf } from './exit';
+import { registerModelCommands } from './model-check';
 import { runPeer } from './peer';
-import { addSessionCommands, sessionStatus } from './session';
+import { addServerFlags, startServer, type ServerFlags } from './server-flags';
+import { addSessionCommands } from './session';
 import { addSessionFlags, createSessionOnServer, int, sessionConfigFromFlags, type SessionFlags } from './session-flags';
 
 /**
  * `signvote`: serve, create sessions, run headless peers, or all three at once (`start`).
- * The commands' parts: exit codes (exit.ts), session flags (session-flags.ts) and the headless
- * peer (peer.ts).
+ * The commands' parts: exit codes (exit.ts), session flags (session-flags.ts), server flags
+ * (server-flags.ts) and the headless peer (peer.ts).
  */
 
 const binPath = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/signvote.mjs');
@@ -26,29 +29,23 @@ const program = new Command()
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
-program
-  .command('serve')
-  .description('run the signaling server (sessions, membership, WebRTC signal relay, datasets, the client)')
-  .option('-p, --port <port>', 'port (0: any free port; the chosen URL is printed)', int('port'), 8080)
-  .option('-H, --host <host>', 'interface; 0.0.0.0 accepts phones and other computers on the LAN', '127.0.0.1')
-  .option('--public-url <url>', 'base URL of join links')
-  .option('--json', 'print one JSON object {"url","port"} on stdout once listening; logs go to stderr')
+addServerFlags(program.command('serve').description('run the signaling server (sessions, membership, WebRTC signal relay, datasets, the client)'))
+  .option('--json', 'print one JSON object {"url","shareUrl","port"} on stdout once listening; logs go to stderr')
   .option('--quiet', 'no request logs')
-  .addHelpText('after', examples(['signvote serve --port 8080', 'signvote serve --port 0 --json   # {"url":"http://127.0.0.1:40123","port":40123}']))
-  .action(async (opts: { port: number; host: string; publicUrl?: string; json?: boolean; quiet?: boolean }) => {
-    const { createSignalingServer, builtClientDir } = await import('@signvote/signaling');
-    const clientDist = builtClientDir();
+  .addHelpText(
+    'after',
+    examples([
+      'signvote serve --port 8080',
+      'signvote serve --host 0.0.0.0 --https   # phones on the LAN, with WebGPU',
+      'signvote serve --port 0 --json   # {"url":"http://127.0.0.1:40123","shareUrl":"http://127.0.0.1:40123","port":40123}',
+    ]),
+  )
+  .action(async (opts: ServerFlags & { json?: boolean; quiet?: boolean }) => {
     const { pino } = await import('pino');
-    const server = await createSignalingServer({
-      port: opts.port,
-      host: opts.host,
-      publicUrl: opts.publicUrl,
-      staticDir: clientDist,
-      // logs on stderr: stdout is for the URL, which scripts read
-      logger: opts.quiet ? false : pino({ name: 'signaling' }, pino.destination(2)),
-    });
-    if (opts.json) console.log(JSON.stringify({ url: server.url, port: server.port }));
-    else console.log(`signaling server on ${server.url}${clientDist ? '' : ' (client not built: npm run build -w @signvote/client)'}`);
+    // logs on stderr: stdout is for the URL, which scripts read
+    const { server, lines } = await startServer(opts, opts.quiet ? false : pino({ name: 'signaling' }, pino.destination(2)));
+    if (opts.json) console.log(JSON.stringify({ url: server.url, shareUrl: server.shareUrl, port: server.port }));
+    else console.log(lines.join('\n'));
     const close = () => void server.close().finally(() => process.exit(0));
     process.once('SIGINT', close);
     process.once('SIGTERM', close);
@@ -78,11 +75,8 @@ program
   .action(runPeer);
 
 addSessionFlags(
-  program
-    .command('start')
-    .description('serve, create a demo session, print its URL, and optionally start local Node peers')
-    .option('-p, --port <port>', 'port', int('port'), 8080)
-    .option('-H, --host <host>', 'interface', '127.0.0.1')
+  addServerFlags(program.command('start').description('serve, create a demo session, print its URL, and optionally start local Node peers'))
+    .option('--listed', "list the demo session on the server's home page: anyone who opens the server can join")
     .option('--local <n>', 'local headless Node peers to start (default: --peers when given, else 0)', int('local'), 0)
     .addOption(new Option('--node-peers <n>', 'alias of --local').argParser(int('node-peers')).hideHelp())
     .option('--exit', 'stop when the local peers finish (exit code 0 when all finished)')
@@ -94,39 +88,39 @@ addSessionFlags(
       'signvote start                                   # server + a 3-peer demo session; open the URL in 3 tabs',
       'signvote start --peers 3                         # 3 local Node peers train; the URL shows them in a tab',
       'signvote start --peers 4 --local 2               # 2 Node peers + 2 browser tabs',
+      'signvote start --host 0.0.0.0 --https            # tabs on phones and other computers of the LAN',
       'signvote start --port 0 --peers 4 --rounds 60 --exit   # 4 Node peers train, then everything stops',
       'signvote start --peers 3 --wait-for-tab          # the Node peers start once the URL is open in a tab',
     ]) + '\nPeer 1 reports its progress on stderr; the others are quiet. Defaults here: 100 rounds, evaluation every 5.\n' +
       'The server keeps running after the session finished (until Ctrl-C, or --exit): the URL then shows the finished session.\n',
   )
-  .action(async (opts: SessionFlags & { port: number; host: string; local: number; nodePeers?: number; exit?: boolean; waitForTab?: boolean }, cmd: Command) => {
+  .action(async (opts: SessionFlags & ServerFlags & { listed?: boolean; local: number; nodePeers?: number; exit?: boolean; waitForTab?: boolean }, cmd: Command) => {
   if (opts.nodePeers !== undefined) opts.local = opts.nodePeers;
   // `start --peers N` starts all N peers here, unless --local says how many of them
   const localGiven = cmd.getOptionValueSource('local') === 'cli' || opts.nodePeers !== undefined;
   if (!localGiven && opts.peers !== undefined) opts.local = opts.peers;
-  const { nodePeers: _alias, waitForTab, ...sessionOpts } = opts;
-  const { createSignalingServer, builtClientDir } = await import('@signvote/signaling');
-    const clientDist = builtClientDir();
-  const server = await createSignalingServer({
-    port: opts.port,
-    host: opts.host,
-    staticDir: clientDist,
-    logger: false,
-  });
-  const config = sessionConfigFromFlags({ peers: Math.max(opts.local, 1) > 1 ? opts.local : 3, rounds: 100, evalEvery: 5, ...stripUndefined(sessionOpts) });
-  const created = await createSessionOnServer(server.url, config);
-  console.log(`signaling server on ${server.url}`);
-  console.log(`demo session ${created.id}: ${config.expectedPeers} peers, ${config.algorithm?.name}, ${config.model} on ${config.dataset}`);
-  const tabs = (config.expectedPeers ?? 0) - opts.local;
-  console.log(tabs > 0 ? `open in ${tabs} browser tab${tabs === 1 ? '' : 's'}: ${created.url}` : `more peers can join from a browser tab: ${created.url}`);
+  // sessionConfigFromFlags reads the session's own flags only
+  const { nodePeers: _alias, listed, waitForTab, ...sessionOpts } = opts;
+  const config = parseSessionConfig(sessionConfigFromFlags({ peers: Math.max(opts.local, 1) > 1 ? opts.local : 3, rounds: 100, evalEvery: 5, ...stripUndefined(sessionOpts) }));
+  const { server, tls, lines } = await startServer(opts, false);
+  const created = server.createSession(config, { listed: listed ?? false });
+  // this machine's tabs open the loopback link: localhost is a secure context, a LAN address is not
+  const localLink = `${server.url}/${new URL(created.url).search}`;
+  for (const line of lines) console.log(line);
+  console.log(`demo session ${created.id}: ${config.expectedPeers} peers, ${config.algorithm.name}, ${config.model} on ${config.dataset}${listed ? ', listed on the home page' : ''}`);
+  const tabs = config.expectedPeers - opts.local;
+  console.log(tabs > 0 ? `open in ${tabs} browser tab${tabs === 1 ? '' : 's'}: ${localLink}` : `more peers can join from a browser tab: ${localLink}`);
+  if (created.url !== localLink) console.log(`join from other computers and phones: ${created.url}`);
   const children: ChildProcess[] = [];
   if (waitForTab && opts.local > 0) {
     console.log('the local peers start once a browser tab has joined');
-    while ((await sessionStatus(server.url, created.id, created.token)).members === 0) await new Promise((r) => setTimeout(r, 500));
+    while (server.members(created.id) === 0) await new Promise((r) => setTimeout(r, 500));
   }
   for (let i = 0; i < opts.local; i++) {
     const child = spawn(process.execPath, [binPath, 'peer', '--server', server.url, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`], {
       stdio: ['ignore', 'inherit', i === 0 ? 'inherit' : 'ignore'],
+      // the local peers trust the certificate this server presents, self-signed or not
+      env: tls ? { ...process.env, NODE_EXTRA_CA_CERTS: tls.certPath } : process.env,
     });
     children.push(child);
   }
@@ -145,6 +139,8 @@ addSessionFlags(
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+registerModelCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`signvote: ${err instanceof Error ? err.message : String(err)}`);

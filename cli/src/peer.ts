@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
-import { SessionEndedError, SignalingError, startPeer, type CheckpointStore, type PeerEvent } from '@signvote/core';
+import { createProgressMeter, formatDuration, formatRate, SessionEndedError, SignalingError, startPeer, type CheckpointStore, type PeerEvent } from '@signvote/core';
 import { createFileCheckpointStore, createNodeOracle, loadDataset, nodeWrtc } from '@signvote/core/node';
 import { CliError, EXIT } from './exit';
+import { createRoundRows } from './round-rows';
 import { describeRecord } from './session';
 
 /** `signvote peer`: one headless Node peer, until the session's last round (docs/cli.md). */
@@ -24,8 +25,9 @@ export interface PeerFlags {
 
 /**
  * `--json`: stdout carries exactly one JSON object per applied round (for scripts and tests);
- * everything else (terms, resyncs, dropped messages, errors) goes to stderr, one JSON object a
- * line with an "event" key, so stdout stays a clean stream of rounds.
+ * everything else (terms, resyncs, evaluations, dropped messages, errors) goes to stderr, one
+ * JSON object a line with an "event" key, so stdout stays a clean stream of rounds. Without it,
+ * a progress line with the pace (rounds/s) and the time left.
  */
 export async function runPeer(flags: PeerFlags): Promise<void> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -44,15 +46,23 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
     },
   });
   let rounds = 0;
+  let expectedPeers = 0;
+  let started = false;
   let lastAccuracy: number | undefined;
+  const pace = createProgressMeter();
+  /** the last round's progress line, written again when an evaluation brings a new accuracy */
+  let lastLine: ((acc: string) => string) | null = null;
+  const rows = createRoundRows((row) => out(JSON.stringify(row)));
   let lastCpu = process.cpuUsage();
   // without the signaling server the transport closes, so the session cannot go on here
   let leave: (reason: string) => void = () => {};
   const lost = new Promise<string>((r) => (leave = r));
+  const accuracyText = () => (lastAccuracy === undefined ? '' : ` acc ${(100 * lastAccuracy).toFixed(1)}%`);
   const onEvent = (e: PeerEvent) => {
     switch (e.type) {
       case 'joined':
         rounds = e.config.rounds;
+        expectedPeers = e.config.expectedPeers;
         if (flags.json) event({ event: 'joined', peerId: e.peerId, backend: e.backend, shard: e.shard, d: e.d, rounds });
         else note(`joined ${flags.session} as ${e.peerId} (${e.backend}, d = ${e.d})`);
         break;
@@ -60,15 +70,20 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
         if (flags.json) event({ event: 'shard', shard: e.shard, shards: e.shards, size: e.size });
         else note(`training shard ${e.shard} of ${e.shards} (${e.size} samples)`);
         break;
+      case 'members':
+        // the aggregator says how many it waits for; a worker counts the members it hears of
+        if (!flags.json && !started) progress(`waiting for peers: ${e.peers.length}/${expectedPeers}`);
+        break;
       case 'round': {
-        if (e.accuracy !== undefined) lastAccuracy = e.accuracy;
+        started = true;
+        pace.applied(e.round, performance.now());
         if (flags.json) {
-          const row: Record<string, unknown> = {
+          const row = {
             round: e.round,
             term: e.term,
             role: e.role,
             loss: Number.isFinite(e.loss) ? e.loss : null,
-            accuracy: e.accuracy ?? null,
+            accuracy: null,
             hash: e.hash,
             bytesUp: e.bytesUp,
             bytesDown: e.bytesDown,
@@ -80,17 +95,27 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
             lastCpu = process.cpuUsage();
             Object.assign(row, { ms: e.ms, computeMs: e.computeMs, cpuMs: (cpu.user + cpu.system) / 1000, counted: e.counted, at: Date.now() });
           }
-          out(JSON.stringify(row));
+          rows.round(row, e.evaluating);
         } else {
-          const acc = lastAccuracy === undefined ? '' : ` acc ${(100 * lastAccuracy).toFixed(1)}%`;
           const loss = Number.isFinite(e.loss) ? ` loss ${e.loss.toFixed(4)}` : '';
-          progress(
-            `round ${e.round + 1}/${rounds} term ${e.term} ${e.role}${loss}${acc} ` +
-              `up ${formatBytes(e.bytesUp)} down ${formatBytes(e.bytesDown)} ${e.ms.toFixed(0)} ms (compute ${e.computeMs.toFixed(0)} ms)`,
-          );
+          const rate = pace.rate();
+          const eta = pace.etaMs(rounds);
+          const speed = rate === null ? '' : ` ${formatRate(rate)}${eta === null ? '' : ` ETA ${formatDuration(eta)}`}`;
+          lastLine = (acc) =>
+            `round ${e.round + 1}/${rounds} term ${e.term} ${e.role}${loss}${acc}${speed} ` +
+            `up ${formatBytes(e.bytesUp)} down ${formatBytes(e.bytesDown)} ${e.ms.toFixed(0)} ms (compute ${e.computeMs.toFixed(0)} ms)`;
+          progress(lastLine(accuracyText()));
         }
         break;
       }
+      case 'evaluation':
+        if (e.result) lastAccuracy = e.result.accuracy;
+        if (!flags.json && e.result && lastLine) progress(lastLine(accuracyText()));
+        if (flags.json) {
+          event({ event: 'evaluation', round: e.round, loss: e.result?.loss ?? null, accuracy: e.result?.accuracy ?? null, ms: e.result?.ms ?? null, skipped: e.result === null });
+          rows.evaluation(e.round, e.result);
+        }
+        break;
       case 'term':
         if (flags.json) event({ event: 'term', term: e.term, peers: e.peers, aggregator: e.aggregator, at: Date.now() });
         break;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { algorithmNames, createdSessionSchema, parseSessionConfig, type CreatedSession, type SessionConfigInput } from '@signvote/core';
+import { algorithmNames, createdSessionSchema, modelNames, parseSessionConfig, type CreatedSession, type SessionConfigInput } from '@signvote/core';
 import { CliError, EXIT } from './exit';
 
 /**
@@ -46,7 +46,7 @@ export interface SessionFlags {
 export function addSessionFlags(cmd: Command): Command {
   return cmd
     .option('--config <file>', 'JSON session config (flags override its fields)')
-    .addOption(new Option('--model <name>', 'model').choices(['mlp', 'cnn']))
+    .addOption(new Option('--model <name>', 'built-in model (a layer list: the config file\'s "network" field)').choices([...modelNames]))
     .addOption(new Option('--dataset <name>', 'dataset').choices(['mnist', 'fashion-mnist', 'synthetic']))
     .addOption(new Option('--algo <name>', 'algorithm').choices([...algorithmNames]))
     .option('--peers <n>', 'expected peers: training starts when this many have joined', int('peers', 1))
@@ -100,10 +100,11 @@ export function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput 
   return parseSessionConfig(config);
 }
 
-export async function createSessionOnServer(server: string, config: SessionConfigInput): Promise<CreatedSession> {
+/** `listed`: the server's home page shows the session to anyone who opens it */
+export async function createSessionOnServer(server: string, config: SessionConfigInput, listed = false): Promise<CreatedSession> {
   let res: Response;
   try {
-    res = await fetch(new URL('/api/sessions', server), {
+    res = await fetch(new URL(`/api/sessions?listed=${listed}`, server), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(config),

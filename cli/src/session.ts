@@ -64,6 +64,7 @@ export function addSessionCommands(program: Command): void {
       .command('create')
       .description('create a session; prints its id, token, join URL and the creator key')
       .requiredOption('--server <url>', 'signaling server URL')
+      .option('--listed', "list the session on the server's home page: anyone who opens the server can join")
       .option('--json', 'print one JSON object {"id","token","url","admin"}'),
   )
     .addHelpText(
@@ -73,8 +74,8 @@ export function addSessionCommands(program: Command): void {
         'signvote session create --server http://127.0.0.1:8080 --config run.json --checkpoint-every 10 --json',
       ]),
     )
-    .action(async (opts: SessionFlags & { server: string; json?: boolean }) => {
-      const created = await createSessionOnServer(opts.server, sessionConfigFromFlags(opts));
+    .action(async (opts: SessionFlags & { server: string; listed?: boolean; json?: boolean }) => {
+      const created = await createSessionOnServer(opts.server, sessionConfigFromFlags(opts), opts.listed ?? false);
       if (opts.json) console.log(JSON.stringify(created));
       else console.log(`session ${created.id}\ntoken   ${created.token}\njoin    ${created.url}\nadmin   ${created.admin}   (start it early: signvote session start ${created.id} --server ${opts.server} --admin ${created.admin})`);
     });

@@ -1,6 +1,7 @@
 import { Component, lazy, Suspense, useCallback, useEffect, useState, type ReactNode } from 'react';
 import { readJoinParams, type JoinParams } from './api';
 import { CreateSession } from './CreateSession';
+import { SessionList } from './SessionList';
 
 // the session view carries the whole peer (signaling, WebRTC, protocol); the form needs none of it
 const SessionView = lazy(() => import('./SessionView').then((m) => ({ default: m.SessionView })));
@@ -52,7 +53,10 @@ export function App() {
               <SessionView key={`${join.session}/${join.token}`} server={serverUrl()} session={join.session} token={join.token} onLeave={home} />
             </Suspense>
           ) : (
-            <CreateSession server={serverUrl()} onOpen={open} />
+            <div className="home">
+              <SessionList server={serverUrl()} onOpen={open} />
+              <CreateSession server={serverUrl()} onOpen={open} />
+            </div>
           )}
         </Crashed>
       </main>

@@ -1,5 +1,5 @@
-import { useId, useState, type ReactNode } from 'react';
-import { createSession, joinLink } from './api';
+import { useState, type ReactNode } from 'react';
+import { createSession, peerCommand, shareLink } from './api';
 import {
   algorithmLabels,
   algorithmNames,
@@ -15,6 +15,8 @@ import {
   type FieldName,
   type FormState,
 } from './form';
+import { rememberSession } from './known-sessions';
+import { ShareLink, useServerInfo } from './ShareLink';
 
 interface Props {
   readonly server: string;
@@ -39,7 +41,9 @@ export function CreateSession({ server, onOpen }: Props) {
   const [errors, setErrors] = useState<FieldErrors>({});
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<string | null>(null);
-  const [link, setLink] = useState<string | null>(null);
+  const [created, setCreated] = useState<{ id: string; token: string } | null>(null);
+  const [listed, setListed] = useState(false);
+  const info = useServerInfo(server);
 
   const set = <K extends FieldName>(name: K, value: FormState[K]) => {
     setForm((f) => ({ ...f, [name]: value }));
@@ -59,8 +63,9 @@ export function CreateSession({ server, onOpen }: Props) {
     setErrors({});
     setBusy(true);
     try {
-      const created = await createSession(result.config, server);
-      setLink(joinLink(window.location.href, created.id, created.token));
+      const made = await createSession(result.config, server, listed);
+      rememberSession(made.id, made.token);
+      setCreated({ id: made.id, token: made.token });
     } catch (err) {
       setFailure((err as Error).message);
     } finally {
@@ -106,23 +111,22 @@ export function CreateSession({ server, onOpen }: Props) {
     </Field>
   );
 
-  if (link) {
+  if (created) {
+    const link = shareLink(window.location.href, info, created.id, created.token);
     return (
       <section className="panel created" aria-labelledby="created-title">
         <h1 id="created-title">Session created</h1>
         <p>Open this link in other tabs or on other machines; each one joins as a peer. Training starts once {form.expectedPeers} peers are in.</p>
-        <JoinLink link={link} />
-        <p>
-          Headless peer from a checkout:{' '}
-          <code data-testid="cli-command">
-            signvote peer --server {server} --session {new URL(link).searchParams.get('session')} --token {new URL(link).searchParams.get('token')}
-          </code>
-        </p>
+        <ShareLink link={link} info={info} />
+        <p>Headless Node peer, from a checkout of signvote:</p>
+        <pre className="command" data-testid="cli-command">
+          {peerCommand(new URL(link).origin, created.id, created.token, info)}
+        </pre>
         <div className="actions">
           <button type="button" className="primary" onClick={() => onOpen(link)} data-testid="open-session">
             Join this session
           </button>
-          <button type="button" onClick={() => setLink(null)}>
+          <button type="button" onClick={() => setCreated(null)}>
             Create another
           </button>
         </div>
@@ -173,6 +177,12 @@ export function CreateSession({ server, onOpen }: Props) {
         {num('rounds')}
         {num('deadlineMs', { hint: 'the aggregator tallies what arrived by then' })}
         {num('evalEvery', { hint: '0 turns test evaluation off' })}
+        <div className="field check">
+          <label>
+            <input type="checkbox" checked={listed} onChange={(e) => setListed(e.target.checked)} data-testid="listed" /> List it on this server's home page
+          </label>
+          <span className="hint">anyone who opens this server can then join; unlisted sessions need the link</span>
+        </div>
         <Field name="iceServers" error={errors.iceServers} hint="one per line: urls [username credential]; none needed on one machine or LAN">
           {(id, describedBy) => (
             <textarea
@@ -245,35 +255,6 @@ function Field({
           {hint}
         </span>
       )}
-    </div>
-  );
-}
-
-export function JoinLink({ link }: { link: string }) {
-  const [copied, setCopied] = useState<'no' | 'yes' | 'failed'>('no');
-  const id = useId();
-  const copy = async () => {
-    try {
-      await navigator.clipboard.writeText(link);
-      setCopied('yes');
-    } catch {
-      // clipboard needs a secure context and permission; selecting the text still lets the user copy
-      (document.getElementById(id) as HTMLInputElement | null)?.select();
-      setCopied('failed');
-    }
-  };
-  return (
-    <div className="join-link">
-      <label htmlFor={id}>Join link</label>
-      <div className="row">
-        <input id={id} readOnly value={link} data-testid="join-link" onFocus={(e) => e.target.select()} />
-        <button type="button" onClick={() => void copy()} data-testid="copy-link">
-          {copied === 'yes' ? 'Copied' : 'Copy'}
-        </button>
-      </div>
-      <span className="hint" aria-live="polite">
-        {copied === 'failed' ? 'Clipboard unavailable: the link is selected, press Ctrl+C.' : ''}
-      </span>
     </div>
   );
 }

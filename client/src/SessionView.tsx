@@ -1,10 +1,12 @@
 import { useCallback, useEffect } from 'react';
 import type uPlot from 'uplot';
 import { Chart } from './Chart';
-import { JoinLink } from './CreateSession';
 import type { BackendChoice } from './oracle-protocol';
-import { joinLink } from './api';
-import { aggregatorRecentlyChanged, describeState, short, type SessionSnapshot } from './session-model';
+import { shareLink } from './api';
+import { rememberSession } from './known-sessions';
+import { ShareLink, useServerInfo } from './ShareLink';
+import { formatDuration, formatRate } from '@signvote/core';
+import { aggregatorRecentlyChanged, describeState, recentlyNotCounted, short, type SessionSnapshot } from './session-model';
 import { useTraining } from './useTraining';
 import { WeightGrid } from './WeightGrid';
 
@@ -17,6 +19,7 @@ interface Props {
 
 export function SessionView({ server, session, token, onLeave }: Props) {
   const t = useTraining(server, session, token, backendChoice());
+  const info = useServerInfo(server);
   const s = t.snapshot;
   const x = t.model.series;
   const fp32 = s.d === null ? null : 4 * s.d;
@@ -29,6 +32,9 @@ export function SessionView({ server, session, token, onLeave }: Props) {
     (): uPlot.AlignedData => [x.round, x.bytesUp.map(positive), x.bytesDown.map(positive), x.round.map(() => fp32)],
     [x, fp32],
   );
+
+  // the home page lists the sessions this browser has links for
+  useEffect(() => rememberSession(session, token), [session, token]);
 
   useEffect(() => {
     // a background tab's title says how its peer is doing
@@ -45,52 +51,71 @@ export function SessionView({ server, session, token, onLeave }: Props) {
 
   return (
     <div className="session">
-      <section className="panel status" aria-labelledby="session-title">
-        <h1 id="session-title">
-          Session <code data-testid="session-id">{session}</code>
-        </h1>
-        <p className={`state state-${s.state}`} role="status" aria-live="polite">
-          <span data-testid="state" data-state={s.state}>
-            {describeState(s)}
-          </span>
-        </p>
-        {aggregatorRecentlyChanged(s) && (
-          <p className="notice" data-testid="aggregator-changed">
-            Aggregator changed: {short(s.previousAggregator)} → {short(s.aggregator)} (term {s.term}).
+      <div className="session-top">
+        <section className="panel status" aria-labelledby="session-title">
+          <h1 id="session-title">
+            Session <code data-testid="session-id">{session}</code>
+          </h1>
+          <p className={`state state-${s.state}`} role="status" aria-live="polite">
+            <span data-testid="state" data-state={s.state}>
+              {describeState(s)}
+            </span>
           </p>
-        )}
-        <dl className="facts">
-          <Fact label="Round" testId="round" value={s.round < 0 ? '—' : `${s.round + 1}${s.totalRounds ? ` / ${s.totalRounds}` : ''}`} raw={s.round + 1} />
-          <Fact label="Test accuracy" testId="accuracy" value={s.accuracy === null ? '—' : `${(100 * s.accuracy).toFixed(1)}%`} raw={s.accuracy ?? ''} />
-          <Fact label="Train loss" testId="loss" value={s.loss === null ? '—' : s.loss.toFixed(3)} raw={s.loss ?? ''} />
-          <Fact label="My role" testId="role" value={s.role ?? '—'} raw={s.role ?? ''} />
-          <Fact label="Aggregator" testId="aggregator" value={short(s.aggregator)} raw={s.aggregator ?? ''} title={s.aggregator ?? undefined} />
-          <Fact label="Term" testId="term" value={s.term < 0 ? '—' : String(s.term)} raw={s.term} />
-          <Fact label="Backend" testId="backend" value={s.backend ?? '—'} raw={s.backend ?? ''} />
-          <Fact label="Parameter hash" testId="hash" value={s.hash ?? '—'} raw={s.hash ?? ''} mono />
-          <Fact label="Peer id" testId="peer-id" value={short(s.peerId)} raw={s.peerId ?? ''} title={s.peerId ?? undefined} />
-          <Fact label="Algorithm" testId="algorithm" value={s.algorithm ? `${s.algorithm} · ${s.model ?? ''}` : '—'} raw={s.algorithm ?? ''} />
-        </dl>
-        <div className="actions">
-          <button type="button" className="primary" onClick={s.state === 'paused' ? t.resume : t.start} disabled={!canStart && s.state !== 'paused'} data-testid="start">
-            {s.state === 'paused' ? 'Resume' : 'Start'}
-          </button>
-          <button type="button" onClick={t.pause} disabled={s.state !== 'training'} data-testid="pause">
-            Pause
-          </button>
-          <button type="button" onClick={t.leave} disabled={!running && s.state !== 'paused'} data-testid="leave">
-            Leave
-          </button>
-          <button type="button" onClick={onLeave}>
-            New session
-          </button>
-        </div>
-        <JoinLink link={joinLink(window.location.href, session, token)} />
-      </section>
+          {aggregatorRecentlyChanged(s) && (
+            <p className="notice" data-testid="aggregator-changed">
+              Aggregator changed: {short(s.previousAggregator)} → {short(s.aggregator)} (term {s.term}).
+            </p>
+          )}
+          {recentlyNotCounted(s) && s.notCounted && (
+            <p className="notice" data-testid="not-counted" data-round={s.notCounted.round}>
+              This tab's ballot for round {s.notCounted.round + 1} arrived after the deadline and was not counted.
+            </p>
+          )}
+          <dl className="facts">
+            <Fact label="Round" testId="round" value={s.round < 0 ? '—' : `${s.round + 1}${s.totalRounds ? ` / ${s.totalRounds}` : ''}`} raw={s.round + 1} />
+            <Fact label="Pace" testId="rate" value={s.rate === null ? '—' : formatRate(s.rate)} raw={s.rate ?? ''} />
+            <Fact
+              label="Time left"
+              testId="eta"
+              value={s.state === 'finished' ? 'done' : s.etaMs === null || s.state !== 'training' ? '—' : formatDuration(s.etaMs)}
+              raw={s.etaMs ?? ''}
+            />
+            <Fact label="Test accuracy" testId="accuracy" value={s.accuracy === null ? '—' : `${(100 * s.accuracy).toFixed(1)}%`} raw={s.accuracy ?? ''} />
+            <Fact label="Train loss" testId="loss" value={s.loss === null ? '—' : s.loss.toFixed(3)} raw={s.loss ?? ''} />
+            <Fact label="My role" testId="role" value={s.role ?? '—'} raw={s.role ?? ''} />
+            <Fact label="Aggregator" testId="aggregator" value={short(s.aggregator)} raw={s.aggregator ?? ''} title={s.aggregator ?? undefined} />
+            <Fact label="Term" testId="term" value={s.term < 0 ? '—' : String(s.term)} raw={s.term} />
+            <Fact label="Backend" testId="backend" value={s.backend ?? '—'} raw={s.backend ?? ''} note={s.backendReason ?? undefined} />
+            <Fact label="Parameter hash" testId="hash" value={s.hash ?? '—'} raw={s.hash ?? ''} mono />
+            <Fact label="Peer id" testId="peer-id" value={short(s.peerId)} raw={s.peerId ?? ''} title={s.peerId ?? undefined} />
+            <Fact label="Algorithm" testId="algorithm" value={s.algorithm ? `${s.algorithm} · ${s.model ?? ''}` : '—'} raw={s.algorithm ?? ''} />
+          </dl>
+          <div className="actions">
+            <button type="button" className="primary" onClick={s.state === 'paused' ? t.resume : t.start} disabled={!canStart && s.state !== 'paused'} data-testid="start">
+              {s.state === 'paused' ? 'Resume' : 'Start'}
+            </button>
+            <button type="button" onClick={t.pause} disabled={s.state !== 'training'} data-testid="pause">
+              Pause
+            </button>
+            <button type="button" onClick={t.leave} disabled={!running && s.state !== 'paused'} data-testid="leave">
+              Leave
+            </button>
+            <button type="button" onClick={onLeave}>
+              New session
+            </button>
+          </div>
+        </section>
+        <section className="panel invite" aria-labelledby="invite-title">
+          <h2 id="invite-title">Invite peers</h2>
+          <ShareLink link={shareLink(window.location.href, info, session, token)} info={info} />
+        </section>
+      </div>
 
       <section className="panel" aria-labelledby="peers-title">
         <h2 id="peers-title">Peers</h2>
-        <PeersTable s={s} />
+        <div className="scroll-x">
+          <PeersTable s={s} />
+        </div>
       </section>
 
       <section className="panel charts" aria-labelledby="charts-title">
@@ -167,13 +192,18 @@ function backendChoice(): BackendChoice {
   return named === 'wasm' || named === 'webgpu' ? named : 'auto';
 }
 
-function Fact({ label, value, raw, testId, title, mono }: { label: string; value: string; raw: string | number; testId: string; title?: string; mono?: boolean }) {
+function Fact({ label, value, raw, testId, title, mono, note }: { label: string; value: string; raw: string | number; testId: string; title?: string; mono?: boolean; note?: string }) {
   return (
     <div>
       <dt>{label}</dt>
       <dd data-testid={testId} data-value={raw} title={title} className={mono ? 'mono' : undefined}>
         {value}
       </dd>
+      {note && (
+        <dd className="hint" data-testid={`${testId}-reason`}>
+          {note}
+        </dd>
+      )}
     </div>
   );
 }

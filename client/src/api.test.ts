@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { joinLink, readJoinParams } from './api';
+import { joinLink, reachableFromOtherDevices, readJoinParams, shareLink } from './api';
 
 describe('join links', () => {
   it('round-trips session and token through the link', () => {
@@ -14,5 +14,20 @@ describe('join links', () => {
     expect(readJoinParams('?session=%20&token=t')).toBeNull();
     expect(readJoinParams(`?session=${'a'.repeat(201)}&token=t`)).toBeNull();
     expect(readJoinParams('?session=s&token=t&backend=wasm')).toEqual({ session: 's', token: 't' });
+  });
+});
+
+describe('links for other devices', () => {
+  const lan = { shareUrl: 'http://192.168.1.23:8080', https: false, selfSigned: false };
+  it('swaps a loopback page address for the server share URL', () => {
+    expect(shareLink('http://127.0.0.1:8080/?session=s&token=t', lan, 's', 't')).toBe('http://192.168.1.23:8080/?session=s&token=t');
+    expect(shareLink('http://localhost:8080/', lan, 's', 't')).toBe('http://192.168.1.23:8080/?session=s&token=t');
+  });
+  it('keeps an address other devices already reach, and a loopback one when the server knows no better', () => {
+    expect(shareLink('https://pc.lan:8443/?session=s&token=t', lan, 's', 't')).toBe('https://pc.lan:8443/?session=s&token=t');
+    expect(shareLink('http://127.0.0.1:8080/', { ...lan, shareUrl: 'http://127.0.0.1:8080' }, 's', 't')).toBe('http://127.0.0.1:8080/?session=s&token=t');
+    expect(shareLink('http://127.0.0.1:8080/', null, 's', 't')).toBe('http://127.0.0.1:8080/?session=s&token=t');
+    expect(reachableFromOtherDevices('http://127.0.0.1:8080/?session=s')).toBe(false);
+    expect(reachableFromOtherDevices('http://192.168.1.23:8080/?session=s')).toBe(true);
   });
 });

@@ -12,10 +12,11 @@ export type CreatedSession = z.infer<typeof createdSchema>;
 /** The server reports problems as `{ error }`; anything else is shown as the HTTP status. */
 const errorSchema = z.object({ error: z.string() });
 
-export async function createSession(config: SessionConfig, base = window.location.origin): Promise<CreatedSession> {
+/** `listed`: the server's home page shows the session (with its token) to anyone who opens it */
+export async function createSession(config: SessionConfig, base = window.location.origin, listed = false): Promise<CreatedSession> {
   let response: Response;
   try {
-    response = await fetch(new URL('api/sessions', withSlash(base)), {
+    response = await fetch(new URL(`api/sessions?listed=${listed}`, withSlash(base)), {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(config),
@@ -31,6 +32,76 @@ export async function createSession(config: SessionConfig, base = window.locatio
   const created = createdSchema.safeParse(body);
   if (!created.success) throw new Error('the server sent an unexpected answer (no session id/token)');
   return created.data;
+}
+
+/** what the server says about a session (signaling/src/directory.ts, SessionSummary) */
+const summarySchema = z.object({
+  id: z.string().min(1).max(64),
+  state: z.string().max(32),
+  peers: z.number().int().min(0),
+  expectedPeers: z.number().int().min(1),
+  round: z.number().int().min(0).nullable(),
+  rounds: z.number().int().min(1),
+  model: z.string().max(64),
+  dataset: z.string().max(64),
+  algorithm: z.string().max(64),
+  createdAt: z.number(),
+});
+export type SessionSummary = z.infer<typeof summarySchema>;
+const listedSchema = z.object({ sessions: z.array(summarySchema.extend({ token: z.string().min(1).max(500) })).max(1000) });
+export type ListedSession = z.infer<typeof listedSchema>['sessions'][number];
+const statusSchema = z.object({ sessions: z.array(summarySchema), missing: z.array(z.string()) });
+const serverInfoSchema = z.object({ shareUrl: z.string().max(2000), https: z.boolean(), selfSigned: z.boolean() });
+export type ServerInfo = z.infer<typeof serverInfoSchema>;
+
+async function getJson<T>(url: URL, schema: z.ZodType<T>, init?: RequestInit): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(url, init);
+  } catch (err) {
+    throw new Error(`cannot reach the signaling server (${(err as Error).message})`);
+  }
+  if (!response.ok) throw new Error(`the server answered ${response.status} ${response.statusText}`);
+  const parsed = schema.safeParse(await response.json().catch(() => null));
+  if (!parsed.success) throw new Error(`the server sent an unexpected answer to ${url.pathname}`);
+  return parsed.data;
+}
+
+/** The sessions anyone on this server may join. */
+export async function fetchListedSessions(base: string): Promise<ListedSession[]> {
+  return (await getJson(new URL('api/sessions', withSlash(base)), listedSchema)).sessions;
+}
+
+/** The sessions this browser holds tokens for; `missing` names those the server no longer has. */
+export async function fetchSessionStatus(base: string, known: readonly { id: string; token: string }[]): Promise<z.infer<typeof statusSchema>> {
+  if (known.length === 0) return { sessions: [], missing: [] };
+  return getJson(new URL('api/sessions/status', withSlash(base)), statusSchema, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ sessions: known.map(({ id, token }) => ({ id, token })) }),
+  });
+}
+
+export async function fetchServerInfo(base: string): Promise<ServerInfo> {
+  return getJson(new URL('api/server', withSlash(base)), serverInfoSchema);
+}
+
+const loopback = (hostname: string) => hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127\./.test(hostname);
+
+/**
+ * The link to give other devices: the page's own address, unless that is a loopback address
+ * only this machine can open, in which case the server's share URL (its LAN address or
+ * --public-url) takes its place.
+ */
+export function shareLink(pageHref: string, info: ServerInfo | null, session: string, token: string): string {
+  const page = new URL(pageHref);
+  const base = info && loopback(page.hostname) && !loopback(new URL(info.shareUrl).hostname) ? `${info.shareUrl}/` : pageHref;
+  return joinLink(base, session, token);
+}
+
+/** true when a link can be opened from another device */
+export function reachableFromOtherDevices(link: string): boolean {
+  return !loopback(new URL(link).hostname);
 }
 
 function withSlash(base: string): string {
@@ -57,4 +128,14 @@ export function readJoinParams(search: string): JoinParams | null {
   const token = q.get('token')?.trim() ?? '';
   if (!session || !token || session.length > 200 || token.length > 500) return null;
   return { session, token };
+}
+
+/**
+ * The command that joins a headless Node peer, exactly as it can be typed in a checkout. Node
+ * does not trust a self-signed certificate, so for one it first fetches it from the server.
+ */
+export function peerCommand(origin: string, session: string, token: string, info: ServerInfo | null): string {
+  const peer = `npx signvote peer --server ${origin} --session ${session} --token ${token}`;
+  if (!info?.selfSigned) return peer;
+  return `curl -fsSk -o signvote-cert.pem ${origin}/cert.pem\nNODE_EXTRA_CA_CERTS=signvote-cert.pem ${peer}`;
 }

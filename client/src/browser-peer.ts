@@ -81,8 +81,9 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
           backend: e.backend,
           d: e.d,
           rounds: e.config.rounds,
+          expectedPeers: e.config.expectedPeers,
           algorithm: e.config.algorithm.name,
-          model: e.config.model,
+          model: e.config.network ? e.config.network.name ?? 'network' : e.config.model,
         });
         post({ type: 'log', message: `joined as ${e.peerId} on ${e.backend}` });
         post({ type: 'state', state: 'waiting' });
@@ -110,16 +111,13 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
         post({ type: 'state', state: 'waiting', detail: `${e.have} of ${e.need} peers` });
         return;
       case 'round': {
-        const evaluated = e.accuracy !== undefined;
         post({
           type: 'round',
           round: e.round,
           term: e.term,
           role: e.role,
           aggregator,
-          loss: evaluated || !Number.isFinite(e.loss) ? null : e.loss,
-          accuracy: e.accuracy ?? null,
-          testLoss: evaluated ? e.loss : null,
+          loss: Number.isFinite(e.loss) ? e.loss : null,
           hash: e.hash,
           bytesUp: e.bytesUp,
           bytesDown: e.bytesDown,
@@ -131,6 +129,10 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
         if ((e.round + 1) % options.weightsEvery === 0) postWeights(e.round);
         return;
       }
+      case 'evaluation':
+        // skipped (a newer one was due before it started): nothing to show
+        if (e.result) post({ type: 'evaluation', round: e.round, loss: e.result.loss, accuracy: e.result.accuracy });
+        return;
       case 'resync':
         post({ type: 'log', message: `caught up to round ${e.round + 1} with a snapshot from ${e.from}` });
         return;
@@ -177,6 +179,8 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
   };
   const loadData = async (config: SessionConfig): Promise<TrainTest> => {
     const [train, test] = await Promise.all([fetchSplit(config, 'train'), fetchSplit(config, 'test')]);
+    // the test set crosses to the worker now, not at the first evaluation mid-session
+    gradients?.preload(test);
     return { train, test };
   };
 
@@ -185,6 +189,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
     // the backend is chosen before joining: the other peers are told which one this tab uses
     const worker = await openGradientWorker(options.backend);
     gradients = worker;
+    post({ type: 'backend', backend: worker.backend, reason: worker.reason });
     if (leaving) return worker.terminate('left');
     const peer = await startPeer({
       serverUrl: options.server,
@@ -193,7 +198,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
       backend: worker.backend,
       label: 'browser',
       loadData,
-      createOracle: async (model) => gated(await worker.createOracle(model.name)),
+      createOracle: async (model) => gated(await worker.createOracle(model.spec)),
       // saved every config.checkpointEvery rounds; a tab that rejoins the session resumes from it
       checkpoints: createIdbCheckpointStore(`session-${options.session}`),
       onEvent,

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import {
   algorithmNames,
+  presetNames,
   sessionConfigSchema,
   type AlgorithmName,
   type SessionConfig,
@@ -13,7 +14,7 @@ import {
  * very schema the server uses, mapping each issue back to the field that caused it.
  */
 
-export const modelNames = ['mlp', 'cnn'] as const;
+export const modelNames = presetNames;
 export const datasetNames = ['mnist', 'fashion-mnist', 'synthetic'] as const;
 export const scheduleKinds = ['constant', 'step', 'exponential'] as const;
 export const partitionKinds = ['iid', 'dirichlet'] as const;

@@ -36,10 +36,6 @@ export interface RoundInfo {
   readonly aggregator: string | null;
   /** this peer's mean training loss in the round; null when it computed no ballot */
   readonly loss: number | null;
-  /** test accuracy when the round was an evaluation round */
-  readonly accuracy: number | null;
-  /** test loss when the round was an evaluation round */
-  readonly testLoss: number | null;
   readonly hash: string;
   readonly bytesUp: number;
   readonly bytesDown: number;
@@ -54,6 +50,8 @@ export interface RoundInfo {
 
 export type ViewMessage =
   | { readonly type: 'state'; readonly state: PeerState; readonly detail?: string }
+  /** the gradient backend this tab got, and why (before it joins) */
+  | { readonly type: 'backend'; readonly backend: Backend; readonly reason: string }
   | {
       readonly type: 'ready';
       readonly peerId: string;
@@ -61,12 +59,16 @@ export type ViewMessage =
       /** number of parameters: one fp32 vector costs 4d bytes */
       readonly d: number;
       readonly rounds: number;
+      /** training starts when this many peers have joined */
+      readonly expectedPeers: number;
       readonly algorithm: string;
       readonly model: string;
     }
   | { readonly type: 'peers'; readonly peers: readonly PeerInfo[] }
   | { readonly type: 'term'; readonly term: number; readonly aggregator: string | null }
   | ({ readonly type: 'round' } & RoundInfo)
+  /** the test set evaluated on the parameters after `round`, reported when done (after later rounds) */
+  | { readonly type: 'evaluation'; readonly round: number; readonly loss: number; readonly accuracy: number }
   | { readonly type: 'ballot'; readonly latencyMs: number }
   /** first-layer weights: `units` images of `width*height` floats */
   | { readonly type: 'weights'; readonly round: number; readonly units: number; readonly width: number; readonly height: number; readonly data: Float32Array }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregatorRecentlyChanged, describeState, SessionModel } from './session-model';
+import { aggregatorRecentlyChanged, describeState, noticeMs, recentlyNotCounted, SessionModel } from './session-model';
 import type { RoundInfo } from './peer-messages';
 
 const round = (r: number, over: Partial<RoundInfo> = {}): { type: 'round' } & RoundInfo => ({
@@ -9,8 +9,6 @@ const round = (r: number, over: Partial<RoundInfo> = {}): { type: 'round' } & Ro
   role: 'worker',
   aggregator: 'a',
   loss: 2 - r / 10,
-  accuracy: null,
-  testLoss: null,
   hash: `h${r}`,
   bytesUp: 100,
   bytesDown: 120,
@@ -24,12 +22,13 @@ describe('SessionModel', () => {
     const m = new SessionModel();
     let notified = 0;
     m.subscribe(() => notified++);
-    m.apply({ type: 'ready', peerId: 'b', backend: 'wasm', d: 55050, rounds: 10, algorithm: 'mv-sto-signsgd-sim', model: 'mlp' });
+    m.apply({ type: 'ready', peerId: 'b', backend: 'wasm', d: 55050, rounds: 10, expectedPeers: 2, algorithm: 'mv-sto-signsgd-sim', model: 'mlp' });
     m.apply(round(1));
     m.apply(round(2, { mine: false })); // a ballot that missed the deadline is not a vote
     m.apply(round(2)); // a replayed verdict is plotted once
-    // round 0 was an evaluation round: its event comes when the evaluation is done
-    m.apply(round(0, { accuracy: 0.25, loss: null, testLoss: 1.5 }));
+    m.apply(round(0)); // an older round arriving late goes in its place
+    // round 0 was evaluated; the evaluation is reported once done, after later rounds
+    m.apply({ type: 'evaluation', round: 0, loss: 1.5, accuracy: 0.25 });
     let s = m.getSnapshot();
     expect(m.series.round).toEqual([0, 1, 2]);
     expect(m.series.accuracy).toEqual([0.25, null, null]);
@@ -39,18 +38,75 @@ describe('SessionModel', () => {
     expect(s.accuracy).toBe(0.25);
     expect(s.state).toBe('training');
     expect(s.role).toBe('worker');
-    expect(notified).toBe(4);
+    expect(notified).toBe(5);
     expect(s.peers).toEqual([{ id: 'b', backend: 'wasm', voted: 2, role: 'worker', self: true, latencyMs: undefined }]);
-    m.apply(round(3, { accuracy: 0.5 }));
-    m.apply(round(1, { accuracy: 0.4 })); // older than the accuracy shown: plotted only
+    m.apply(round(3));
+    m.apply({ type: 'evaluation', round: 3, loss: 1.2, accuracy: 0.5 });
+    m.apply({ type: 'evaluation', round: 1, loss: 1.4, accuracy: 0.4 }); // older than the accuracy shown: plotted only
     s = m.getSnapshot();
     expect(s.accuracy).toBe(0.5);
+    expect(m.series.accuracy).toEqual([0.25, 0.4, null, 0.5]);
     expect(s.round).toBe(3);
+  });
+
+  it('measures the pace and the time left from the rounds it applies', () => {
+    let now = 0;
+    const m = new SessionModel(() => now);
+    m.apply({ type: 'ready', peerId: 'b', backend: 'wasm', d: 10, rounds: 50, expectedPeers: 2, algorithm: 'x', model: 'mlp' });
+    for (let r = 0; r < 10; r++) {
+      now = 1000 + 250 * r;
+      m.apply(round(r));
+    }
+    const s = m.getSnapshot();
+    expect(s.rate).toBeCloseTo(4, 9);
+    expect(s.etaMs).toBeCloseTo((40 / 4) * 1000, 6);
+  });
+
+  it('keeps notices up for ten rounds and ten seconds, whichever is longer', () => {
+    let now = 0;
+    const m = new SessionModel(() => now);
+    m.apply({ type: 'ready', peerId: 'b', backend: 'wasm', d: 10, rounds: 500, expectedPeers: 2, algorithm: 'x', model: 'mlp' });
+    m.apply({ type: 'state', state: 'training' });
+    m.apply(round(0));
+    m.apply({ type: 'ballot', latencyMs: 40 });
+    // this tab voted in round 1, the verdict counted only 'a': its ballot came too late
+    m.apply(round(1, { voters: ['a'], mine: false }));
+    m.apply({ type: 'term', term: 2, aggregator: 'b' });
+    // a fast session: 30 rounds in one second
+    for (let r = 2; r < 32; r++) {
+      now += 33;
+      m.apply(round(r, { term: 2, aggregator: 'b' }));
+    }
+    let s = m.getSnapshot();
+    expect(s.notCounted?.round).toBe(1);
+    expect(recentlyNotCounted(s, now)).toBe(true);
+    expect(aggregatorRecentlyChanged(s, now)).toBe(true);
+    expect(recentlyNotCounted(s, noticeMs + 1)).toBe(false);
+    expect(aggregatorRecentlyChanged(s, noticeMs + 1)).toBe(false);
+    // a slow session: ten seconds are two rounds, the notice stays for ten rounds
+    now = 100_000;
+    m.apply(round(32, { term: 2, aggregator: 'b' }));
+    m.apply({ type: 'ballot', latencyMs: 40 });
+    m.apply(round(33, { term: 2, aggregator: 'b', voters: ['a'], mine: false }));
+    now += 20_000;
+    m.apply(round(34, { term: 2, aggregator: 'b' }));
+    s = m.getSnapshot();
+    expect(recentlyNotCounted(s, now)).toBe(true);
+  });
+
+  it('says how many peers it waits for, as a worker too', () => {
+    const m = new SessionModel();
+    m.apply({ type: 'ready', peerId: 'b', backend: 'wasm', d: 10, rounds: 5, expectedPeers: 4, algorithm: 'x', model: 'mlp' });
+    m.apply({ type: 'state', state: 'waiting' });
+    m.apply({ type: 'peers', peers: [{ id: 'a' }, { id: 'b' }] });
+    expect(describeState(m.getSnapshot())).toBe('Waiting for peers (2 of 4 peers)');
+    m.apply({ type: 'state', state: 'waiting', detail: '3 of 4 peers' }); // the aggregator's own count
+    expect(describeState(m.getSnapshot())).toBe('Waiting for peers (3 of 4 peers)');
   });
 
   it('notices an aggregator change and names both peers', () => {
     const m = new SessionModel();
-    m.apply({ type: 'ready', peerId: 'b', backend: 'webgpu', d: 10, rounds: 100, algorithm: 'x', model: 'mlp' });
+    m.apply({ type: 'ready', peerId: 'b', backend: 'webgpu', d: 10, rounds: 100, expectedPeers: 2, algorithm: 'x', model: 'mlp' });
     m.apply(round(0));
     m.apply(round(1));
     m.apply({ type: 'term', term: 2, aggregator: 'b' });
@@ -63,12 +119,14 @@ describe('SessionModel', () => {
     expect(m.getSnapshot().aggregator).toBe('b');
     for (let r = 2; r < 20; r++) m.apply(round(r, { term: 2, aggregator: 'b', role: 'aggregator' }));
     s = m.getSnapshot();
-    expect(aggregatorRecentlyChanged(s)).toBe(false);
+    // ten rounds later it goes once ten seconds have passed too
+    expect(aggregatorRecentlyChanged(s, s.aggregatorChangedTime! + noticeMs - 1)).toBe(true);
+    expect(aggregatorRecentlyChanged(s, s.aggregatorChangedTime! + noticeMs)).toBe(false);
   });
 
   it('merges the peer list with this tab and marks the aggregator', () => {
     const m = new SessionModel();
-    m.apply({ type: 'ready', peerId: 'b', backend: 'wasm', d: 10, rounds: 5, algorithm: 'x', model: 'mlp' });
+    m.apply({ type: 'ready', peerId: 'b', backend: 'wasm', d: 10, rounds: 5, expectedPeers: 2, algorithm: 'x', model: 'mlp' });
     m.apply({ type: 'term', term: 3, aggregator: 'a' });
     m.apply({ type: 'peers', peers: [{ id: 'a', backend: 'node' }, { id: 'b', backend: 'wasm' }] });
     m.apply({ type: 'ballot', latencyMs: 12 });
@@ -83,15 +141,15 @@ describe('SessionModel', () => {
 
   it('fills rounds voted and ballot latency for every peer from the verdicts', () => {
     const m = new SessionModel();
-    m.apply({ type: 'ready', peerId: 'b', backend: 'wasm', d: 10, rounds: 9, algorithm: 'x', model: 'mlp' });
+    m.apply({ type: 'ready', peerId: 'b', backend: 'wasm', d: 10, rounds: 9, expectedPeers: 3, algorithm: 'x', model: 'mlp' });
     m.apply({ type: 'peers', peers: [{ id: 'a', backend: 'node' }, { id: 'b' }, { id: 'c', label: 'cli' }] });
     expect(m.getSnapshot().peers.map((p) => p.voted)).toEqual([undefined, 0, undefined]); // no round yet
     m.apply(round(0, { voters: ['a', 'b', 'c', 'gone'], latencies: { a: 5, b: 40, c: 90, gone: 3 } }));
     m.apply(round(1, { voters: ['a', 'c'], latencies: { a: 6, c: 80 }, mine: false }));
     m.apply(round(1, { voters: ['a', 'c'], latencies: { a: 6, c: 80 }, mine: false })); // replayed: counted once
     m.apply(round(3, { voters: ['a', 'b', 'c'], latencies: { a: 8, b: 35, c: 70 } }));
-    // an evaluation round reported late: its votes count, its latencies are older than round 3's
-    m.apply(round(2, { voters: ['a', 'b'], latencies: { a: 7, b: 999 }, accuracy: 0.5 }));
+    // a round reported late: its votes count, its latencies are older than round 3's
+    m.apply(round(2, { voters: ['a', 'b'], latencies: { a: 7, b: 999 } }));
     m.apply({ type: 'ballot', latencyMs: 12 }); // this tab's gradient time does not replace a measured latency
     const rows = m.getSnapshot().peers;
     expect(rows.map((p) => p.id)).toEqual(['a', 'b', 'c']); // a departed voter gets no row

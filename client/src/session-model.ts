@@ -1,3 +1,4 @@
+import { createProgressMeter, type ProgressMeter } from '@signvote/core';
 import type { Backend, PeerInfo, PeerState, Role, ViewMessage } from './peer-messages';
 
 /**
@@ -34,8 +35,15 @@ export interface SessionSnapshot {
   readonly detail: string | null;
   readonly peerId: string | null;
   readonly backend: Backend | null;
+  /** why this tab got its backend, in a sentence */
+  readonly backendReason: string | null;
   readonly d: number | null;
   readonly totalRounds: number | null;
+  readonly expectedPeers: number | null;
+  /** rounds per second over the last rounds this tab applied; null until known */
+  readonly rate: number | null;
+  /** ms until the last round at that rate; null until known */
+  readonly etaMs: number | null;
   readonly algorithm: string | null;
   readonly model: string | null;
   readonly term: number;
@@ -48,9 +56,12 @@ export interface SessionSnapshot {
   readonly accuracy: number | null;
   /** the round `accuracy` was measured after */
   readonly accuracyRound: number;
-  /** the round at which this tab saw the aggregator change, for the banner */
+  /** the round at which this tab saw the aggregator change, and when (ms), for the notice */
   readonly aggregatorChangedAt: number | null;
+  readonly aggregatorChangedTime: number | null;
   readonly previousAggregator: string | null;
+  /** the latest round in which this tab voted but its ballot was not counted (late), and when */
+  readonly notCounted: { readonly round: number; readonly at: number } | null;
   readonly peers: readonly PeerRow[];
   readonly weights: WeightsFrame | null;
   /** bumps whenever `series` grows, so charts know to redraw */
@@ -63,8 +74,12 @@ const initial: SessionSnapshot = {
   detail: null,
   peerId: null,
   backend: null,
+  backendReason: null,
   d: null,
   totalRounds: null,
+  expectedPeers: null,
+  rate: null,
+  etaMs: null,
   algorithm: null,
   model: null,
   term: -1,
@@ -76,7 +91,9 @@ const initial: SessionSnapshot = {
   accuracy: null,
   accuracyRound: -1,
   aggregatorChangedAt: null,
+  aggregatorChangedTime: null,
   previousAggregator: null,
+  notCounted: null,
   peers: [],
   weights: null,
   seriesVersion: 0,
@@ -96,7 +113,13 @@ export class SessionModel {
   private roundsSeen = 0;
   /** this tab's own gradient time, shown until a verdict reports its latency */
   private selfLatency: number | undefined;
+  /** the round this tab last computed a ballot for (ballots precede their round's verdict) */
+  private ballotRound = -1;
+  private readonly pace: ProgressMeter = createProgressMeter();
   readonly series: Series = { round: [], loss: [], accuracy: [], testLoss: [], ms: [], bytesUp: [], bytesDown: [] };
+
+  /** `now`: ms on any forward-moving clock, for the pace and how long notices stay */
+  constructor(private readonly now: () => number = () => Date.now()) {}
 
   subscribe = (listener: () => void): (() => void) => {
     this.listeners.add(listener);
@@ -115,12 +138,16 @@ export class SessionModel {
         // an evaluation can land after the last round; it must not turn 'finished' back
         this.set({ state: msg.state, detail: msg.detail ?? null });
         break;
+      case 'backend':
+        this.set({ backend: msg.backend, backendReason: msg.reason });
+        break;
       case 'ready':
         this.set({
           peerId: msg.peerId,
           backend: msg.backend,
           d: msg.d,
           totalRounds: msg.rounds,
+          expectedPeers: msg.expectedPeers,
           algorithm: msg.algorithm,
           model: msg.model,
         });
@@ -134,10 +161,15 @@ export class SessionModel {
         break;
       case 'ballot':
         this.selfLatency = msg.latencyMs;
+        // the ballot is for the round after the last one applied here
+        this.ballotRound = s.round + 1;
         this.set({});
         break;
       case 'round':
         this.round(msg);
+        break;
+      case 'evaluation':
+        this.evaluation(msg);
         break;
       case 'weights':
         this.set({ weights: { round: msg.round, units: msg.units, width: msg.width, height: msg.height, data: msg.data } });
@@ -159,14 +191,21 @@ export class SessionModel {
     this.count(msg);
     x.round.splice(at, 0, msg.round);
     x.loss.splice(at, 0, msg.loss);
-    x.accuracy.splice(at, 0, msg.accuracy);
-    x.testLoss.splice(at, 0, msg.testLoss);
+    x.accuracy.splice(at, 0, null);
+    x.testLoss.splice(at, 0, null);
     x.ms.splice(at, 0, msg.ms);
     x.bytesUp.splice(at, 0, msg.bytesUp);
     x.bytesDown.splice(at, 0, msg.bytesDown);
     const latest = msg.round > s.round;
     const stillRunning = s.state === 'finished' || s.state === 'paused' || s.state === 'left' || s.state === 'error' ? s.state : 'training';
+    const now = this.now();
+    this.pace.applied(msg.round, now);
+    // this tab voted in the round, a verdict that names its voters leaves it out: it was late
+    const missed = msg.round === this.ballotRound && !msg.mine && (msg.voters?.length ?? 0) > 0 && s.state === 'training';
     this.set({
+      rate: this.pace.rate(),
+      etaMs: s.totalRounds === null ? null : this.pace.etaMs(s.totalRounds),
+      ...(missed ? { notCounted: { round: msg.round, at: now } } : {}),
       ...(latest
         ? {
             ...this.withTerm({ term: msg.term, aggregator: msg.aggregator }),
@@ -178,8 +217,23 @@ export class SessionModel {
         : {}),
       state: stillRunning,
       loss: latest && msg.loss !== null ? msg.loss : s.loss,
-      accuracy: msg.accuracy !== null && (latest || msg.round >= s.accuracyRound) ? msg.accuracy : s.accuracy,
-      accuracyRound: msg.accuracy !== null && (latest || msg.round >= s.accuracyRound) ? msg.round : s.accuracyRound,
+      seriesVersion: s.seriesVersion + 1,
+    });
+  }
+
+  /** an evaluation lands on its round's point (plotted once that round is) and, if newest, in the facts */
+  private evaluation(msg: Extract<ViewMessage, { type: 'evaluation' }>): void {
+    const s = this.snap;
+    const x = this.series;
+    const i = x.round.lastIndexOf(msg.round);
+    if (i >= 0) {
+      x.accuracy[i] = msg.accuracy;
+      x.testLoss[i] = msg.loss;
+    }
+    const newest = msg.round >= s.accuracyRound;
+    this.set({
+      accuracy: newest ? msg.accuracy : s.accuracy,
+      accuracyRound: newest ? msg.round : s.accuracyRound,
       seriesVersion: s.seriesVersion + 1,
     });
   }
@@ -213,7 +267,7 @@ export class SessionModel {
       term: next.term,
       aggregator: next.aggregator ?? s.aggregator,
       role: next.aggregator !== null && s.peerId !== null ? (next.aggregator === s.peerId ? 'aggregator' : 'worker') : s.role,
-      ...(changed ? { aggregatorChangedAt: Math.max(s.round, 0), previousAggregator: s.aggregator } : {}),
+      ...(changed ? { aggregatorChangedAt: Math.max(s.round, 0), aggregatorChangedTime: this.now(), previousAggregator: s.aggregator } : {}),
     };
   }
 
@@ -245,9 +299,24 @@ export class SessionModel {
   }
 }
 
-/** True while the "aggregator changed" notice should stay up (a few rounds after the change). */
-export function aggregatorRecentlyChanged(s: SessionSnapshot, rounds = 10): boolean {
-  return s.aggregatorChangedAt !== null && s.round - s.aggregatorChangedAt <= rounds && s.state !== 'finished';
+/**
+ * How long a notice stays up: at least this many rounds and this many ms, so it can be read
+ * both in a slow session and in one that runs ten rounds a second.
+ */
+export const noticeRounds = 10;
+export const noticeMs = 10_000;
+
+const recent = (round: number, at: number, s: SessionSnapshot, now: number): boolean =>
+  s.round - round <= noticeRounds || now - at < noticeMs;
+
+/** True while the "aggregator changed" notice should stay up. */
+export function aggregatorRecentlyChanged(s: SessionSnapshot, now = Date.now()): boolean {
+  return s.aggregatorChangedAt !== null && s.aggregatorChangedTime !== null && s.state !== 'finished' && recent(s.aggregatorChangedAt, s.aggregatorChangedTime, s, now);
+}
+
+/** True while the "your ballot was not counted" notice should stay up. */
+export function recentlyNotCounted(s: SessionSnapshot, now = Date.now()): boolean {
+  return s.notCounted !== null && s.state === 'training' && recent(s.notCounted.round, s.notCounted.at, s, now);
 }
 
 /** The plain-language state line the page shows. */
@@ -257,8 +326,11 @@ export function describeState(s: SessionSnapshot): string {
       return 'Not started';
     case 'connecting':
       return 'Connecting to peers…';
-    case 'waiting':
-      return s.detail ? `Waiting for peers (${s.detail})` : 'Waiting for peers';
+    case 'waiting': {
+      // the aggregator's count, else the members this tab knows of: every role says n of N
+      const count = s.detail ?? (s.expectedPeers !== null && s.peers.length > 0 ? `${s.peers.length} of ${s.expectedPeers} peers` : null);
+      return count ? `Waiting for peers (${count})` : 'Waiting for peers';
+    }
     case 'training':
       return aggregatorRecentlyChanged(s) ? `Training — aggregator changed to ${short(s.aggregator)}` : 'Training';
     case 'paused':

@@ -1,4 +1,4 @@
-import type { Dataset, Backend, Evaluation, GradientOracle, GradientResult, ModelName } from '@signvote/core';
+import type { Dataset, Backend, Evaluation, GradientOracle, GradientResult, ModelSpec } from '@signvote/core';
 import type { BackendChoice, DatasetPayload, FromOracle, ToOracle } from './oracle-protocol';
 
 /**
@@ -7,7 +7,11 @@ import type { BackendChoice, DatasetPayload, FromOracle, ToOracle } from './orac
  */
 export interface GradientWorker {
   readonly backend: 'webgpu' | 'wasm';
-  createOracle(model: ModelName): Promise<GradientOracle>;
+  /** why this backend, in a sentence */
+  readonly reason: string;
+  createOracle(model: ModelSpec): Promise<GradientOracle>;
+  /** hands the worker evaluation data now, so the first evaluation does not copy it mid-session */
+  preload(data: Dataset): void;
   /** ends the worker; pending calls reject with `reason` */
   terminate(reason: string): void;
 }
@@ -60,7 +64,15 @@ export async function openGradientWorker(choice: BackendChoice): Promise<Gradien
   });
   if (chosen.type !== 'backend') throw new Error(`gradient worker answered ${chosen.type} to init`);
 
-  const createOracle = async (model: ModelName): Promise<GradientOracle> => {
+  const payload = (data: Dataset): DatasetPayload => ({ name: data.name, inputs: data.inputs, labels: data.labels, count: data.count, inputShape: [...data.inputShape], numClasses: data.numClasses });
+  const preload = (data: Dataset): void => {
+    if (dead || keys.has(data)) return;
+    const key = nextId++;
+    keys.set(data, key);
+    w.postMessage({ type: 'dataset', key, dataset: payload(data) } satisfies ToOracle);
+  };
+
+  const createOracle = async (model: ModelSpec): Promise<GradientOracle> => {
     const ready = await request('ready', { type: 'model', model });
     if (ready.type !== 'ready') throw new Error(`gradient worker answered ${ready.type} to model`);
     const backend: Backend = ready.backend;
@@ -84,7 +96,7 @@ export async function openGradientWorker(choice: BackendChoice): Promise<Gradien
         if (key === undefined) {
           key = nextId++;
           keys.set(data, key);
-          dataset = { name: data.name, inputs: data.inputs, labels: data.labels, count: data.count, inputShape: [...data.inputShape], numClasses: data.numClasses };
+          dataset = payload(data);
         }
         const id = nextId++;
         const msg = await request(id, { type: 'evaluate', id, params: p, key, dataset }, [p.buffer]);
@@ -100,5 +112,5 @@ export async function openGradientWorker(choice: BackendChoice): Promise<Gradien
     };
   };
 
-  return { backend: chosen.backend, createOracle, terminate };
+  return { backend: chosen.backend, reason: chosen.reason, createOracle, preload, terminate };
 }

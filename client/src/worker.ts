@@ -16,10 +16,12 @@ const datasets = new Map<number, Dataset>();
 
 async function handle(msg: ToOracle): Promise<void> {
   switch (msg.type) {
-    case 'init':
-      backend = await chooseBackend(msg.backend);
-      post({ type: 'backend', backend });
+    case 'init': {
+      const chosen = await chooseBackend(msg.backend);
+      backend = chosen.backend;
+      post({ type: 'backend', ...chosen });
       return;
+    }
     case 'model': {
       if (!backend) throw new Error('the gradient worker was asked for a model before its backend');
       oracle = createOrtOracle(createModel(msg.model), { backend });
@@ -35,6 +37,9 @@ async function handle(msg: ToOracle): Promise<void> {
       post({ type: 'gradient', id: msg.id, loss: r.loss, correct: r.correct, grad }, [grad.buffer]);
       return;
     }
+    case 'dataset':
+      datasets.set(msg.key, { ...msg.dataset });
+      return;
     case 'evaluate': {
       const o = await ready();
       if (msg.dataset) datasets.set(msg.key, { ...msg.dataset });
@@ -53,24 +58,35 @@ async function handle(msg: ToOracle): Promise<void> {
 }
 
 interface GpuAdapterLike {
-  readonly info?: { readonly isFallbackAdapter?: boolean };
+  readonly info?: { readonly isFallbackAdapter?: boolean; readonly vendor?: string; readonly architecture?: string };
   readonly isFallbackAdapter?: boolean;
 }
 
 /**
  * 'auto' takes WebGPU only on real hardware. A fallback adapter is a software rasteriser
  * (SwiftShader in headless Chromium): measured ~500 ms per MLP step against ~17 ms on wasm.
+ * The reason is a sentence for the session view: a phone on plain HTTP should say why it
+ * trains on wasm.
  */
-async function chooseBackend(choice: BackendChoice): Promise<'webgpu' | 'wasm'> {
-  if (choice !== 'auto') return choice;
-  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<GpuAdapterLike | null> } }).gpu;
-  try {
-    const adapter = await gpu?.requestAdapter();
-    if (adapter && !(adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter)) return 'webgpu';
-  } catch {
-    // a blocklisted GPU or a lost device rejects; wasm always works
+async function chooseBackend(choice: BackendChoice): Promise<{ backend: 'webgpu' | 'wasm'; reason: string }> {
+  if (choice !== 'auto') return { backend: choice, reason: `chosen by ?backend=${choice} in the link` };
+  if (!scope.isSecureContext) {
+    return { backend: 'wasm', reason: `WebGPU needs a secure context (HTTPS or localhost); this page came over plain HTTP from ${scope.location.host}` };
   }
-  return 'wasm';
+  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<GpuAdapterLike | null> } }).gpu;
+  if (!gpu) return { backend: 'wasm', reason: 'this browser offers no WebGPU to workers' };
+  try {
+    const adapter = await gpu.requestAdapter();
+    if (!adapter) return { backend: 'wasm', reason: 'no WebGPU adapter (the GPU is blocklisted or WebGPU is disabled)' };
+    if (adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter) {
+      return { backend: 'wasm', reason: 'the only WebGPU adapter is a software renderer, slower than wasm' };
+    }
+    const name = [adapter.info?.vendor, adapter.info?.architecture].filter(Boolean).join(' ');
+    return { backend: 'webgpu', reason: `WebGPU adapter${name ? ` ${name}` : ''}` };
+  } catch (err) {
+    // a blocklisted GPU or a lost device rejects; wasm always works
+    return { backend: 'wasm', reason: `the WebGPU adapter failed: ${err instanceof Error ? err.message : String(err)}` };
+  }
 }
 
 function ready(): Promise<GradientOracle> {
@@ -78,14 +94,17 @@ function ready(): Promise<GradientOracle> {
   return oracle;
 }
 
-// requests run one after another, in arrival order, as the oracle requires
+// Set-up and tear-down run one after another. Gradients and evaluations go straight to the
+// oracle, which runs them in arrival order but an evaluation one slice at a time, so a round's
+// gradient never waits for a whole test set (ort-oracle.ts, evalBatchSize).
 let queue: Promise<void> = Promise.resolve();
 scope.onmessage = (e: MessageEvent<ToOracle>) => {
   const msg = e.data;
-  queue = queue.then(() =>
+  const run = () =>
     handle(msg).catch((err: unknown) => {
       const id = 'id' in msg ? msg.id : null;
       post({ type: 'failed', id, message: err instanceof Error ? err.message : String(err) });
-    }),
-  );
+    });
+  if (msg.type === 'gradient' || msg.type === 'evaluate' || msg.type === 'dataset') void run();
+  else queue = queue.then(run);
 };

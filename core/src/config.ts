@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { networkSchema, presetNames, type NetworkSpec, type PresetName } from './models/network';
 
 /**
  * The session config: everything that fixes a training run. It crosses the network (client ->
@@ -72,7 +73,13 @@ export const partitionSchema = z.discriminatedUnion('kind', [
 export type Partition = z.infer<typeof partitionSchema>;
 
 export const sessionConfigSchema = z.object({
-  model: z.enum(['mlp', 'cnn']).default('mlp'),
+  /** a built-in model (models/network.ts: mlp, cnn, lenet5, mlp-wide); see `network` */
+  model: z.enum(presetNames).default('mlp'),
+  /**
+   * a layer list { inputShape, numClasses, layers: [{ type: 'dense', units: 64 }, { type:
+   * 'relu' }, ...] }; when given, it is the session's model and `model` is not used
+   */
+  network: networkSchema.optional(),
   dataset: z.enum(['mnist', 'fashion-mnist', 'synthetic']).default('mnist'),
   algorithm: algorithmConfigSchema.default(algorithmConfigSchema.parse({})),
   partition: partitionSchema.default({ kind: 'iid' }),
@@ -92,6 +99,11 @@ export const sessionConfigSchema = z.object({
 });
 export type SessionConfig = z.infer<typeof sessionConfigSchema>;
 export type SessionConfigInput = z.input<typeof sessionConfigSchema>;
+
+/** what the session trains: its layer list if it has one, else the preset (createModel takes either) */
+export function sessionModelSpec(config: Pick<SessionConfig, 'model' | 'network'>): PresetName | NetworkSpec {
+  return config.network ?? config.model;
+}
 
 /** Parse with a readable error that names the offending fields. */
 export function parseSessionConfig(input: unknown): SessionConfig {

@@ -11,11 +11,16 @@ export { createSyntheticDatasets, type SyntheticOptions } from './data/synthetic
 export type { Backend, Evaluation, GradientOracle, GradientResult } from './engine/oracle';
 export { createOrtOracle, createSessionOracle, type OrtModule, type OrtOracleOptions } from './engine/ort-oracle';
 export { decodeModel, encodeModel } from './graph/onnx-proto';
-export { createModel, modelNames, type Model, type ModelName } from './models/model';
+export { createModel, modelNames, type Model, type ModelName, type ModelSpec, type OnnxModelSpec } from './models/model';
+export { networkSchema, presetNames, type NetworkSpec, type PresetName } from './models/network';
+export { NetworkError } from './models/layers';
+export { gradCheck, randomBatch, type GradCheckResult } from './models/gradcheck';
+export { ModelImportError, MODEL_CAPS, SUPPORTED_OPS, type ImportErrorCode, type ModelCaps } from './import/errors';
 export { PROTOCOL_VERSION, encodeMessage, decodeMessage, ProtocolError, type Message } from './protocol/messages';
 export { createRng, type Rng } from './random';
 export * from './record';
 export { startPeer, type PeerEvent, type RunningPeer, type StartPeerOptions, type TrainTest } from './runtime/peer';
+export { createProgressMeter, formatDuration, formatRate, type ProgressMeter } from './runtime/progress';
 export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointStore } from './session/checkpoint';
 export { createIdbCheckpointStore } from './session/checkpoint-idb';
 export { hashPair, hashParams, type ParamHash } from './session/hash';

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const clientDir = join(repoRoot, 'client');
 export const clientDist = join(clientDir, 'dist');
+/** where the browser tests save screenshots (git-ignored) */
+export const screenshots = join(repoRoot, 'e2e', 'screenshots');
 
 /** Newest modification time under `path` (files only), skipping tests and Node-only code. */
 function newest(path: string): number {

@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { hasChromium, watchErrors } from '../src/browser';
+import { repoRoot } from '../src/build';
 import { useServerAndBrowser } from '../src/fixture';
 
 describe.skipIf(!hasChromium())('creating a session in the browser', () => {
@@ -68,4 +70,55 @@ describe.skipIf(!hasChromium())('creating a session in the browser', () => {
     expect(options).toEqual([...algorithmNames]);
     await page.close();
   });
+
+  it('shows a headless-peer command that joins the session as typed', async () => {
+    const page = await fixture.browser().newPage();
+    await page.goto(fixture.server().url);
+    await page.getByTestId('create-session').click();
+    const command = (await page.getByTestId('cli-command').textContent())!.trim();
+    expect(command).toMatch(/^npx signvote peer --server http:\/\/127\.0\.0\.1:\d+ --session \S+ --token \S+$/);
+    // typed into a shell at the checkout's root, it joins; then it is stopped
+    const shell = spawn('bash', ['-c', `exec ${command} --json`], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    shell.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => shell.once('exit', resolve));
+    try {
+      await expect.poll(() => stderr, { timeout: 60_000 }).toMatch(/"event":"joined"/);
+      expect(stderr).not.toMatch(/npm warn/i);
+    } finally {
+      shell.kill('SIGTERM');
+      await exited;
+    }
+    await page.close();
+  }, 90_000);
+
+  it('lists listed sessions on the home page for everyone, and private ones only where they were created', async () => {
+    const owner = await fixture.browser().newContext();
+    const page = await owner.newPage();
+    await page.goto(fixture.server().url);
+    await page.getByLabel('Rounds', { exact: true }).fill('40');
+    await page.getByTestId('create-session').click();
+    const hidden = new URL(await page.getByTestId('join-link').inputValue()).searchParams.get('session')!;
+    await page.getByRole('button', { name: 'Create another' }).click();
+    await page.getByTestId('listed').check();
+    await page.getByTestId('create-session').click();
+    const open = new URL(await page.getByTestId('join-link').inputValue()).searchParams.get('session')!;
+    await page.goto(fixture.server().url);
+    const item = (p: typeof page, id: string) => p.locator(`[data-testid="session-item"][data-session="${id}"]`);
+    await item(page, open).waitFor();
+    await item(page, hidden).waitFor();
+    expect(await item(page, hidden).getAttribute('data-listed')).toBe('false');
+    expect(await item(page, hidden).textContent()).toContain('0 of 4 peers');
+    expect(await item(page, hidden).textContent()).toContain('40 rounds');
+
+    // another browser sees the listed session only, and can join it from the list
+    const stranger = await fixture.browser().newPage();
+    await stranger.goto(fixture.server().url);
+    await item(stranger, open).waitFor();
+    expect(await item(stranger, hidden).count()).toBe(0);
+    await item(stranger, open).getByRole('link', { name: 'Join' }).click();
+    await expect.poll(() => stranger.getByTestId('session-id').textContent(), { timeout: 30_000 }).toBe(open);
+    await stranger.close();
+    await owner.close();
+  }, 60_000);
 });

@@ -2,8 +2,9 @@ import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { builtClientDir } from './client-dist';
 import { createSignalingServer } from './server';
+import { tlsFromFlags } from './tls';
 
-/** CLI: `tsx signaling/src/main.ts --port 8080 --host 0.0.0.0 --static client/dist` */
+/** CLI: `tsx signaling/src/main.ts --port 8080 --host 0.0.0.0 --static client/dist [--https]` */
 const port = (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port is an integer in 0..65535');
@@ -16,18 +17,24 @@ const program = new Command()
   .option('-p, --port <port>', 'port to listen on (0: any free port)', port, Number(process.env.PORT ?? 8080))
   .option('-H, --host <host>', 'interface to bind; 0.0.0.0 accepts phones and other machines on the LAN', process.env.HOST ?? '127.0.0.1')
   .option('-s, --static <dir>', 'directory with the built client to serve at / (default: client/dist when built)')
-  .option('--public-url <url>', 'base URL for join links (default: the Host header of the creating request)')
+  .option('--public-url <url>', 'base URL for join links (default: the LAN address when bound to 0.0.0.0)')
+  .option('--https', 'serve HTTPS with a self-signed certificate (kept in ~/.config/signvote/tls)')
+  .option('--cert <file>', 'serve HTTPS with this PEM certificate (with --key)')
+  .option('--key <file>', 'PEM private key of --cert')
   .parse();
 
-const opts = program.opts<{ port: number; host: string; static?: string; publicUrl?: string }>();
+const opts = program.opts<{ port: number; host: string; static?: string; publicUrl?: string; https?: boolean; cert?: string; key?: string }>();
 const staticDir = opts.static ? resolve(opts.static) : builtClientDir();
+const tls = await tlsFromFlags(opts);
 const server = await createSignalingServer({
   port: opts.port,
   host: opts.host,
   staticDir,
   publicUrl: opts.publicUrl,
+  tls,
 });
-console.log(`signaling server on ${server.url}${opts.host === '0.0.0.0' ? ' (all interfaces)' : ''}${staticDir ? `, serving ${staticDir}` : ''}`);
+console.log(`signaling server on ${server.url}${server.shareUrl !== server.url ? ` (other machines: ${server.shareUrl})` : ''}${staticDir ? `, serving ${staticDir}` : ''}`);
+if (tls?.selfSigned) console.log(`self-signed certificate: ${tls.certPath} (also at ${server.shareUrl}/cert.pem)`);
 
 let stopping = false;
 const stop = (): void => {

@@ -1,18 +1,24 @@
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import type { Socket } from 'socket.io';
-import { encodeDataset, type Dataset, parseSessionConfig, SIGNALING_EVENTS, type SessionConfig } from '@signvote/core';
+import { type Dataset, parseSessionConfig, SIGNALING_EVENTS, type SessionConfig } from '@signvote/core';
+import { createDatasetFiles } from './dataset-files';
 import { loadDatasetSplit } from './datasets';
-import { HttpError, readBody, sendJson, serveStatic } from './http';
-import { handleRecordRoute } from './record-routes';
+import { createDirectory } from './directory';
+import { HttpError, readBody, sendJson } from './http';
+import { isWildcardHost, shareBase } from './lan';
 import type { RateLimit } from './rate-limit';
+import { handleRecordRoute } from './record-routes';
 import { RegistryError, SessionRegistry } from './sessions';
 import type { SignalingSession } from './sessions';
+import { clientCacheControl, staticFiles } from './static-files';
 import { onConnection, sessionRoom as room } from './socket';
+import type { TlsFiles } from './tls';
 
 /**
  * The signaling server: sessions as socket.io rooms, server-assigned peer ids, membership epochs,
@@ -74,21 +80,36 @@ export interface SignalingServerOptions {
    * loadDatasetSplit (`mnist-train`, `fashion-mnist-test`, `synthetic-train`, ...)
    */
   loadDataset?: (name: string) => Promise<Dataset | undefined>;
-  /** base of join links; defaults to the Host header of the request that created the session */
+  /**
+   * base of join links; defaults to the Host header of the request that created the session, and
+   * to the LAN address (`shareUrl`) for sessions created in-process
+   */
   publicUrl?: string;
+  /** serve HTTPS with this certificate (tls.ts: readTls, selfSignedTls) */
+  tls?: TlsFiles;
   /** false: silent */
   logger?: Logger | false;
   limits?: Partial<SignalingLimits>;
 }
 
 export interface SignalingServer {
-  /** http://host:port, with a wildcard host replaced by 127.0.0.1 so it is dialable */
+  /** http(s)://host:port, with a wildcard host replaced by 127.0.0.1 so it is dialable here */
   readonly url: string;
+  /**
+   * the base URL for other machines: `publicUrl` when given, the first LAN address when bound to
+   * all interfaces, else `url`
+   */
+  readonly shareUrl: string;
   readonly port: number;
+  /** creates a session as POST /api/sessions does; its join link starts with `shareUrl` */
+  createSession(config: SessionConfig, options?: { listed?: boolean }): { id: string; token: string; url: string; admin: string };
+  /** peers in a session now (0 for an unknown one) */
+  members(sessionId: string): number;
   close(): Promise<void>;
 }
 
 const DATASET_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
 
 export async function createSignalingServer(options: SignalingServerOptions = {}): Promise<SignalingServer> {
   const limits: SignalingLimits = { ...defaultLimits, ...options.limits };
@@ -97,30 +118,26 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   const startedAt = Date.now();
   /** `${sessionId}/${peerId}` -> socket, for relaying signals and dropping peers */
   const sockets = new Map<string, Socket>();
-  const datasetCache = new Map<string, Promise<Uint8Array | undefined>>();
+  const datasets = createDatasetFiles(options.loadDataset ?? loadDatasetSplit);
+  const secure = options.tls !== undefined;
+  let shareUrl = '';
+  const directory = createDirectory(registry, () => ({ shareUrl, https: secure, selfSigned: options.tls?.selfSigned ?? false }), limits.maxBodyBytes);
 
   const baseUrl = (host: string | undefined, secure: boolean): string => {
     if (options.publicUrl) return options.publicUrl.replace(/\/+$/, '');
     return `${secure ? 'https' : 'http'}://${host ?? 'localhost'}`;
   };
 
-  const createSession = (config: SessionConfig, base: string) => {
+  const createSession = (config: SessionConfig, base: string, listed = false) => {
     const { session, token, admin } = registry.create(config);
     const url = `${base}/?session=${encodeURIComponent(session.id)}&token=${encodeURIComponent(token)}`;
-    log.info({ session: session.id }, 'session created');
-    return { id: session.id, token, url, admin };
-  };
-
-  const encodedDataset = (name: string): Promise<Uint8Array | undefined> => {
-    let cached = datasetCache.get(name);
-    if (!cached) {
-      const loader = options.loadDataset ?? loadDatasetSplit;
-      cached = loader(name).then((d) => (d ? encodeDataset(d) : undefined));
-      // a failed load is retried on the next request instead of being cached forever
-      cached.catch(() => datasetCache.delete(name));
-      datasetCache.set(name, cached);
+    if (listed) directory.list(session.id, token);
+    log.info({ session: session.id, listed }, 'session created');
+    // the peers fetch both splits right after joining; compressing them now saves that wait
+    for (const split of ['train', 'test']) {
+      datasets.prepare(`${config.dataset}-${split}`).catch((err: unknown) => log.warn({ err, dataset: config.dataset }, 'preparing a dataset failed'));
     }
-    return cached;
+    return { id: session.id, token, url, admin };
   };
 
   const handleHttp = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -144,8 +161,11 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       });
       return;
     }
+    if (await directory.handle(req, res, url)) return;
     if (url.pathname === '/api/sessions') {
       if (method !== 'POST') throw new HttpError(405, 'use POST with a JSON session config');
+      const listed = url.searchParams.get('listed') ?? 'false';
+      if (listed !== 'true' && listed !== 'false') throw new HttpError(400, 'listed must be true or false');
       const body = await readBody(req, limits.maxBodyBytes);
       let json: unknown;
       try {
@@ -161,7 +181,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       }
       let created;
       try {
-        created = createSession(config, baseUrl(req.headers.host, false));
+        created = createSession(config, baseUrl(req.headers.host, secure), listed === 'true');
       } catch (err) {
         if (err instanceof RegistryError) throw new HttpError(err.code === 'invalid' ? 400 : 503, err.message);
         throw err;
@@ -174,25 +194,24 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     if (dataset) {
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET');
       const name = dataset[1];
-      if (!DATASET_NAME.test(name)) throw new HttpError(404, `unknown dataset ${JSON.stringify(name)}`);
-      const bytes = await encodedDataset(name);
-      if (!bytes) throw new HttpError(404, `unknown dataset ${JSON.stringify(name)}`);
-      res.writeHead(200, {
-        'content-type': 'application/octet-stream',
-        'content-length': bytes.byteLength,
-        'cache-control': 'public, max-age=3600',
-        'access-control-allow-origin': '*',
-      });
-      res.end(method === 'HEAD' ? undefined : bytes);
+      if (!DATASET_NAME.test(name) || !(await datasets.serve(name, req, res))) throw new HttpError(404, `unknown dataset ${JSON.stringify(name)}`);
       return;
     }
-    if ((method === 'GET' || method === 'HEAD') && options.staticDir) {
-      if (await serveStatic(options.staticDir, url.pathname, res, method === 'HEAD')) return;
+    if (url.pathname === '/cert.pem' && options.tls?.selfSigned && (method === 'GET' || method === 'HEAD')) {
+      // the certificate is public (every TLS handshake sends it); phones install it from here
+      res.writeHead(200, { 'content-type': 'application/x-pem-file', 'content-disposition': 'attachment; filename="signvote-cert.pem"' });
+      res.end(method === 'HEAD' ? undefined : options.tls.cert);
+      return;
+    }
+    if ((method === 'GET' || method === 'HEAD') && serveClient) {
+      if (await serveClient(req, res)) return;
     }
     throw new HttpError(404, `no route for ${method} ${url.pathname}`);
   };
 
-  const httpServer = createServer((req, res) => {
+  const serveClient = options.staticDir ? staticFiles(options.staticDir, { cacheControl: clientCacheControl, spa: true }) : undefined;
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handleHttp(req, res).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
       if (status === 500) log.error({ err, url: req.url }, 'http handler failed');
@@ -202,7 +221,8 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       }
       sendJson(res, status, { ok: false, error: status === 500 ? 'internal error' : (err as Error).message });
     });
-  });
+  };
+  const httpServer = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest) : createServer(onRequest);
 
   const io = new Server(httpServer, {
     maxHttpBufferSize: limits.maxEventBytes,
@@ -233,7 +253,9 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     pushRecord(session);
   }
 
-  io.on('connection', (socket) => onConnection(socket, { registry, limits, log, sockets, baseUrl, createSession, publishMembership, pushRecord }));
+  io.on('connection', (socket) =>
+    onConnection(socket, { registry, limits, log, sockets, baseUrl, createSession: (config, base) => createSession(config, base), publishMembership, pushRecord }),
+  );
 
   const sweeper = setInterval(() => registry.sweep(), Math.min(60_000, limits.idleSessionTtlMs));
   sweeper.unref();
@@ -247,14 +269,19 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     });
   });
   const port = (httpServer.address() as AddressInfo).port;
-  const dialHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  const url = `http://${dialHost}:${port}`;
-  log.info({ url, host, port }, 'signaling server listening');
+  const scheme = secure ? 'https' : 'http';
+  const dialHost = isWildcardHost(host) ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const url = `${scheme}://${dialHost}:${port}`;
+  shareUrl = shareBase({ scheme, host, port, publicUrl: options.publicUrl });
+  log.info({ url, shareUrl, host, port }, 'signaling server listening');
 
   let closing: Promise<void> | undefined;
   return {
     url,
+    shareUrl,
     port,
+    createSession: (config, opts) => createSession(config, shareUrl, opts?.listed ?? false),
+    members: (sessionId) => registry.get(sessionId)?.members.size ?? 0,
     close: () =>
       (closing ??= new Promise<void>((resolvePromise) => {
         clearInterval(sweeper);
@@ -262,6 +289,6 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
         // io.close() also closes the http server; keep-alive sockets must not hold it open
         void io.close(() => resolvePromise());
         httpServer.closeAllConnections();
-      })),
+      }).then(() => datasets.close())),
   };
 }

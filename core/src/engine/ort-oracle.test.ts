@@ -74,6 +74,20 @@ describe('ORT gradient oracle (Node, wasm)', () => {
     expect(together[0].grad).not.toEqual(together[1].grad);
   });
 
+  it('a gradient asked for during an evaluation runs before the evaluation ends, which still gives the same numbers', async () => {
+    const params = model.init(4);
+    const alone = await oracle.evaluate(params, test);
+    const order: string[] = [];
+    const evaluation = oracle.evaluate(params, test).then((r) => (order.push('evaluation'), r));
+    // let the first evaluation run start, as a round's gradient would arrive mid-evaluation
+    await new Promise((r) => setTimeout(r, 0));
+    const gradient = oracle.gradient(params, batchOf(train, 0, 32)).then((r) => (order.push('gradient'), r));
+    const [during] = await Promise.all([evaluation, gradient]);
+    expect(order).toEqual(['gradient', 'evaluation']);
+    expect(during).toEqual(alone);
+    expect(alone.count).toBe(test.count);
+  });
+
   it('SIGNSGD-SIM (sign of momentum) on MNIST-10k reaches >= 90% test accuracy', async () => {
     const x = model.init(1);
     const m = new Float32Array(model.d);

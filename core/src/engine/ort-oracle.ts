@@ -18,8 +18,19 @@ export interface OrtOracleOptions {
   readonly backend?: 'auto' | 'wasm' | 'webgpu';
   /** an already imported onnxruntime-web module (default: dynamic import) */
   readonly ort?: OrtModule;
-  /** samples per evaluation run (default 1000) */
+  /**
+   * samples per evaluation run (default 100: ~2 ms for the MLP, ~10-25 ms for the CNN in wasm
+   * here, the longest a gradient waits behind an evaluation)
+   */
   readonly evalBatchSize?: number;
+  /**
+   * the share of time an evaluation may compute, in (0, 1] (default 0.25): after each run it
+   * waits so long that its runs take at most this share, leaving the rest to gradients and the
+   * protocol (in Node's wasm backend the runs hold the event loop). Measured at 0.5, two Node
+   * peers on this 2-core machine ran the CNN's rounds beside an evaluation 1.85x slower than
+   * the others; at 0.25, 0.9x-1.4x (bench/evaluation.bench.ts)
+   */
+  readonly evalDuty?: number;
   /**
    * wasm threads; default 1 outside cross-origin-isolated browsers (Node peers share their
    * cores with other peers, and ORT cannot use threads without isolation anyway)
@@ -46,12 +57,16 @@ export async function createSessionOracle(
   ort: OrtModule,
   backend: Backend,
   sessionOptions: OrtCommon.InferenceSession.SessionOptions,
-  options: Pick<OrtOracleOptions, 'evalBatchSize' | 'graph'> = {},
+  options: Pick<OrtOracleOptions, 'evalBatchSize' | 'evalDuty' | 'graph'> = {},
 ): Promise<GradientOracle> {
-  const evalBatchSize = options.evalBatchSize ?? 1000;
+  const evalBatchSize = options.evalBatchSize ?? 100;
   if (!(Number.isInteger(evalBatchSize) && evalBatchSize > 0)) throw new RangeError(`evalBatchSize must be a positive integer, got ${evalBatchSize}`);
+  const evalDuty = options.evalDuty ?? 0.25;
+  if (!(evalDuty > 0 && evalDuty <= 1)) throw new RangeError(`evalDuty must be in (0, 1], got ${evalDuty}`);
   const features = featureSize(model);
   const k = model.numClasses;
+  // an integer-input model (token ids for an embedding) takes whole numbers below its table size
+  const tokens = model.program.input.kind === 'index' ? model.program.input.indexBound : null;
   const settings = { logSeverityLevel: 3 as const, ...sessionOptions };
   const open = async (graph: Uint8Array, kind: string): Promise<OrtCommon.InferenceSession> => {
     try {
@@ -60,8 +75,10 @@ export async function createSessionOracle(
       throw new Error(`cannot open the ${model.name} ${kind} graph on the ${backend} backend: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   };
+  // both sessions up front: opening the evaluation graph takes ~1 s of the one thread, which in
+  // the middle of a session would hold up the round after the first evaluation
   const train = await open(model.trainingGraph(options.graph), 'training');
-  let evaluator: OrtCommon.InferenceSession | null = null;
+  const evaluator = await open(model.evalGraph(), 'evaluation');
   let disposed = false;
 
   // ORT sessions do not allow overlapping runs; queue them so callers need not care.
@@ -96,29 +113,34 @@ export async function createSessionOracle(
 
     gradient: async (params, batch) => {
       checkParams(params);
-      checkSamples(batch.inputs, batch.labels, batch.size, features, k, 'batch');
+      checkSamples(batch.inputs, batch.labels, batch.size, features, k, 'batch', tokens);
       return serial(async (): Promise<GradientResult> => {
         const out = await train.run(feeds(params, batch.inputs, batch.labels, batch.size));
         return { loss: scalar(out.loss), correct: scalar(out.correct), grad: out.grad.data as Float32Array };
       });
     },
 
+    // Each run of evalBatchSize samples queues on its own, so a gradient asked for during an
+    // evaluation waits for one run, not for the whole test set; between runs the evaluation
+    // rests (evalDuty). Fixed batches keep the sums, and so the result, the same on every peer.
     evaluate: async (params, data) => {
       checkParams(params);
       if (featureSize(data) !== features) throw new RangeError(`dataset ${data.name} has ${featureSize(data)} features per sample, model ${model.name} needs ${features}`);
-      checkSamples(data.inputs, data.labels, data.count, features, k, `dataset ${data.name}`);
-      return serial(async (): Promise<Evaluation> => {
-        evaluator ??= await open(model.evalGraph(), 'evaluation');
-        let lossSum = 0, correct = 0;
-        for (let start = 0; start < data.count; start += evalBatchSize) {
-          const n = Math.min(evalBatchSize, data.count - start);
-          const inputs = data.inputs.subarray(start * features, (start + n) * features);
+      checkSamples(data.inputs, data.labels, data.count, features, k, `dataset ${data.name}`, tokens);
+      let lossSum = 0, correct = 0;
+      for (let start = 0; start < data.count; start += evalBatchSize) {
+        const n = Math.min(evalBatchSize, data.count - start);
+        const inputs = data.inputs.subarray(start * features, (start + n) * features);
+        const ran = await serial(async () => {
+          const t0 = performance.now();
           const out = await evaluator.run(feeds(params, inputs, data.labels.subarray(start, start + n), n));
-          lossSum += scalar(out.loss);
-          correct += scalar(out.correct);
-        }
-        return { loss: lossSum / data.count, accuracy: correct / data.count, count: data.count };
-      });
+          return { loss: scalar(out.loss), correct: scalar(out.correct), ms: performance.now() - t0 };
+        });
+        lossSum += ran.loss; // the evaluation graph sums its losses
+        correct += ran.correct;
+        if (evalDuty < 1 && start + n < data.count) await rest((ran.ms * (1 - evalDuty)) / evalDuty);
+      }
+      return { loss: lossSum / data.count, accuracy: correct / data.count, count: data.count };
     },
 
     dispose: async () => {
@@ -126,18 +148,29 @@ export async function createSessionOracle(
       await queue;
       disposed = true;
       await train.release();
-      await evaluator?.release();
+      await evaluator.release();
     },
   };
 }
 
-function checkSamples(inputs: Float32Array, labels: Uint8Array, n: number, features: number, k: number, what: string): void {
+/** a timer, not a microtask: gradients, socket and channel events get their turn */
+function rest(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.round(ms))));
+}
+
+function checkSamples(inputs: Float32Array, labels: Uint8Array, n: number, features: number, k: number, what: string, tokens: number | null): void {
   if (!(Number.isInteger(n) && n > 0)) throw new RangeError(`${what}: size must be a positive integer, got ${n}`);
   if (!(inputs instanceof Float32Array)) throw new TypeError(`${what}: inputs must be a Float32Array`);
   if (!(labels instanceof Uint8Array)) throw new TypeError(`${what}: labels must be a Uint8Array`);
   if (inputs.length !== n * features) throw new RangeError(`${what}: ${inputs.length} input floats for ${n} samples of ${features} features (expected ${n * features})`);
   if (labels.length !== n) throw new RangeError(`${what}: ${labels.length} labels for ${n} samples`);
   for (let i = 0; i < n; i++) if (labels[i] >= k) throw new RangeError(`${what}: label ${labels[i]} at ${i} is not a class in [0, ${k})`);
+  if (tokens !== null) {
+    for (let i = 0; i < inputs.length; i++) {
+      const v = inputs[i];
+      if (!(Number.isInteger(v) && v >= 0 && v < tokens)) throw new RangeError(`${what}: input ${i} (sample ${Math.floor(i / features)}) is ${v}, not a token id in [0, ${tokens})`);
+    }
+  }
 }
 
 function oneHot(labels: Uint8Array, n: number, k: number): Float32Array {

@@ -4,6 +4,7 @@ import { createRng } from '../random';
 import { createModel } from '../models/model';
 import { broadcastShape, CONCAT_FAN_IN, GraphBuilder, type Value } from './builder';
 import { decodeModel } from './onnx-proto';
+import * as ops from './ops';
 
 beforeAll(() => {
   ort.env.wasm.numThreads = 1;
@@ -71,7 +72,7 @@ describe('GraphBuilder autodiff', () => {
     ['MatMul + Add, bias [K]', [K]],
     ['MatMul + Add, bias [1, K]', [1, K]],
   ] as const)('%s gives the analytic gradient', async (kind, biasShape) => {
-    const bytes = linearGraph((b, xv, wv, bv) => (kind === 'Gemm' ? b.gemm(xv, wv, bv) : b.add(b.matmul(xv, wv), bv)), [...biasShape]);
+    const bytes = linearGraph((b, xv, wv, bv) => (kind === 'Gemm' ? ops.gemm(b, xv, wv, bv) : b.add(ops.matmul(b, xv, wv), bv)), [...biasShape]);
     const { dw, db } = await run(bytes, [...biasShape]);
     const expected = expectedGrads(1);
     expectClose(dw, expected.dw);
@@ -80,7 +81,7 @@ describe('GraphBuilder autodiff', () => {
 
   it('accumulates the gradient of a value used twice', async () => {
     const bytes = linearGraph((b, xv, wv, bv) => {
-      const h = b.matmul(xv, wv);
+      const h = ops.matmul(b, xv, wv);
       return b.add(b.add(h, h), bv);
     }, [K]);
     const { dw, db } = await run(bytes, [K]);
@@ -90,7 +91,7 @@ describe('GraphBuilder autodiff', () => {
   });
 
   it('writes a model with a symbolic batch dimension and the requested opset', () => {
-    const bytes = linearGraph((b, xv, wv, bv) => b.gemm(xv, wv, bv), [K]);
+    const bytes = linearGraph((b, xv, wv, bv) => ops.gemm(b, xv, wv, bv), [K]);
     const model = decodeModel(bytes) as {
       irVersion: number;
       opsetImport: { version: number }[];
@@ -107,8 +108,11 @@ describe('GraphBuilder autodiff', () => {
     const b = new GraphBuilder({ name: 'bad' });
     const a = b.param('a', [2, 3]);
     expect(() => b.gradients(a, [a])).toThrow(/scalar/);
-    expect(() => b.matmul(a, a)).toThrow(/inner dims/);
-    expect(() => b.maxPool(b.input('img', ['N', 1, 5, 5]), 2)).toThrow(/divisible/);
+    expect(() => ops.matmul(b, a, a)).toThrow(/inner dims/);
+    const img = b.input('img', ['N', 1, 5, 5]);
+    const win = { kernel: [3, 3], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] } as const;
+    expect(() => ops.conv(b, img, b.param('k', [4, 2, 3, 3]), null, win)).toThrow(/input channels per group/);
+    expect(() => ops.maxPool(b, img, { ...win, kernel: [7, 7] })).toThrow(/does not fit/);
     expect(() => b.param('a', [1])).toThrow(/duplicate/);
     expect(() => new GraphBuilder({ name: 'old', opset: 11 })).toThrow(/opset/);
     expect(() => broadcastShape([2, 3], [4])).toThrow(/broadcast/);

@@ -20,9 +20,9 @@ import {
  * Shapes are tracked statically (a string dimension is the symbolic batch size) because the
  * backward rules need them to undo broadcasting and reshapes without Shape ops.
  *
- * Over 400 lines because GraphBuilder is one class on purpose: each op's forward node and its
- * backward rule are written side by side (a rule is read and checked against its own forward),
- * and both use the builder's private node list, tape, tracked set and shared scalars.
+ * The class holds the graph, the tape and the loss; the other ops are functions in ops-*.ts
+ * that use `emit` and `record`, each writing its forward node and its backward rule side by
+ * side (a rule is read and checked against its own forward).
  */
 
 export interface Value {
@@ -49,7 +49,9 @@ export interface GraphBuilderOptions {
 /** inputs per Concat node; see concatFlat */
 export const CONCAT_FAN_IN = 4;
 
-type AttrValue = number | readonly number[] | { readonly float: number } | { readonly string: string };
+export type AttrValue = number | readonly number[] | { readonly float: number } | { readonly string: string };
+
+
 
 interface TapeEntry {
   readonly inputs: readonly Value[];
@@ -61,7 +63,7 @@ interface TapeEntry {
 export class GraphBuilder {
   readonly name: string;
   readonly opset: number;
-  private readonly broken: BrokenBackward;
+  readonly broken: BrokenBackward;
   private readonly nodes: NodeJson[] = [];
   private readonly initializers: TensorJson[] = [];
   private readonly inputs: ValueInfoJson[] = [];
@@ -129,33 +131,20 @@ export class GraphBuilder {
     return { name, shape, type };
   }
 
+  /** Emits one ONNX node with several outputs (e.g. MaxPool's values and indices). */
+  emitMulti(op: string, inputs: readonly (Value | '')[], attrs: Record<string, AttrValue>, outputs: readonly { shape: readonly Dim[]; type?: DataTypeCode }[]): Value[] {
+    const values = outputs.map((o) => ({ name: this.fresh(op.toLowerCase()), shape: o.shape, type: o.type ?? DataType.FLOAT }));
+    this.nodes.push({
+      name: `${values[0].name}_node`,
+      opType: op,
+      input: inputs.map((v) => (v === '' ? '' : v.name)),
+      output: values.map((v) => v.name),
+      attribute: Object.entries(attrs).map(([key, value]) => attribute(key, value)),
+    });
+    return values;
+  }
+
   // ---- differentiable ops ----------------------------------------------------------------
-
-  /** a @ b for 2-D a [M, K] and b [K, N] */
-  matmul(a: Value, b: Value): Value {
-    const [m, k] = expectRank(a, 2, 'matmul a');
-    const [k2, n] = expectRank(b, 2, 'matmul b');
-    if (k !== k2) throw new RangeError(`matmul: inner dims differ (${k} vs ${k2})`);
-    const y = this.emit('MatMul', [a, b], {}, [m, n]);
-    return this.record([a, b], y, (g, needs) => [
-      needs[0] ? this.emit('Gemm', [g, b], { transB: 1 }, a.shape) : null,
-      needs[1] ? this.emit('Gemm', [a, g], { transA: 1 }, b.shape) : null,
-    ]);
-  }
-
-  /** x @ w + bias, x [N, in], w [in, out], bias [out] (one Gemm node) */
-  gemm(x: Value, w: Value, bias: Value): Value {
-    const [n, k] = expectRank(x, 2, 'gemm x');
-    const [k2, out] = expectRank(w, 2, 'gemm w');
-    if (k !== k2) throw new RangeError(`gemm: inner dims differ (${k} vs ${k2})`);
-    if (bias.shape.length !== 1 || bias.shape[0] !== out) throw new RangeError(`gemm: bias must be [${out}]`);
-    const y = this.emit('Gemm', [x, w, bias], {}, [n, out]);
-    return this.record([x, w, bias], y, (g, needs) => [
-      needs[0] ? this.emit('Gemm', [g, w], { transB: 1 }, x.shape) : null,
-      needs[1] ? this.emit('Gemm', [x, g], { transA: 1 }, w.shape) : null,
-      needs[2] ? this.reduceSum(g, [0], false) : null,
-    ]);
-  }
 
   /** elementwise a + b with numpy broadcasting */
   add(a: Value, b: Value): Value {
@@ -175,57 +164,11 @@ export class GraphBuilder {
     });
   }
 
-  /** 2-D convolution, stride 1, x [N, C, H, W], w [O, C, k, k], bias [O], zero padding `pad` */
-  conv(x: Value, w: Value, bias: Value, pad: number): Value {
-    const [n, c, h, wd] = expectRank(x, 4, 'conv x');
-    const [o, c2, kh, kw] = expectRank(w, 4, 'conv w');
-    if (c !== c2) throw new RangeError(`conv: channels differ (${c} vs ${c2})`);
-    const kernel = [staticDim(kh, 'kernel'), staticDim(kw, 'kernel')];
-    const oh = staticDim(h, 'conv height') + 2 * pad - kernel[0] + 1;
-    const ow = staticDim(wd, 'conv width') + 2 * pad - kernel[1] + 1;
-    const pads = [pad, pad, pad, pad];
-    // Every attribute spelled out: ORT's WebGPU kernels do not fill in ONNX defaults.
-    const fixed = { strides: [1, 1], dilations: [1, 1], group: 1, pads };
-    const y = this.emit('Conv', [x, w, bias], { ...fixed, kernel_shape: kernel }, [n, o, oh, ow]);
-    return this.record([x, w, bias], y, (g, needs) => {
-      // dx: the transposed convolution with the same kernel (ConvTranspose's weight layout
-      // [in, out, k, k] is exactly Conv's [O, C, k, k] read the other way).
-      const dx = needs[0] ? this.emit('ConvTranspose', [g, w], { ...fixed, kernel_shape: kernel, output_padding: [0, 0] }, x.shape) : null;
-      // dw[o, c] = sum over batch and positions of g[:, o] * shifted x[:, c]: a convolution
-      // with the batch as the channel axis, input x^T [C, N, H, W] and kernel g^T [O, N, oh, ow].
-      let dw: Value | null = null;
-      if (needs[1]) {
-        const xT = this.emit('Transpose', [x], { perm: [1, 0, 2, 3] }, [c, n, h, wd]);
-        const gT = this.emit('Transpose', [g], { perm: [1, 0, 2, 3] }, [o, n, oh, ow]);
-        const dwT = this.emit('Conv', [xT, gT], { ...fixed, kernel_shape: [oh, ow] }, [c, o, kh, kw]);
-        dw = this.emit('Transpose', [dwT], { perm: [1, 0, 2, 3] }, w.shape);
-      }
-      return [dx, dw, needs[2] ? this.reduceSum(g, [0, 2, 3], false) : null];
-    });
-  }
-
-  /** non-overlapping k x k max pooling (kernel = stride), H and W divisible by k */
-  maxPool(x: Value, k: number): Value {
-    const [n, c, h, wd] = expectRank(x, 4, 'maxPool x');
-    const hs = staticDim(h, 'maxPool height'), ws = staticDim(wd, 'maxPool width');
-    if (hs % k !== 0 || ws % k !== 0) throw new RangeError(`maxPool: ${hs}x${ws} is not divisible by ${k}`);
-    const y = this.emit('MaxPool', [x], { kernel_shape: [k, k], strides: [k, k], pads: [0, 0, 0, 0], dilations: [1, 1] }, [n, c, hs / k, ws / k]);
-    return this.record([x], y, (g) => {
-      const up = (v: Value): Value => this.upsample(v, k, x.shape);
-      if (this.broken.maxPool) return [up(g)];
-      // Mask-based backward: positions equal to their window's max get the gradient. Ties
-      // (measure zero for real inputs; after a Relu they sit at 0 where Relu's own mask
-      // already zeroes the gradient) would share it.
-      const isMax = this.emit('Equal', [x, up(y)], {}, x.shape, DataType.BOOL);
-      return [this.emit('Where', [isMax, up(g), this.scalar(0)], {}, x.shape)];
-    });
-  }
-
   /** [N, ...rest] -> [N, prod(rest)] */
   flatten(x: Value): Value {
     const size = x.shape.slice(1).reduce<number>((a, d) => a * staticDim(d, 'flatten'), 1);
     const y = this.emit('Flatten', [x], { axis: 1 }, [x.shape[0], size]);
-    return this.record([x], y, (g) => [this.reshape0(g, x.shape)]);
+    return this.record([x], y, (g) => [this.reshapeTo(g, x.shape)]);
   }
 
   /**
@@ -344,7 +287,11 @@ export class GraphBuilder {
 
   // ---- helpers ---------------------------------------------------------------------------
 
-  private record(inputs: readonly Value[], output: Value, backward: TapeEntry['backward']): Value {
+  /**
+   * Puts `output = op(inputs)` on the tape when any input depends on a parameter; `backward`
+   * gets the output's gradient and emits the gradients of the inputs marked in `needs`.
+   */
+  record(inputs: readonly Value[], output: Value, backward: TapeEntry['backward']): Value {
     if (inputs.some((v) => this.tracked.has(v.name))) {
       this.tracked.add(output.name);
       this.tape.push({ inputs, output, backward });
@@ -352,8 +299,13 @@ export class GraphBuilder {
     return output;
   }
 
+  /** whether a value depends on a parameter (gets a gradient) */
+  isTracked(v: Value): boolean {
+    return this.tracked.has(v.name);
+  }
+
   /** ReduceSum over `axes` (null: all); ReduceSum takes axes as an input since opset 13 */
-  private reduceSum(x: Value, axes: readonly number[] | null, keepdims: boolean): Value {
+  reduceSum(x: Value, axes: readonly number[] | null, keepdims: boolean): Value {
     const shape = axes === null
       ? (keepdims ? x.shape.map(() => 1) : [])
       : x.shape.flatMap((d, i) => (axes.includes(i) ? (keepdims ? [1] : []) : [d]));
@@ -362,33 +314,30 @@ export class GraphBuilder {
   }
 
   /** sums a broadcast gradient back down to `shape` (numpy rules, aligned on the right) */
-  private unbroadcast(g: Value, shape: readonly Dim[]): Value {
+  unbroadcast(g: Value, shape: readonly Dim[]): Value {
     if (sameShape(g.shape, shape)) return g;
     const lead = g.shape.length - shape.length;
     const axes = g.shape.flatMap((d, i) => (i < lead || (shape[i - lead] === 1 && d !== 1) ? [i] : []));
     const summed = this.reduceSum(g, axes, true);
-    return this.reshape0(summed, shape);
-  }
-
-  /** Reshape to `shape`, where a symbolic leading dimension is copied from the input (0). */
-  private reshape0(x: Value, shape: readonly Dim[]): Value {
-    const dims = shape.map((d, i) => {
-      if (typeof d === 'number') return d;
-      if (i !== 0 || typeof x.shape[0] !== 'string') throw new RangeError(`reshape: only a leading symbolic dim is supported, got [${shape}]`);
-      return 0;
-    });
-    return this.emit('Reshape', [x, this.constInt64(dims)], {}, shape);
+    return this.reshapeTo(summed, shape);
   }
 
   /**
-   * nearest-neighbour k x k upsampling of [N, C, h, w] to `to`. Resize with integer scales
-   * and asymmetric/floor coordinates copies each value into its k x k block; it runs much
-   * faster on ORT's CPU kernels than the equivalent 6-D Reshape + Expand (~2 ms vs ~15 ms per
-   * CNN step at batch 32).
+   * Reshape (no gradient) to `shape`. A symbolic dimension is copied from the input (0) where
+   * the input has it at the same index, else inferred (-1); one symbolic dimension at most.
    */
-  private upsample(v: Value, k: number, to: readonly Dim[]): Value {
-    const attrs = { mode: { string: 'nearest' }, coordinate_transformation_mode: { string: 'asymmetric' }, nearest_mode: { string: 'floor' } };
-    return this.emit('Resize', [v, '', this.constFloat([1, 1, k, k])], attrs, to);
+  reshapeTo(x: Value, shape: readonly Dim[]): Value {
+    if (sameShape(x.shape, shape)) return x;
+    const symbolic = shape.filter((d) => typeof d === 'string').length;
+    if (symbolic > 1) throw new RangeError(`reshape: at most one symbolic dim, got [${shape}]`);
+    const dims = shape.map((d, i) => (typeof d === 'number' ? d : x.shape[i] === d ? 0 : -1));
+    return this.emit('Reshape', [x, this.constInt64(dims)], {}, shape);
+  }
+
+  /** Expand (no gradient) of a broadcastable value to `shape`; symbolic dims must already be in `v` */
+  expandTo(v: Value, shape: readonly Dim[]): Value {
+    if (sameShape(v.shape, shape)) return v;
+    return this.emit('Expand', [v, this.constInt64(shape.map((d) => (typeof d === 'number' ? d : 1)))], {}, shape);
   }
 
   private initializer(type: DataTypeCode, dims: readonly number[], rawData: Uint8Array): Value {
@@ -420,21 +369,21 @@ function attribute(name: string, value: AttrValue): AttributeJson {
   return { name, type: AttributeType.INTS, ints: [...value] };
 }
 
-function expectRank(v: Value, rank: number, what: string): Dim[] {
+export function expectRank(v: Value, rank: number, what: string): Dim[] {
   if (v.shape.length !== rank) throw new RangeError(`${what}: expected rank ${rank}, got shape [${v.shape}]`);
   return [...v.shape];
 }
 
-function staticDim(d: Dim, what: string): number {
+export function staticDim(d: Dim, what: string): number {
   if (typeof d !== 'number') throw new RangeError(`${what}: dimension must be static, got ${d}`);
   return d;
 }
 
-function sizeOf(shape: readonly Dim[]): number {
+export function sizeOf(shape: readonly Dim[]): number {
   return shape.reduce<number>((a, d) => a * staticDim(d, 'size'), 1);
 }
 
-function sameShape(a: readonly Dim[], b: readonly Dim[]): boolean {
+export function sameShape(a: readonly Dim[], b: readonly Dim[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
@@ -449,4 +398,10 @@ export function broadcastShape(a: readonly Dim[], b: readonly Dim[]): Dim[] {
     else throw new RangeError(`cannot broadcast [${a}] with [${b}]`);
   }
   return out;
+}
+
+/** checks that `from` broadcasts onto `to` one-directionally (Gemm's C, an Expand) */
+export function broadcastInto(from: readonly Dim[], to: readonly Dim[], what: string): void {
+  const ok = from.length <= to.length && from.every((d, i) => d === 1 || d === to[to.length - from.length + i]);
+  if (!ok) throw new RangeError(`${what}: [${from}] does not broadcast to [${to}]`);
 }

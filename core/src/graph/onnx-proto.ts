@@ -2,9 +2,10 @@ import * as protobuf from 'protobufjs/light';
 
 /**
  * The handful of onnx.proto messages a model file needs, as a protobufjs reflection
- * descriptor. Field numbers are those of onnx/onnx.proto (IR version 8); only the fields
- * this project writes are declared, which protobuf allows because unknown fields are never
- * emitted and readers skip what they do not know.
+ * descriptor. Field numbers are those of onnx/onnx.proto (IR version 8). Declared: the fields
+ * this project writes, plus those an importer must see to read exporters' files or to refuse
+ * what it cannot use (float_data, external data, subgraphs, sparse initializers). Protobuf
+ * allows the rest to stay undeclared: unknown fields are never emitted and readers skip them.
  */
 const descriptor = {
   nested: {
@@ -15,8 +16,21 @@ const descriptor = {
             irVersion: { id: 1, type: 'int64' },
             producerName: { id: 2, type: 'string' },
             producerVersion: { id: 3, type: 'string' },
+            domain: { id: 4, type: 'string' },
             graph: { id: 7, type: 'GraphProto' },
             opsetImport: { id: 8, type: 'OperatorSetIdProto', rule: 'repeated' },
+          },
+        },
+        StringStringEntryProto: {
+          fields: {
+            key: { id: 1, type: 'string' },
+            value: { id: 2, type: 'string' },
+          },
+        },
+        SparseTensorProto: {
+          fields: {
+            values: { id: 1, type: 'TensorProto' },
+            dims: { id: 3, type: 'int64', rule: 'repeated' },
           },
         },
         OperatorSetIdProto: {
@@ -32,6 +46,7 @@ const descriptor = {
             initializer: { id: 5, type: 'TensorProto', rule: 'repeated' },
             input: { id: 11, type: 'ValueInfoProto', rule: 'repeated' },
             output: { id: 12, type: 'ValueInfoProto', rule: 'repeated' },
+            sparseInitializer: { id: 15, type: 'SparseTensorProto', rule: 'repeated' },
           },
         },
         NodeProto: {
@@ -51,17 +66,28 @@ const descriptor = {
             i: { id: 3, type: 'int64' },
             s: { id: 4, type: 'bytes' },
             t: { id: 5, type: 'TensorProto' },
+            g: { id: 6, type: 'GraphProto' },
             floats: { id: 7, type: 'float', rule: 'repeated' },
             ints: { id: 8, type: 'int64', rule: 'repeated' },
+            strings: { id: 9, type: 'bytes', rule: 'repeated' },
+            tensors: { id: 10, type: 'TensorProto', rule: 'repeated' },
+            graphs: { id: 11, type: 'GraphProto', rule: 'repeated' },
             type: { id: 20, type: 'int32' },
+            refAttrName: { id: 21, type: 'string' },
           },
         },
         TensorProto: {
           fields: {
             dims: { id: 1, type: 'int64', rule: 'repeated' },
             dataType: { id: 2, type: 'int32' },
+            floatData: { id: 4, type: 'float', rule: 'repeated' },
+            int32Data: { id: 5, type: 'int32', rule: 'repeated' },
+            int64Data: { id: 7, type: 'int64', rule: 'repeated' },
             name: { id: 8, type: 'string' },
             rawData: { id: 9, type: 'bytes' },
+            doubleData: { id: 10, type: 'double', rule: 'repeated' },
+            externalData: { id: 13, type: 'StringStringEntryProto', rule: 'repeated' },
+            dataLocation: { id: 14, type: 'int32' },
           },
         },
         ValueInfoProto: {
@@ -101,6 +127,13 @@ const descriptor = {
 
 /** onnx TensorProto.DataType values used here */
 export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9 } as const;
+
+/** names of every onnx TensorProto.DataType, for error messages */
+export const dataTypeNames: Record<number, string> = {
+  0: 'UNDEFINED', 1: 'FLOAT', 2: 'UINT8', 3: 'INT8', 4: 'UINT16', 5: 'INT16', 6: 'INT32', 7: 'INT64', 8: 'STRING', 9: 'BOOL',
+  10: 'FLOAT16', 11: 'DOUBLE', 12: 'UINT32', 13: 'UINT64', 14: 'COMPLEX64', 15: 'COMPLEX128', 16: 'BFLOAT16',
+  17: 'FLOAT8E4M3FN', 18: 'FLOAT8E4M3FNUZ', 19: 'FLOAT8E5M2', 20: 'FLOAT8E5M2FNUZ', 21: 'UINT4', 22: 'INT4',
+};
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 /** onnx AttributeProto.AttributeType values used here */
@@ -187,6 +220,16 @@ export function encodeModel(model: ModelJson): Uint8Array {
     },
   });
   return type.encode(message).finish();
+}
+
+/**
+ * Decodes ModelProto bytes to a plain object: int64s as numbers (exact below 2^53, which holds
+ * for every shape and index a model here can have), bytes as Uint8Array views, repeated fields
+ * always present. Throws protobufjs's error on bytes that are not a protobuf message.
+ */
+export function readModelProto(bytes: Uint8Array): Record<string, unknown> {
+  const type = getModelType();
+  return type.toObject(type.decode(bytes), { longs: Number, defaults: false, arrays: true }) as Record<string, unknown>;
 }
 
 /** Decodes bytes written by encodeModel back to a plain object (tests and debugging). */

@@ -17,6 +17,18 @@ export interface GradCheckResult {
   readonly maxRelError: number;
 }
 
+/**
+ * A random batch a model accepts: standard normal features (image-like models get the same),
+ * token ids uniform in [0, indexBound) for an integer input, uniform labels.
+ */
+export function randomBatch(model: Pick<Model, 'program' | 'inputShape' | 'numClasses'>, size: number, rng: Rng): Batch {
+  const features = model.inputShape.reduce((a, b) => a * b, 1);
+  const bound = model.program.input.indexBound;
+  const inputs = new Float32Array(size * features).map(() => (bound === null ? rng.normal() : rng.int(bound)));
+  const labels = new Uint8Array(size).map(() => rng.int(model.numClasses));
+  return { inputs, labels, size };
+}
+
 export function gradCheck(
   model: Model,
   params: Float32Array,

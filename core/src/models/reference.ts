@@ -1,4 +1,6 @@
 import type { Model } from './model';
+import { BATCH, nodeInputs, type Dim, type Program, type ProgramNode } from './program';
+import * as t from './tensor64';
 
 /**
  * A plain float64 forward pass and loss for any model, written independently of the ONNX
@@ -16,14 +18,70 @@ export interface ReferenceResult {
   readonly logits: Float64Array;
 }
 
-interface Tensor {
-  data: Float64Array;
-  /** per-sample shape */
-  shape: number[];
+/** a dims list with the batch resolved to `count` */
+export function concreteShape(shape: readonly Dim[], count: number): number[] {
+  return shape.map((d) => (d === BATCH ? count : d));
+}
+
+/** One op on float64 tensors; `outShape` is the op's output shape (Reshape's target). */
+export function evaluateNode(node: ProgramNode, args: readonly t.T64[], outShape: readonly number[]): t.T64 {
+  const [a, b] = args;
+  switch (node.op) {
+    case 'Gemm': return t.gemm(a, b, args[2] ?? null, node);
+    case 'MatMul': return t.matmul(a, b);
+    case 'Add': return t.binary(a, b, (x, y) => x + y);
+    case 'Sub': return t.binary(a, b, (x, y) => x - y);
+    case 'Mul': return t.binary(a, b, (x, y) => x * y);
+    case 'Div': return t.binary(a, b, (x, y) => x / y);
+    case 'Pow': return t.binary(a, b, (x, y) => x ** y);
+    case 'Relu': return t.map(a, (x) => (x > 0 ? x : 0));
+    case 'Tanh': return t.map(a, Math.tanh);
+    case 'Sigmoid': return t.map(a, (x) => 1 / (1 + Math.exp(-x)));
+    case 'Erf': return t.map(a, t.erf);
+    case 'Sqrt': return t.map(a, Math.sqrt);
+    case 'Neg': return t.map(a, (x) => -x);
+    case 'LeakyRelu': return t.map(a, (x) => (x > 0 ? x : node.alpha * x));
+    case 'Softmax': return t.softmax(a, node.axis, false);
+    case 'LogSoftmax': return t.softmax(a, node.axis, true);
+    case 'Conv': return t.conv2d(a, b, args[2] ?? null, node.window, node.group);
+    case 'MaxPool': return t.pool2d(a, node.window, node.ceil, 'max');
+    case 'AveragePool': return t.pool2d(a, node.window, node.ceil, { countIncludePad: node.countIncludePad });
+    case 'Reshape': return { shape: outShape, data: a.data };
+    case 'Transpose': return t.transpose(a, node.perm);
+    case 'Concat': return t.concat(args, node.axis);
+    case 'ReduceSum': return t.reduce(a, node.axes, node.keepdims, false);
+    case 'ReduceMean': return t.reduce(a, node.axes, node.keepdims, true);
+    case 'Gather': return t.gatherRows(a, b);
+  }
+}
+
+/** the logits [count, numClasses] of a program at flat parameters `params` (layout order) */
+export function runProgram(program: Program, params: ArrayLike<number>, inputs: ArrayLike<number>, count: number): t.T64 {
+  const values = new Map<string, t.T64>();
+  values.set(program.input.name, { shape: concreteShape(program.input.shape, count), data: Float64Array.from(inputs) });
+  let offset = 0;
+  for (const p of program.params) {
+    const size = t.sizeOf(p.shape);
+    const data = new Float64Array(size);
+    for (let i = 0; i < size; i++) data[i] = params[offset + i];
+    values.set(p.name, { shape: p.shape, data });
+    offset += size;
+  }
+  if (offset !== params.length) throw new RangeError(`params has length ${params.length}, model needs ${offset}`);
+  for (const [name, c] of program.consts) values.set(name, { shape: c.shape, data: Float64Array.from(c.data) });
+  const get = (name: string): t.T64 => {
+    const v = values.get(name);
+    if (!v) throw new Error(`reference: value ${name} is not defined`);
+    return v;
+  };
+  for (const node of program.nodes) {
+    values.set(node.out, evaluateNode(node, nodeInputs(node).map(get), concreteShape(program.shapes.get(node.out)!, count)));
+  }
+  return get(program.output);
 }
 
 export function referenceForward(
-  model: Pick<Model, 'layers' | 'layout' | 'd' | 'inputShape' | 'numClasses'>,
+  model: Pick<Model, 'program' | 'd' | 'inputShape' | 'numClasses'>,
   params: ArrayLike<number>,
   inputs: ArrayLike<number>,
   labels: ArrayLike<number>,
@@ -32,31 +90,12 @@ export function referenceForward(
   if (params.length !== model.d) throw new RangeError(`params has length ${params.length}, model needs ${model.d}`);
   const features = model.inputShape.reduce((a, b) => a * b, 1);
   if (inputs.length !== count * features || labels.length !== count) throw new RangeError('inputs / labels do not match count');
-  const tensor = (name: string): Float64Array => {
-    const entry = model.layout.find((e) => e.name === name);
-    if (!entry) throw new Error(`missing parameter ${name}`);
-    return Float64Array.from({ length: entry.size }, (_, i) => params[entry.offset + i]);
-  };
-  const weights = new Map<string, Float64Array>(model.layout.map((e) => [e.name, tensor(e.name)]));
-  const w = (name: string): Float64Array => weights.get(name)!;
-
   const k = model.numClasses;
-  const logits = new Float64Array(count * k);
+  const logits = runProgram(model.program, params, inputs, count).data;
+  if (logits.length !== count * k) throw new Error(`model produced ${logits.length} logits, expected ${count * k}`);
   let lossSum = 0, correct = 0;
   for (let n = 0; n < count; n++) {
-    let h: Tensor = { data: Float64Array.from({ length: features }, (_, i) => inputs[n * features + i]), shape: [...model.inputShape] };
-    for (const layer of model.layers) {
-      switch (layer.kind) {
-        case 'dense': h = dense(h, w(`${layer.name}.weight`), w(`${layer.name}.bias`), layer.inputs, layer.outputs); break;
-        case 'conv': h = conv(h, w(`${layer.name}.weight`), w(`${layer.name}.bias`), layer.outChannels, layer.kernel, layer.pad); break;
-        case 'relu': h = { data: h.data.map((v) => (v > 0 ? v : 0)), shape: h.shape }; break;
-        case 'maxPool': h = maxPool(h, layer.size); break;
-        case 'flatten': h = { data: h.data, shape: [h.data.length] }; break;
-      }
-    }
-    const z = h.data;
-    if (z.length !== k) throw new Error(`model produced ${z.length} logits, expected ${k}`);
-    logits.set(z, n * k);
+    const z = logits.subarray(n * k, (n + 1) * k);
     let max = -Infinity, arg = 0;
     for (let c = 0; c < k; c++) if (z[c] > max) { max = z[c]; arg = c; }
     let sum = 0;
@@ -65,57 +104,4 @@ export function referenceForward(
     if (arg === labels[n]) correct++;
   }
   return { loss: lossSum / count, lossSum, correct, logits };
-}
-
-function dense(x: Tensor, w: Float64Array, b: Float64Array, inputs: number, outputs: number): Tensor {
-  if (x.data.length !== inputs) throw new Error(`dense expects ${inputs} inputs, got ${x.data.length}`);
-  const y = Float64Array.from(b);
-  for (let i = 0; i < inputs; i++) {
-    const xi = x.data[i];
-    if (xi === 0) continue;
-    for (let o = 0; o < outputs; o++) y[o] += xi * w[i * outputs + o];
-  }
-  return { data: y, shape: [outputs] };
-}
-
-function conv(x: Tensor, w: Float64Array, b: Float64Array, outChannels: number, k: number, pad: number): Tensor {
-  const [c, h, wd] = x.shape;
-  const oh = h + 2 * pad - k + 1, ow = wd + 2 * pad - k + 1;
-  const y = new Float64Array(outChannels * oh * ow);
-  for (let o = 0; o < outChannels; o++) {
-    for (let i = 0; i < oh; i++) {
-      for (let j = 0; j < ow; j++) {
-        let s = b[o];
-        for (let ci = 0; ci < c; ci++) {
-          for (let di = 0; di < k; di++) {
-            const r = i + di - pad;
-            if (r < 0 || r >= h) continue;
-            for (let dj = 0; dj < k; dj++) {
-              const q = j + dj - pad;
-              if (q < 0 || q >= wd) continue;
-              s += x.data[(ci * h + r) * wd + q] * w[((o * c + ci) * k + di) * k + dj];
-            }
-          }
-        }
-        y[(o * oh + i) * ow + j] = s;
-      }
-    }
-  }
-  return { data: y, shape: [outChannels, oh, ow] };
-}
-
-function maxPool(x: Tensor, size: number): Tensor {
-  const [c, h, w] = x.shape;
-  const oh = Math.floor(h / size), ow = Math.floor(w / size);
-  const y = new Float64Array(c * oh * ow);
-  for (let ci = 0; ci < c; ci++) {
-    for (let i = 0; i < oh; i++) {
-      for (let j = 0; j < ow; j++) {
-        let m = -Infinity;
-        for (let di = 0; di < size; di++) for (let dj = 0; dj < size; dj++) m = Math.max(m, x.data[(ci * h + i * size + di) * w + j * size + dj]);
-        y[(ci * oh + i) * ow + j] = m;
-      }
-    }
-  }
-  return { data: y, shape: [c, oh, ow] };
 }

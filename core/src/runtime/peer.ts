@@ -5,7 +5,7 @@ import type { Backend, GradientOracle } from '../engine/oracle';
 import { createModel, type Model } from '../models';
 import { createStrategy } from '../optim';
 import { createRng } from '../random';
-import type { SessionConfig } from '../config';
+import { sessionModelSpec, type SessionConfig } from '../config';
 import type { SessionEvent } from '../session/events';
 import type { Checkpoint, CheckpointStore } from '../session/checkpoint';
 import { hashParams } from '../session/hash';
@@ -119,7 +119,7 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
     transport = createWebRtcTransport({ signaling, wrtc: options.wrtc, iceServers: config.iceServers });
     const held = holdMessagesUntilSubscribed(transport);
     const record = createSignalingRecord(signaling, options.token);
-    const model = createModel(config.model);
+    const model = createModel(sessionModelSpec(config));
     if (start !== null && start.x.length !== model.d) {
       throw new Error(`the checkpoint holds ${start.x.length} parameters, the session's model has d = ${model.d}`);
     }

@@ -28,9 +28,13 @@ export type SessionEvent =
       readonly round: number;
       readonly term: number;
       readonly role: Role;
-      /** this peer's mean training loss in the round (from the gradient hook), or the evaluation loss */
+      /** this peer's mean training loss in the round (from the gradient hook; NaN: it did not vote) */
       readonly loss: number;
-      readonly accuracy?: number;
+      /**
+       * an evaluation of the parameters after this round has started (every `evalEvery` rounds);
+       * an `evaluation` event for this round follows, after later rounds if it takes longer
+       */
+      readonly evaluating: boolean;
       /** parameter hash after applying */
       readonly hash: string;
       /** encoded bytes this peer sent / received since the previous round event */
@@ -51,6 +55,16 @@ export type SessionEvent =
        * (carried in the verdict, so every peer knows every voter's); `{}` when unknown
        */
       readonly latencies: Readonly<Record<PeerId, number>>;
+    }
+  | {
+      readonly type: 'evaluation';
+      /** the round whose parameters were evaluated (as in its `round` event) */
+      readonly round: number;
+      /**
+       * test loss and accuracy, and the wall ms from start to result; null when a later
+       * evaluation became due before this one started, which then took its place
+       */
+      readonly result: { readonly loss: number; readonly accuracy: number; readonly ms: number } | null;
     }
   | { readonly type: 'term'; readonly term: number; readonly peers: readonly PeerId[]; readonly aggregator: PeerId }
   | { readonly type: 'aggregator'; readonly term: number; readonly aggregator: PeerId; readonly previous: PeerId | null }

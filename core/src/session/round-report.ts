@@ -11,8 +11,12 @@ import type { Replica, VerdictRecord } from './replica';
  * What a peer tells the world about its rounds: the `round` event of every verdict applied (with
  * the bytes sent and received since the previous one, the voters and their latencies), the
  * evaluations every `evalEvery` rounds, checkpoints every `checkpointEvery` rounds, `finished`,
- * and the counters of `SessionPeer.stats()`. Events leave in round order: while an evaluation
- * is pending, later rounds (and `finished`) queue behind it.
+ * and the counters of `SessionPeer.stats()`. A round event leaves as soon as its verdict is
+ * applied; an evaluation runs beside the rounds on a copy of the parameters and is reported by an
+ * `evaluation` event when it is done (issue 16: a test set in the round's path froze every tenth
+ * round for seconds). One evaluation runs at a time; when another becomes due meanwhile it waits,
+ * and a newer one replaces a waiting one (reported with a null result), so a slow engine skips
+ * evaluations instead of piling them up. `finished` waits for the last evaluation.
  */
 
 export interface SessionStats {
@@ -69,8 +73,11 @@ export class RoundReport {
   private roundBytesUp = 0;
   private roundBytesDown = 0;
   private lastRoundAt: number;
-  /** the queue of events behind a pending evaluation (null: none pending) */
-  private pending: Promise<void> | null = null;
+  /** the evaluation running now, and the one due next (its round and parameters) */
+  private evaluating: Promise<void> | null = null;
+  private nextEvaluation: { readonly round: number; readonly x: Float32Array } | null = null;
+  /** `finished`, held until the evaluations are reported */
+  private afterEvaluations: (() => void) | null = null;
   private finishedSent = false;
   private resolveFinished: (v: { round: number; hash: string }) => void = () => {};
   private rejectFinished: (e: Error) => void = () => {};
@@ -126,12 +133,15 @@ export class RoundReport {
     const { config, clock, replica } = this.o;
     const now = clock.now();
     const { voters, latencies } = votersOf(rec, as.members);
-    const ev = {
-      type: 'round' as const,
+    const round = replica.round;
+    const evaluating = this.o.evaluate !== undefined && config.evalEvery > 0 && round % config.evalEvery === 0;
+    this.o.emit({
+      type: 'round',
       round: rec.round,
       term: as.term,
       role: as.role,
       loss: as.loss,
+      evaluating,
       hash: replica.hash,
       bytesUp: this.roundBytesUp,
       bytesDown: this.roundBytesDown,
@@ -140,30 +150,10 @@ export class RoundReport {
       mine: voters.includes(this.o.self),
       voters,
       latencies,
-    };
+    });
     this.roundBytesUp = this.roundBytesDown = 0;
     this.lastRoundAt = now;
-    const round = replica.round;
-    if (this.o.evaluate && config.evalEvery > 0 && round % config.evalEvery === 0) {
-      const copy = new Float32Array(replica.x);
-      const evaluate = this.o.evaluate;
-      this.inOrder(() =>
-        evaluate(copy).then(
-          (r) => {
-            this.o.evaluated?.(round, r.loss, r.accuracy);
-            this.o.emit({ ...ev, loss: r.loss, accuracy: r.accuracy });
-          },
-          (e) => {
-            this.o.emit(ev);
-            this.o.fail('evaluate', e);
-          },
-        ),
-      );
-    } else if (this.pending !== null) {
-      this.inOrder(() => this.o.emit(ev));
-    } else {
-      this.o.emit(ev);
-    }
+    if (evaluating) this.evaluateLater(rec.round, new Float32Array(replica.x));
     if (this.o.checkpoints && config.checkpointEvery > 0 && round % config.checkpointEvery === 0) this.save(this.o.checkpoints);
     if (round >= config.rounds) this.lastRound();
   }
@@ -174,7 +164,7 @@ export class RoundReport {
     else this.finish();
   }
 
-  /** This peer gives up (`gave-up`, in order): `finished` rejects. */
+  /** This peer gives up (`gave-up`, after the evaluations): `finished` rejects. */
   giveUp(kind: 'diverged' | 'dropped', reason: string): void {
     if (this.finishedSent) return;
     this.finishedSent = true;
@@ -182,7 +172,7 @@ export class RoundReport {
       this.o.emit({ type: 'gave-up', kind, reason });
       this.rejectFinished(new SessionEndedError(kind, reason));
     };
-    if (this.pending !== null) this.inOrder(done);
+    if (this.evaluating !== null) this.afterEvaluations = done;
     else done();
   }
 
@@ -195,8 +185,41 @@ export class RoundReport {
       this.o.emit({ type: 'finished', ...result });
       this.resolveFinished(result);
     };
-    if (this.pending !== null) this.inOrder(done);
+    if (this.evaluating !== null) this.afterEvaluations = done;
     else done();
+  }
+
+  /** Evaluates `x`, the parameters after `round`, when the evaluation before it is done. */
+  private evaluateLater(round: number, x: Float32Array): void {
+    const superseded = this.nextEvaluation;
+    this.nextEvaluation = { round, x };
+    if (superseded !== null) this.o.emit({ type: 'evaluation', round: superseded.round, result: null });
+    if (this.evaluating === null) this.evaluateNext();
+  }
+
+  private evaluateNext(): void {
+    const job = this.nextEvaluation;
+    const evaluate = this.o.evaluate;
+    this.nextEvaluation = null;
+    if (job === null || evaluate === undefined) {
+      this.evaluating = null;
+      const done = this.afterEvaluations;
+      this.afterEvaluations = null;
+      done?.();
+      return;
+    }
+    const t0 = this.o.clock.now();
+    this.evaluating = evaluate(job.x).then(
+      (r) => {
+        this.o.evaluated?.(job.round + 1, r.loss, r.accuracy);
+        this.o.emit({ type: 'evaluation', round: job.round, result: { loss: r.loss, accuracy: r.accuracy, ms: this.o.clock.now() - t0 } });
+      },
+      (e) => {
+        this.o.emit({ type: 'evaluation', round: job.round, result: null });
+        this.o.fail('evaluate', e);
+      },
+    );
+    void this.evaluating.then(() => this.evaluateNext());
   }
 
   private save(store: CheckpointStore): void {
@@ -211,14 +234,6 @@ export class RoundReport {
       memory: this.o.memory(),
     };
     store.save(cp).catch((e) => this.o.fail('saving checkpoint', e));
-  }
-
-  private inOrder(fn: () => Promise<void> | void): void {
-    const chain = (this.pending ?? Promise.resolve()).then(fn);
-    this.pending = chain;
-    void chain.then(() => {
-      if (this.pending === chain) this.pending = null;
-    });
   }
 }
 

@@ -64,21 +64,64 @@ describe('session over the in-memory hub', () => {
     expect(c).not.toBe(a);
   });
 
-  it('reports evaluations every evalEvery rounds, events staying in round order', async () => {
+  it('reports evaluations every evalEvery rounds beside the rounds, which never wait for them', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
     const sim = createSim({
       n: 3,
       config: { rounds: 12, evalEvery: 4 },
       evaluate: async (x) => {
-        await new Promise((r) => setTimeout(r, 5));
+        // the first evaluation holds until every peer has applied round 7: rounds go on without it
+        await gate;
         return { loss: sim.problem.loss(x), accuracy: 0.5 };
       },
     });
-    await Promise.all(sim.peers.map((p) => p.peer.finished));
+    await waitFor(() => sim.peers.every((q) => q.peer.state().round >= 8), 5000, 'round 8 everywhere');
+    release();
+    await Promise.all(sim.peers.map((q) => q.peer.finished));
     const p = sim.peers[1];
     continuous(p, 0, 12);
-    const withAcc = p.events.flatMap((e) => (e.type === 'round' && e.accuracy !== undefined ? [e.round] : []));
-    expect(withAcc).toEqual([3, 7, 11]);
+    const announced = p.events.flatMap((e) => (e.type === 'round' && e.evaluating ? [e.round] : []));
+    expect(announced).toEqual([3, 7, 11]);
+    const evaluations = p.events.flatMap((e) => (e.type === 'evaluation' ? [e] : []));
+    // one answer per announced evaluation; 7's may have been replaced by 11 while 3 was held
+    expect(evaluations.map((e) => e.round).sort((a, b) => a - b)).toEqual([3, 7, 11]);
+    const ran = evaluations.filter((e) => e.result !== null);
+    expect(ran.map((e) => e.round)).toContain(3);
+    expect(ran.map((e) => e.round)).toContain(11);
+    expect(ran.every((e) => e.result!.accuracy === 0.5)).toBe(true);
+    // round 3's evaluation was reported after later rounds; each after its own round
+    const at = (pred: (e: (typeof p.events)[number]) => boolean) => p.events.findIndex(pred);
+    expect(at((e) => e.type === 'evaluation' && e.round === 3)).toBeGreaterThan(at((e) => e.type === 'round' && e.round === 7));
+    for (const e of evaluations) expect(at((x) => x === e)).toBeGreaterThan(at((x) => x.type === 'round' && x.round === e.round));
     expect(p.events.at(-1)?.type).toBe('finished');
+    await sim.stop();
+  });
+
+  it('skips an evaluation a newer one replaced while the engine was busy', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const sim = createSim({
+      n: 2,
+      config: { rounds: 12, evalEvery: 2 },
+      evaluate: async (x) => {
+        await gate;
+        return { loss: sim.problem.loss(x), accuracy: 0.25 };
+      },
+    });
+    await waitFor(() => sim.peers.every((q) => q.peer.state().round >= 12), 5000, 'every round');
+    release();
+    await Promise.all(sim.peers.map((q) => q.peer.finished));
+    const evaluations = sim.peers[0].events.flatMap((e) => (e.type === 'evaluation' ? [e] : []));
+    // round 1 ran (held), 3..9 were each replaced by the next, 11 (the last) ran
+    expect(evaluations.map((e) => [e.round, e.result === null])).toEqual([
+      [3, true],
+      [5, true],
+      [7, true],
+      [9, true],
+      [1, false],
+      [11, false],
+    ]);
     await sim.stop();
   });
 

@@ -165,8 +165,8 @@ describe('runLocalSession', () => {
       onEvent: (i, e) => {
         if (i === 0 && e.type === 'round') {
           seen.push(e.round);
-          // the session does not evaluate: its round events carry no accuracy
-          expect(e.accuracy).toBeUndefined();
+          // the session does not evaluate: no round event announces an evaluation
+          expect(e.evaluating).toBe(false);
         }
       },
     }));

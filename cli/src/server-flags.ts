@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import type { Logger } from 'pino';
+import { CliError, EXIT } from './exit';
+import { int } from './session-flags';
+
+/**
+ * The server flags of `signvote serve` and `signvote start`: where it listens, the base of join
+ * links for other machines, and HTTPS (docs/cli.md, docs/signaling.md "HTTPS for phones").
+ */
+
+export interface ServerFlags {
+  port: number;
+  host: string;
+  publicUrl?: string;
+  https?: boolean;
+  cert?: string;
+  key?: string;
+}
+
+export function addServerFlags(cmd: Command): Command {
+  return cmd
+    .option('-p, --port <port>', 'port (0: any free port; the chosen URL is printed)', int('port'), 8080)
+    .option('-H, --host <host>', 'interface; 0.0.0.0 accepts phones and other computers on the LAN (join links then use the LAN address)', '127.0.0.1')
+    .option('--public-url <url>', 'base URL of join links for other machines (default: the LAN address with --host 0.0.0.0)')
+    .option('--https', 'HTTPS with a self-signed certificate, kept in ~/.config/signvote/tls (phones need HTTPS for WebGPU)')
+    .option('--cert <file>', 'HTTPS with this PEM certificate (with --key)')
+    .option('--key <file>', 'PEM private key of --cert');
+}
+
+/**
+ * The server of `serve` and `start`, with its certificate when HTTPS was asked for, and the lines
+ * that tell a person where to reach it.
+ */
+export async function startServer(opts: ServerFlags, logger: Logger | false) {
+  const { createSignalingServer, builtClientDir, tlsFromFlags } = await import('@signvote/signaling');
+  const clientDist = builtClientDir();
+  let tls;
+  try {
+    tls = await tlsFromFlags(opts);
+  } catch (err) {
+    throw new CliError((err as Error).message, EXIT.usage);
+  }
+  const server = await createSignalingServer({ port: opts.port, host: opts.host, publicUrl: opts.publicUrl, staticDir: clientDist, tls, logger });
+  const lines = [`signaling server on ${server.url}${clientDist ? '' : ' (client not built: npm run build -w @signvote/client)'}`];
+  if (server.shareUrl !== server.url) lines.push(`other computers and phones: ${server.shareUrl}`);
+  else if (opts.host === '0.0.0.0' || opts.host === '::') lines.push('no LAN address found: other machines need --public-url');
+  if (tls?.selfSigned) lines.push(`self-signed certificate ${tls.certPath}; a phone can install it from ${server.shareUrl}/cert.pem (docs/signaling.md)`);
+  return { server, tls, lines };
+}
