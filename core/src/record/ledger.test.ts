@@ -119,8 +119,9 @@ describe('record ledger: reports', () => {
     l.report('a', { ...report(3, 0, 10), eval: { round: 10, loss: 0.3, accuracy: 0.9 } });
     expect(l.view()).toMatchObject({ status: 'finished', finished: { round: 10, hash: at(10).hash }, eval: { accuracy: 0.9 } });
     expect(pushed).toEqual(['finished']);
-    // the same finish again is fine; anything else is refused
+    // the same finish again is fine (with the final evaluation, which may finish after it); anything else is refused
     expect(l.report('a', report(3, 0, 10)).status).toBe('finished');
+    expect(l.report('a', { term: 3, from: at(10), to: at(10), eval: { round: 10, loss: 0.2, accuracy: 0.95 } }).eval).toMatchObject({ accuracy: 0.95 });
     const again = refusal(() => l.report('a', report(3, 0, 10, 1)));
     expect(again.code).toBe('finished');
     expect(again.message).toMatch(/finished at round 10 with parameters/);

@@ -179,7 +179,14 @@ export class RecordLedger {
   report(reporter: string, r: ProgressReport): SessionRecordView {
     const rounds = this.options.rounds;
     if (this.status === 'finished') {
-      if (this.finished && r.to.round === this.finished.round && r.to.hash === this.finished.hash) return this.view();
+      if (this.finished && r.to.round === this.finished.round && r.to.hash === this.finished.hash) {
+        // the end again, with the evaluation of the final parameters that finished after it
+        if (r.eval !== undefined && r.eval.round <= this.finished.round && r.eval.round >= (this.evaluation?.round ?? 0)) {
+          this.evaluation = r.eval;
+          this.touch(false);
+        }
+        return this.view();
+      }
       throw this.refuse('finished', this.finishedMessage());
     }
     if (!this.shardOf.has(reporter)) throw this.refuse('not-member', `peer ${reporter} is not a member of the session`);

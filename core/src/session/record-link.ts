@@ -52,6 +52,8 @@ export class RecordLink {
   private gapTimer: unknown = null;
   private failures = 0;
   private lastEval: { round: number; loss: number | null; accuracy: number } | null = null;
+  /** the end, once this peer's report of it was accepted (kept past its term) */
+  private reportedEnd: { term: number; point: RecordPoint } | null = null;
 
   constructor(
     readonly record: SessionRecord,
@@ -193,6 +195,7 @@ export class RecordLink {
           this.failures = 0;
           if (this.term !== term) return;
           this.base = to;
+          if (to.round === last) this.reportedEnd = { term, point: to };
           this.ctx.emit({ type: 'committed', round: to.round, hash: to.hash, term });
           const state = this.checkpoints.get(to.round);
           for (const r of this.checkpoints.keys()) if (r <= to.round) this.checkpoints.delete(r);
@@ -220,6 +223,13 @@ export class RecordLink {
   /** the latest evaluation, sent with the next report (the record keeps the session's final numbers) */
   evaluated(round: number, loss: number, accuracy: number): void {
     if (this.lastEval === null || round >= this.lastEval.round) this.lastEval = { round, loss: Number.isFinite(loss) ? loss : null, accuracy };
+    // this peer reported the end before its evaluation finished: report the end again, with it
+    const end = this.reportedEnd;
+    if (end !== null && round === end.point.round) {
+      this.record.report({ term: end.term, from: end.point, to: end.point, eval: this.lastEval }).catch(() => {
+        // the final numbers are a courtesy; the end itself is recorded
+      });
+    }
   }
 
   private firstPassed(): RecordPoint | null {
