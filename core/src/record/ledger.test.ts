@@ -145,10 +145,15 @@ describe('record ledger: reports', () => {
     // the checkpoint at round 2 is one of its points: the restart re-decides rounds 2.. from it
     expect(l.report('x', report(5, 2, 4, 0)).round).toBe(4);
     expect(l.view().resumable).toBe(false);
+    // a checkpoint saved after the last report is beyond the head: a restart goes on from it
+    l.membership(8, []);
+    l.membership(9, ['x', 'y', 'z']);
+    expect(l.report('x', report(9, 6, 7)).round).toBe(7);
+    l.report('x', report(9, 7, 8));
     // the abandoned branch (round 5) is no longer a point of the record
-    l.membership(6, []);
-    l.membership(7, ['x', 'y', 'z']);
-    expect(refusal(() => l.report('x', report(7, 5, 6))).code).toBe('conflict');
+    l.membership(10, []);
+    l.membership(11, ['x', 'y', 'z']);
+    expect(refusal(() => l.report('x', report(11, 5, 9))).code).toBe('conflict');
   });
 });
 

@@ -16,8 +16,9 @@ import { RecordError, type ProgressReport, type RecordPoint, type SessionRecordV
  * - The session starts (waiting -> running) when `expectedPeers` members are present, or when
  *   its creator starts it with whoever is there; the shard count is fixed then. When every member
  *   has left it waits for its quorum again, and its next report may start from any point the
- *   record still knows (nobody holds the head any more): that is how a session resumes from
- *   checkpoints or the stored snapshot.
+ *   record still knows, or from a state beyond its head (a checkpoint saved after the last
+ *   report): nobody holds the head any more, and that is how a session resumes from checkpoints
+ *   or the stored snapshot.
  * - Shards: a joiner takes the lowest shard no live member holds; a resumed peer asks for its
  *   own; when every shard is held, a joiner shares the one with the fewest holders.
  */
@@ -201,7 +202,9 @@ export class RecordLedger {
     if (r.to.round <= r.from.round) throw this.refuse('backwards', `a report goes forward: from round ${r.from.round} to round ${r.to.round}`);
     const atHead = this.hash === null || (r.from.round === this.round && r.from.hash === this.hash);
     const rewind = !atHead && this.resumable && this.knows(r.from);
-    if (!atHead && !rewind) {
+    // after everyone left, a checkpoint saved after the last report is beyond the head
+    const beyond = !atHead && this.resumable && r.from.round > this.round;
+    if (!atHead && !rewind && !beyond) {
       if (r.to.round < this.round) {
         throw this.refuse('backwards', `round ${this.round} is committed already (hash ${this.hash}); this report ends at round ${r.to.round}`);
       }

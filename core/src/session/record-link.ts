@@ -161,7 +161,11 @@ export class RecordLink {
   private pump(): void {
     if (this.inFlight || this.halted || this.ready === null || this.gapTimer !== null) return;
     const wait = this.lastSentAt + REPORT_GAP_MS - this.ctx.clock.now();
-    if (wait > 0 && this.ready.round < this.ctx.config.rounds) {
+    // the last round and checkpoint rounds are not held back: a restart from checkpoints goes on
+    // from a point the record knows
+    const k = this.ctx.config.checkpointEvery;
+    const urgent = this.ready.round >= this.ctx.config.rounds || (k > 0 && this.base !== null && Math.floor(this.ready.round / k) > Math.floor(this.base.round / k));
+    if (wait > 0 && !urgent) {
       this.gapTimer = this.ctx.clock.setTimeout(() => {
         this.gapTimer = null;
         this.pump();
