@@ -22,7 +22,7 @@ export function parseCsvDataset(file: string, text: string | Uint8Array, spec: C
   const source = typeof text === 'string' ? text : new TextDecoder('utf-8').decode(text);
   let records: { record: string[]; info: { lines: number } }[];
   try {
-    records = parse(source, { bom: true, trim: true, skip_empty_lines: true, relax_column_count: true, info: true }) as unknown as typeof records;
+    records = parse(source, { bom: true, trim: true, record_delimiter: ['\r\n', '\n', '\r'], skip_empty_lines: true, relax_column_count: true, info: true }) as unknown as typeof records;
   } catch (err) {
     const line = err instanceof CsvError ? (err as CsvError & { lines?: number }).lines : undefined;
     throw new DataError(`${file}${line ? ` line ${line}` : ''}: not valid CSV (${(err as Error).message})`, file, { line });
