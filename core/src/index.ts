@@ -20,6 +20,23 @@ export { ModelImportError, MODEL_CAPS, SUPPORTED_OPS, type ImportErrorCode, type
 export { PROTOCOL_VERSION, encodeMessage, decodeMessage, ProtocolError, type Message } from './protocol/messages';
 export { createRng, type Rng } from './random';
 export { startPeer, type PeerEvent, type RunningPeer, type StartPeerOptions, type TrainTest } from './runtime/peer';
+export { sha256Hex, verifyModelFile, fetchModelFile, modelFilePath, ModelFileMismatchError } from './runtime/model-file';
+export { fetchSessionConfig } from './runtime/session-info';
+export {
+  DataError,
+  prepareLocalData,
+  classCounts,
+  decodeImage,
+  imageToSample,
+  localDataSchema,
+  csvDataSchema,
+  imageDataSchema,
+  type LocalData,
+  type LocalDataSpec,
+  type LocalDataSpecInput,
+  type LocalSource,
+  type ImageFile,
+} from './data/local';
 export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointStore } from './session/checkpoint';
 export { createIdbCheckpointStore } from './session/checkpoint-idb';
 export { hashParams, type ParamHash } from './session/hash';

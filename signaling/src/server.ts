@@ -31,6 +31,7 @@ import type {
 } from '@signvote/core';
 import { loadDatasetSplit } from './datasets';
 import { HttpError, readBody, sendJson, serveStatic } from './http';
+import { createModelRoutes, ModelFileError, type ModelStoreLimits } from './models';
 import { TokenBucket } from './rate-limit';
 import type { RateLimit } from './rate-limit';
 import { RegistryError, SessionRegistry } from './sessions';
@@ -83,6 +84,8 @@ export interface SignalingServerOptions {
   /** false: silent */
   logger?: Logger | false;
   limits?: Partial<SignalingLimits>;
+  /** the model-file store's caps (models.ts) */
+  models?: Partial<ModelStoreLimits>;
 }
 
 export interface SignalingServer {
@@ -105,6 +108,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   const limits: SignalingLimits = { ...defaultLimits, ...options.limits };
   const log: Logger = options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? pino({ name: 'signaling' }));
   const registry = new SessionRegistry(limits);
+  const models = createModelRoutes({ registry, log, limits: options.models });
   const startedAt = Date.now();
   /** `${sessionId}/${peerId}` -> socket, for relaying signals and dropping peers */
   const sockets = new Map<string, Socket>();
@@ -118,7 +122,9 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   };
 
   const createSession = (config: SessionConfig, base: string) => {
+    models.requireFile(config);
     const { session, token } = registry.create(config);
+    models.pin(config, session.id);
     const url = `${base}/?session=${encodeURIComponent(session.id)}&token=${encodeURIComponent(token)}`;
     log.info({ session: session.id }, 'session created');
     return { id: session.id, token, url };
@@ -143,7 +149,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       res.writeHead(204, {
         'access-control-allow-origin': '*',
         'access-control-allow-methods': 'GET, POST, OPTIONS',
-        'access-control-allow-headers': 'content-type',
+        'access-control-allow-headers': 'content-type, x-session-token',
       });
       res.end();
       return;
@@ -176,6 +182,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       sendJson(res, 201, created);
       return;
     }
+    if (await models.handle(req, res, url, method)) return;
     const dataset = /^\/datasets\/([^/]+)\.bin$/.exec(url.pathname);
     if (dataset) {
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET');
@@ -259,6 +266,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
           ack?.(result);
         } catch (err) {
           if (err instanceof RegistryError) return strike(event, fail(err.code, err.message), ack);
+          if (err instanceof ModelFileError) return strike(event, fail('invalid', err.message), ack);
           log.error({ err, event }, 'signaling handler failed');
           strike(event, fail('internal', 'internal error'), ack);
         }
