@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
+import { parseSessionConfig, sessionModelName } from '@signvote/core';
 import { EXIT, exitCodeOf } from './exit';
 import { registerModelCommands } from './model-check';
 import { runPeer } from './peer';
@@ -67,10 +68,11 @@ addSessionFlags(
     examples([
       'signvote session create --server http://127.0.0.1:8080 --peers 4 --rounds 150 --lr 3e-3',
       'signvote session create --server http://127.0.0.1:8080 --config run.json --checkpoint-every 10 --json',
+      'signvote session create --server http://127.0.0.1:8080 --model model.onnx --data-spec iris.json --peers 2',
     ]),
   )
   .action(async (opts: SessionFlags & { server: string; json?: boolean }) => {
-    const created = await createSessionOnServer(opts.server, sessionConfigFromFlags(opts));
+    const created = await createSessionOnServer(opts.server, sessionConfigFromFlags(opts), opts.model);
     if (opts.json) console.log(JSON.stringify(created));
     else console.log(`session ${created.id}\ntoken   ${created.token}\njoin    ${created.url}`);
   });
@@ -85,6 +87,8 @@ program
   .option('--label <text>', 'a name shown to the other peers')
   .option('--checkpoint <file>', 'save checkpoints here (every checkpointEvery rounds); on start, continue from it when it belongs to this session')
   .option('--resume <file>', "start from this checkpoint although it was saved in another session (e.g. after a server restart)")
+  .option('--data <path>', "this peer's own data, for sessions that say so: a CSV file or a folder with one sub-folder of PNG/JPEG images per class (never uploaded)")
+  .option('--export <file>', 'when the session finishes, write the trained model here as ONNX (input as the model\'s, outputs logits and probabilities)')
   .option('--json', 'stdout: one JSON object per round {"round","term","role","loss","accuracy","hash","bytesUp","bytesDown"}; stderr: other events as JSON lines')
   .option('--timings', 'with --json: add "ms", "computeMs", "cpuMs", "counted" and "at" to each round object')
   .addHelpText(
@@ -92,6 +96,7 @@ program
     examples([
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN',
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN --json --checkpoint ckpt/peer1.bin',
+      'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN --data iris.csv --export iris.onnx',
     ]) + '\nExit codes: 0 finished, 1 error or lost the server, 2 usage, 3 server unreachable, 4 refused (unknown session, wrong token, session full).\n',
   )
   .action(runPeer);
@@ -104,7 +109,8 @@ addSessionFlags(
     .option('-H, --host <host>', 'interface', '127.0.0.1')
     .option('--local <n>', 'local headless Node peers to start (default: --peers when given, else 0)', int('local'), 0)
     .addOption(new Option('--node-peers <n>', 'alias of --local').argParser(int('node-peers')).hideHelp())
-    .option('--exit', 'stop when the local peers finish (exit code 0 when all finished)'),
+    .option('--exit', 'stop when the local peers finish (exit code 0 when all finished)')
+    .option('--data <path>', "the local peers' own data (sessions with --data-spec): a CSV file or an image folder"),
 )
   .addHelpText(
     'after',
@@ -115,12 +121,12 @@ addSessionFlags(
       'signvote start --port 0 --peers 4 --rounds 60 --exit   # 4 Node peers train, then everything stops',
     ]) + '\nPeer 1 reports its progress on stderr; the others are quiet. Defaults here: 100 rounds, evaluation every 5.\n',
   )
-  .action(async (opts: SessionFlags & { port: number; host: string; local: number; nodePeers?: number; exit?: boolean }, cmd: Command) => {
+  .action(async (opts: SessionFlags & { port: number; host: string; local: number; nodePeers?: number; exit?: boolean; data?: string }, cmd: Command) => {
   if (opts.nodePeers !== undefined) opts.local = opts.nodePeers;
   // `start --peers N` starts all N peers here, unless --local says how many of them
   const localGiven = cmd.getOptionValueSource('local') === 'cli' || opts.nodePeers !== undefined;
   if (!localGiven && opts.peers !== undefined) opts.local = opts.peers;
-  const { nodePeers: _alias, ...sessionOpts } = opts;
+  const { nodePeers: _alias, data: localData, ...sessionOpts } = opts;
   const { createSignalingServer, builtClientDir } = await import('@signvote/signaling');
     const clientDist = builtClientDir();
   const server = await createSignalingServer({
@@ -130,14 +136,15 @@ addSessionFlags(
     logger: false,
   });
   const config = sessionConfigFromFlags({ peers: Math.max(opts.local, 1) > 1 ? opts.local : 3, rounds: 100, evalEvery: 5, ...stripUndefined(sessionOpts) });
-  const created = await createSessionOnServer(server.url, config);
+  const created = await createSessionOnServer(server.url, config, opts.model);
+  const parsed = parseSessionConfig(config);
   console.log(`signaling server on ${server.url}`);
-  console.log(`demo session ${created.id}: ${config.expectedPeers} peers, ${config.algorithm?.name}, ${config.model} on ${config.dataset}`);
+  console.log(`demo session ${created.id}: ${parsed.expectedPeers} peers, ${parsed.algorithm.name}, ${sessionModelName(parsed)} on ${parsed.data ? 'each peer\'s own data' : parsed.dataset}`);
   const tabs = (config.expectedPeers ?? 0) - opts.local;
   console.log(tabs > 0 ? `open in ${tabs} browser tab${tabs === 1 ? '' : 's'}: ${created.url}` : `more peers can join from a browser tab: ${created.url}`);
   const children: ChildProcess[] = [];
   for (let i = 0; i < opts.local; i++) {
-    const child = spawn(process.execPath, [binPath, 'peer', '--server', server.url, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`], {
+    const child = spawn(process.execPath, [binPath, 'peer', '--server', server.url, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`, ...(localData ? ['--data', localData] : [])], {
       stdio: ['ignore', 'inherit', i === 0 ? 'inherit' : 'ignore'],
     });
     children.push(child);
