@@ -1,5 +1,6 @@
 import { useId, useState, type ReactNode } from 'react';
 import { createSession, joinLink } from './api';
+import { OwnModelData, type OwnChoice } from './OwnModelData';
 import {
   algorithmLabels,
   algorithmNames,
@@ -40,6 +41,7 @@ export function CreateSession({ server, onOpen }: Props) {
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<string | null>(null);
   const [link, setLink] = useState<string | null>(null);
+  const [own, setOwn] = useState<{ choice: OwnChoice; error: string | null }>({ choice: {}, error: null });
 
   const set = <K extends FieldName>(name: K, value: FormState[K]) => {
     setForm((f) => ({ ...f, [name]: value }));
@@ -56,10 +58,14 @@ export function CreateSession({ server, onOpen }: Props) {
       if (first) document.getElementById(`field-${first}`)?.focus();
       return;
     }
+    if (own.error) {
+      document.getElementById('field-dataSpec')?.focus();
+      return;
+    }
     setErrors({});
     setBusy(true);
     try {
-      const created = await createSession(result.config, server);
+      const created = await createSession({ ...result.config, ...own.choice }, server);
       setLink(joinLink(window.location.href, created.id, created.token));
     } catch (err) {
       setFailure((err as Error).message);
@@ -150,6 +156,7 @@ export function CreateSession({ server, onOpen }: Props) {
         {form.partition === 'dirichlet' && num('dirichletAlpha', { hint: 'smaller is more skewed' })}
         {num('seed')}
       </fieldset>
+      <OwnModelData server={server} onChange={(choice, error) => setOwn({ choice, error })} />
       <fieldset>
         <legend>Algorithm</legend>
         {select('algorithm', algorithmNames, (o) => algorithmLabels[o as keyof typeof algorithmLabels])}

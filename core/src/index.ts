@@ -15,6 +15,7 @@ export { createModel, modelNames, type Model, type ModelName, type ModelSpec, ty
 export { networkSchema, presetNames, type NetworkSpec, type PresetName } from './models/network';
 export { NetworkError } from './models/layers';
 export { exportOnnx, exportModelOnnx, type ExportOptions } from './models/export';
+export { predictProbabilities } from './models/predict';
 export { gradCheck, randomBatch, type GradCheckResult } from './models/gradcheck';
 export { ModelImportError, MODEL_CAPS, SUPPORTED_OPS, type ImportErrorCode, type ModelCaps } from './import/errors';
 export { PROTOCOL_VERSION, encodeMessage, decodeMessage, ProtocolError, type Message } from './protocol/messages';

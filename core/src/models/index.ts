@@ -8,3 +8,4 @@ export { NetworkError } from './layers';
 export { referenceForward } from './reference';
 export type { ReferenceResult } from './reference';
 export { exportOnnx, exportModelOnnx, type ExportOptions } from './export';
+export { predictProbabilities } from './predict';
