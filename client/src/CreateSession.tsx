@@ -156,7 +156,6 @@ export function CreateSession({ server, onOpen }: Props) {
         {form.partition === 'dirichlet' && num('dirichletAlpha', { hint: 'smaller is more skewed' })}
         {num('seed')}
       </fieldset>
-      <OwnModelData server={server} onChange={(choice, error) => setOwn({ choice, error })} />
       <fieldset>
         <legend>Algorithm</legend>
         {select('algorithm', algorithmNames, (o) => algorithmLabels[o as keyof typeof algorithmLabels])}
@@ -195,6 +194,7 @@ export function CreateSession({ server, onOpen }: Props) {
           )}
         </Field>
       </fieldset>
+      <OwnModelData server={server} onChange={(choice, error) => setOwn({ choice, error })} />
       {failure && (
         <p className="error" role="alert" data-testid="create-error">
           Could not create the session: {failure}

@@ -38,8 +38,10 @@ export function SessionGate(props: Props) {
     return (
       <section className="panel" role="alert">
         <h1>Cannot open this session</h1>
-        <p className="error" data-testid="session-error">
-          {failure}
+        <p className="state state-error">
+          <span data-testid="state" data-state="error">
+            {failure}
+          </span>
         </p>
         <button type="button" onClick={props.onLeave}>
           New session
