@@ -20,7 +20,7 @@ export function splitTrainTest(data: Dataset, fraction: number, seed: number): {
   }
   if (test.length === 0 || train.length === 0) {
     throw new DataError(
-      `${data.name}: ${data.count} sample${data.count === 1 ? '' : 's'} are too few to hold out ${Math.round(100 * fraction)}% for testing and train on the rest`,
+      `${data.name}: ${data.count} sample${data.count === 1 ? ' is' : 's are'} too few to hold out ${Math.round(100 * fraction)}% for testing and train on the rest`,
       data.name,
     );
   }
