@@ -167,6 +167,9 @@ describe('signaling server', () => {
     expect(await raw.emitWithAck('session:join', 'garbage')).toMatchObject({ ok: false, code: 'invalid' });
     expect(await raw.emitWithAck('session:create', { rounds: 'many' })).toMatchObject({ ok: false, code: 'invalid', error: expect.stringMatching(/rounds/) });
     expect(await raw.emitWithAck('no-such-event', {})).toMatchObject({ ok: false, code: 'invalid' });
+    // the server's own events sent back to it are refused too (an ack left unanswered hangs the sender)
+    expect(await raw.timeout(5000).emitWithAck('membership', {})).toMatchObject({ ok: false, code: 'invalid', error: expect.stringMatching(/membership/) });
+    expect(await raw.timeout(5000).emitWithAck('signaling:error', {})).toMatchObject({ ok: false, code: 'invalid' });
     // the parser lets numeric event names through; they must not reach string-only code
     expect(await raw.emitWithAck(42 as unknown as string, {})).toMatchObject({ ok: false, code: 'invalid', error: expect.stringMatching(/42/) });
     const joinedRaw = (await raw.emitWithAck('session:join', { sessionId: id, token, info: { backend: 'node' } })) as { ok: boolean; peerId: string };

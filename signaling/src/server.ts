@@ -236,7 +236,9 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       bucket: new TokenBucket(limits.rate),
       strikes: new TokenBucket({ burst: limits.maxStrikes, perSecond: limits.maxStrikes / 10 }),
     };
-    const known = new Set<string>(Object.values(SIGNALING_EVENTS));
+    // the events a client may send; the server's own (membership, signaling:error) coming back
+    // from a client are refused like any unknown one, or their ack would never be answered
+    const known = new Set<string>([SIGNALING_EVENTS.create, SIGNALING_EVENTS.join, SIGNALING_EVENTS.signal, SIGNALING_EVENTS.unreachable]);
 
     /** A refused event costs a strike; a socket that keeps misbehaving is disconnected. */
     const strike = (event: string, notice: ErrorAck, ack?: (body: unknown) => void): void => {

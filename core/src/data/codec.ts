@@ -1,3 +1,4 @@
+import { DecodeError } from '../decode-error';
 import { checkDataset, featureSize, inputsToPixels, pixelsToInputs, type Dataset } from './dataset';
 
 /**
@@ -45,8 +46,10 @@ export function encodeDataset(data: Dataset): Uint8Array {
   return out;
 }
 
+/** Inverse of encodeDataset; throws a DecodeError naming the problem on any malformed input. */
 export function decodeDataset(bytes: Uint8Array): Dataset {
-  const fail = (why: string): never => { throw new Error(`bad dataset bytes: ${why}`); };
+  const fail = (why: string): never => { throw new DecodeError(`bad dataset bytes: ${why}`); };
+  if (!(bytes instanceof Uint8Array)) fail('not a byte array');
   if (bytes.length < FIXED_HEADER + 4) fail(`${bytes.length} bytes, shorter than the header`);
   for (let i = 0; i < 4; i++) if (bytes[i] !== MAGIC[i]) fail('magic is not "SVDS"');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -83,7 +86,8 @@ export function decodeDataset(bytes: Uint8Array): Dataset {
   try {
     return checkDataset({ name, inputs, labels, count, inputShape, numClasses });
   } catch (e) {
-    return fail((e as Error).message);
+    if (e instanceof RangeError) return fail(e.message);
+    throw e;
   }
 }
 

@@ -1,11 +1,13 @@
 import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { DecodeError } from '../decode-error';
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointStore } from '../session/checkpoint';
 
 /**
  * Checkpoints in one file. Saves are atomic (write a temporary file beside it, then rename
  * over it), so a crash mid-save leaves the previous checkpoint intact; loads are validated
- * (format, sizes, parameter hash), so a torn or foreign file is an error, never bad params.
+ * (format, sizes, parameter hash), so a torn or foreign file is a DecodeError naming the file,
+ * never bad params. A file that cannot be read at all is the file system's error.
  */
 export function createFileCheckpointStore(path: string): CheckpointStore {
   let seq = 0;
@@ -40,7 +42,8 @@ export function createFileCheckpointStore(path: string): CheckpointStore {
       try {
         return decodeCheckpoint(bytes);
       } catch (e) {
-        throw new Error(`checkpoint ${path}: ${e instanceof Error ? e.message : String(e)}`);
+        if (e instanceof DecodeError) throw new DecodeError(`checkpoint ${path}: ${e.message}`, { cause: e });
+        throw e;
       }
     },
   };

@@ -15,9 +15,9 @@ function randomVector(d: number, seed: number): Float32Array {
 describe('ballot codec', () => {
   const d = 21; // not a multiple of 8: padding bits matter
   const ballots: Ballot[] = [
-    { kind: 'signs', bits: packSigns(randomVector(d, 1)) },
+    { kind: 'signs', bits: packSigns(randomVector(d, 1), createRng(1)) },
     { kind: 'dense', values: randomVector(d, 2) },
-    { kind: 'scaled-signs', scale: 0.3125, bits: packSigns(randomVector(d, 3)) },
+    { kind: 'scaled-signs', scale: 0.3125, bits: packSigns(randomVector(d, 3), createRng(3)) },
   ];
 
   it.each(ballots)('round-trips a $kind ballot at its documented size', (ballot) => {
@@ -60,7 +60,7 @@ describe('ballot codec', () => {
 
 describe('update codec', () => {
   const d = 30;
-  const bits = packSigns(randomVector(d, 4));
+  const bits = packSigns(randomVector(d, 4), createRng(4));
   const updates: Array<[string, Update]> = [
     ['dense', { kind: 'dense', values: randomVector(d, 5) }],
     ['verdict without ties', { kind: 'verdict', signs: bits, ties: null }],

@@ -1,3 +1,4 @@
+import { DecodeError, decodeCheck } from '../decode-error';
 import { checkPacked, checkVerdict, decodeVerdict, encodeVerdict, encodedVerdictBytes, packedBytes } from '../signs';
 import type { Ballot, BallotKind, TrustedBallot, TrustedUpdate, Update, UpdateKind } from './strategy';
 
@@ -12,9 +13,10 @@ import type { Ballot, BallotKind, TrustedBallot, TrustedUpdate, Update, UpdateKi
  *         0x80 dense         1 + 4d              float32 little-endian
  *
  * Decoders reject wrong lengths, unknown tags, nonzero padding bits and non-finite floats (and,
- * given one, another kind than expected), so a malformed or poisoned message from a peer fails
- * here with a clear error and never reaches the tally or the parameters. What they return is
- * `Trusted`: the strategy's `aggregate` and `apply` check nothing again.
+ * given one, another kind than expected) with a DecodeError that names the problem, so a
+ * malformed or poisoned message from a peer fails here and never reaches the tally or the
+ * parameters. What they return is `Trusted`: the strategy's `aggregate` and `apply` check nothing
+ * again.
  */
 
 const BALLOT_SIGNS = 0x01;
@@ -133,13 +135,13 @@ function readFloats(bytes: Uint8Array, at: number, d: number): Float32Array {
 }
 
 function checkBytes(bytes: Uint8Array, what: string): void {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError(`encoded ${what} must be a Uint8Array`);
-  if (bytes.length === 0) throw new RangeError(`encoded ${what} is empty`);
+  if (!(bytes instanceof Uint8Array)) throw new DecodeError(`encoded ${what} must be a Uint8Array`);
+  if (bytes.length === 0) throw new DecodeError(`encoded ${what} is empty`);
 }
 
 function checkSize(bytes: Uint8Array, expected: number, what: string, d: number): void {
   if (bytes.length !== expected) {
-    throw new RangeError(`encoded ${what} has ${bytes.length} bytes, expected ${expected} for d = ${d}`);
+    throw new DecodeError(`encoded ${what} has ${bytes.length} bytes, expected ${expected} for d = ${d}`);
   }
 }
 
@@ -165,8 +167,12 @@ export function encodeBallot(ballot: Ballot, d: number): Uint8Array {
   return out;
 }
 
-/** The ballot in `bytes`, checked for d (and, given `kind`, of that kind); throws with the reason. */
+/**
+ * The ballot in `bytes`, checked for d (and, given `kind`, of that kind); throws a DecodeError
+ * naming the problem on any malformed input.
+ */
 export function decodeBallot(bytes: Uint8Array, d: number, kind?: BallotKind): TrustedBallot {
+  packedBytes(d); // a bad d is the caller's bug (RangeError), not bad input
   checkBytes(bytes, 'ballot');
   const tag = bytes[0];
   let ballot: Ballot;
@@ -181,10 +187,10 @@ export function decodeBallot(bytes: Uint8Array, d: number, kind?: BallotKind): T
     const scale = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat32(1, true);
     ballot = { kind: 'scaled-signs', scale, bits: bytes.slice(5) };
   } else {
-    throw new RangeError(`encoded ballot has unknown tag 0x${tag.toString(16)}`);
+    throw new DecodeError(`encoded ballot has unknown tag 0x${tag.toString(16)}`);
   }
-  if (kind !== undefined && ballot.kind !== kind) throw new TypeError(`a ${ballot.kind} ballot, expected ${kind}`);
-  checkBallot(ballot, d, 'decoded ballot');
+  if (kind !== undefined && ballot.kind !== kind) throw new DecodeError(`a ${ballot.kind} ballot, expected ${kind}`);
+  decodeCheck(() => checkBallot(ballot, d, 'decoded ballot'));
   return ballot as TrustedBallot;
 }
 
@@ -197,15 +203,19 @@ export function encodeUpdate(update: Update, d: number): Uint8Array {
   return out;
 }
 
-/** The update in `bytes`, checked for d (and, given `kind`, of that kind); throws with the reason. */
+/**
+ * The update in `bytes`, checked for d (and, given `kind`, of that kind); throws a DecodeError
+ * naming the problem on any malformed input.
+ */
 export function decodeUpdate(bytes: Uint8Array, d: number, kind?: UpdateKind): TrustedUpdate {
+  packedBytes(d); // a bad d is the caller's bug (RangeError), not bad input
   checkBytes(bytes, 'update');
   const found: UpdateKind = bytes[0] === UPDATE_DENSE ? 'dense' : 'verdict';
-  if (kind !== undefined && found !== kind) throw new TypeError(`a ${found} update, expected ${kind}`);
+  if (kind !== undefined && found !== kind) throw new DecodeError(`a ${found} update, expected ${kind}`);
   if (found === 'dense') {
     checkSize(bytes, updateBytes('dense', d), 'dense update', d);
     const values = readFloats(bytes, 1, d);
-    checkDense(values, d, 'decoded update values');
+    decodeCheck(() => checkDense(values, d, 'decoded update values'));
     return { kind: 'dense', values } as TrustedUpdate;
   }
   // every other tag is one of encodeVerdict's forms; decodeVerdict names a bad tag or length

@@ -14,7 +14,8 @@ import { accumulate, ballotsOf, checkContext, checkLength, createState, drawGrad
  * inside p, as in the paper).
  *
  * The residual is computed from the scale exactly as sent (rounded to float32) and from the
- * packed sign (Sign(0) = +1), so e holds precisely what the wire lost.
+ * packed sign as sent (an exact 0 is a fair coin, docs/signs.md), so e holds precisely what the
+ * wire lost.
  */
 export function createEfSignSgdStrategy(config: AlgorithmConfig): Strategy {
   const name = config.name;
@@ -29,8 +30,9 @@ export function createEfSignSgdStrategy(config: AlgorithmConfig): Strategy {
     let l1 = 0;
     for (let i = 0; i < e.length; i++) l1 += Math.abs(e[i]);
     const scale = Math.fround(l1 / e.length);
-    const bits = packSigns(e);
-    for (let i = 0; i < e.length; i++) e[i] -= e[i] < 0 ? -scale : scale;
+    const bits = packSigns(e, ctx.rng);
+    // from the bits as sent: an exact 0 went as a coin flip, and e keeps what that cost
+    for (let i = 0; i < e.length; i++) e[i] -= ((bits[i >>> 3] >>> (i & 7)) & 1) === 1 ? scale : -scale;
     return { kind: 'scaled-signs', scale, bits };
   }
 

@@ -18,7 +18,9 @@ import { accumulate, ballotsOf, checkContext, createState, drawGradient, drawUnc
  *   mv-sto-signsgd-sim (2)   m                  y = x + alpha (x - x_prev)              S_R
  *   fed-mv-sto-signsgd-sim   m                  z^K: K local SGD steps (eta) from y     S_R
  *
- * with m <- theta m + (1 - theta) g. The aggregator takes Sign(sum of ballots) (majority
+ * with m <- theta m + (1 - theta) g. Sign is 1-bit with a fair coin for an exact 0 (packSigns),
+ * so a coordinate with no gradient votes no direction in expectation, as the paper's Sign(0) = 0;
+ * S_R is the stochastic sign. The aggregator takes Sign(sum of ballots) (majority
  * vote, ties -> 0); with one ballot that is the ballot itself, so the single-node algorithms
  * (signSGD, Alg. 1, eq. 4) are the n = 1 case of the same code. Every peer then applies
  * x <- x - gamma_t (verdict + weightDecay x).
@@ -78,12 +80,9 @@ export function createSignVoteStrategy(config: AlgorithmConfig): Strategy {
       // a dropped gradient leaves m as it was, and the worker still votes with it
       v = m;
     }
-    if (spec.stochastic) {
-      // S_R(0) is a fair coin, which is also the neutral vote for a dropped gradient
-      return { kind: 'signs', bits: stochasticSignPack(v ?? new Float32Array(state.d), config.R, ctx.rng) };
-    }
-    if (v === null) return { kind: 'signs', bits: fairCoin(state.d, ctx) };
-    return { kind: 'signs', bits: packSigns(v) };
+    // S_R(0) and Sign(0) are fair coins, which is also the neutral vote for a dropped gradient
+    const w = v ?? new Float32Array(state.d);
+    return { kind: 'signs', bits: spec.stochastic ? stochasticSignPack(w, config.R, ctx.rng) : packSigns(w, ctx.rng) };
   }
 
   // Only the aggregator draws these, but from a stream of the round: whichever peer decides a
@@ -132,16 +131,6 @@ async function localSteps(ctx: WorkerContext, state: WorkerState, y: Float32Arra
     if (g !== null) accumulate(z, g, 1, -eta, state);
   }
   return z;
-}
-
-/** Uniformly random bits (zero padding): the vote of a memoryless worker with no gradient. */
-function fairCoin(d: number, ctx: WorkerContext): Uint8Array {
-  const bytes = (d + 7) >>> 3;
-  const bits = new Uint8Array(bytes);
-  for (let b = 0; b < bytes; b++) bits[b] = ctx.rng.u32() & 0xff;
-  const used = d & 7;
-  if (used !== 0) bits[bytes - 1] &= (1 << used) - 1;
-  return bits;
 }
 
 /** Resolves every tied coordinate to +1 or -1 with a fair coin (the tie bits are zero in `signs`). */

@@ -77,7 +77,7 @@ export interface WorkerContext {
   /** 0-based round number t */
   readonly round: number;
   readonly gradient: GradientFn;
-  /** this peer's stream for stochastic signs (and the fair coin of the NaN policy) */
+  /** this peer's stream for stochastic signs and the coins of Sign(0) (docs/signs.md) */
   readonly rng: Rng;
 }
 

@@ -13,8 +13,8 @@ function opposedBallots(d: number): Ballot[] {
   const v = Float32Array.from({ length: d }, () => rng.normal());
   const w = v.map((a) => -a);
   return [
-    { kind: 'signs', bits: packSigns(v) },
-    { kind: 'signs', bits: packSigns(w) },
+    { kind: 'signs', bits: packSigns(v, rng) },
+    { kind: 'signs', bits: packSigns(w, rng) },
   ];
 }
 

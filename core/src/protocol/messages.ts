@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { DecodeError, describeValue } from '../decode-error';
 
 /**
  * The wire protocol between peers of one session (docs/protocol.md has the table).
@@ -131,8 +132,9 @@ const messageTypes: readonly MessageType[] = ['ballot', 'verdict', 'open', 'stat
 
 export type ProtocolErrorReason = 'too-large' | 'malformed' | 'version' | 'unknown-type' | 'invalid';
 
-export class ProtocolError extends Error {
-  override readonly name = 'ProtocolError';
+/** A message that is not one this protocol version allows; `reason` for counting drops. */
+export class ProtocolError extends DecodeError {
+  override name = 'ProtocolError';
   constructor(
     readonly reason: ProtocolErrorReason,
     detail: string,
@@ -177,10 +179,10 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): M
 
 /** `own`: replace Node Buffers by plain Uint8Array views (only on decoded maps, never the caller's). */
 function validate(m: Record<string, unknown>, own: boolean): void {
-  if (m.v !== PROTOCOL_VERSION) throw new ProtocolError('version', `protocol version ${String(m.v)}, expected ${PROTOCOL_VERSION}`);
+  if (m.v !== PROTOCOL_VERSION) throw new ProtocolError('version', `protocol version ${describeValue(m.v)}, expected ${PROTOCOL_VERSION}`);
   const type = m.type;
   if (typeof type !== 'string' || !(messageTypes as readonly string[]).includes(type)) {
-    throw new ProtocolError('unknown-type', `unknown message type ${JSON.stringify(type)}`);
+    throw new ProtocolError('unknown-type', `unknown message type ${describeValue(type)}`);
   }
   const t = type as MessageType;
   if (typeof m.session !== 'string' || m.session.length === 0 || m.session.length > MAX_SESSION_CHARS) {

@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { DecodeError, decodeCheck, describeValue } from '../decode-error';
 import { restoreRng, type RngState } from '../random';
 import { hashPair, paramHashPattern } from './hash';
 
@@ -66,22 +67,23 @@ const bytesOf = (v: Float32Array): Uint8Array => new Uint8Array(v.buffer, v.byte
 const EMPTY = new Float32Array(0);
 const memoryHash = (m: WorkerMemory): string => hashPair(m.momentum ?? EMPTY, m.error ?? EMPTY);
 
+/** Inverse of encodeCheckpoint; throws a DecodeError naming the problem on a torn, foreign or tampered file. */
 export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
   let raw: unknown;
   try {
     raw = packr.unpack(bytes);
   } catch (e) {
-    throw new Error(`checkpoint is not msgpack: ${e instanceof Error ? e.message : String(e)}`);
+    throw new DecodeError(`checkpoint is not msgpack: ${e instanceof Error ? e.message : describeValue(e)}`);
   }
-  if (raw === null || typeof raw !== 'object') throw new Error('checkpoint is not a map');
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || raw instanceof Uint8Array) throw new DecodeError('checkpoint is not a map');
   const m = raw as Record<string, unknown>;
-  if (m.format !== FORMAT) throw new Error(`not a signvote checkpoint (format ${String(m.format)})`);
-  if (m.version !== VERSION) throw new Error(`checkpoint version ${String(m.version)}, expected ${VERSION}`);
-  if (typeof m.session !== 'string' || m.session.length === 0) throw new Error('checkpoint session must be a string');
-  if (!isUint(m.round)) throw new Error('checkpoint round must be a non-negative integer');
-  if (!isUint(m.d) || m.d === 0) throw new Error('checkpoint d must be a positive integer');
-  if (typeof m.savedAt !== 'number') throw new Error('checkpoint savedAt must be a number');
-  if (typeof m.hash !== 'string' || !paramHashPattern.test(m.hash)) throw new Error('checkpoint hash must be 16 hex digits');
+  if (m.format !== FORMAT) throw new DecodeError(`not a signvote checkpoint (format ${describeValue(m.format)})`);
+  if (m.version !== VERSION) throw new DecodeError(`checkpoint version ${describeValue(m.version)}, expected ${VERSION}`);
+  if (typeof m.session !== 'string' || m.session.length === 0) throw new DecodeError('checkpoint session must be a string');
+  if (!isUint(m.round)) throw new DecodeError('checkpoint round must be a non-negative integer');
+  if (!isUint(m.d) || m.d === 0) throw new DecodeError('checkpoint d must be a positive integer');
+  if (typeof m.savedAt !== 'number' || !Number.isFinite(m.savedAt)) throw new DecodeError('checkpoint savedAt must be a finite number');
+  if (typeof m.hash !== 'string' || !paramHashPattern.test(m.hash)) throw new DecodeError('checkpoint hash must be 16 hex digits');
   const x = floats(m.x, m.d, 'x');
   const xPrev = floats(m.xPrev, m.d, 'xPrev');
   let memory: WorkerMemory | undefined;
@@ -93,35 +95,37 @@ export function decodeCheckpoint(bytes: Uint8Array): Checkpoint {
       ...(m.data !== undefined ? { data: binary(m.data, 'data') } : {}),
     };
   } else if (m.momentum !== undefined || m.error !== undefined || m.coins !== undefined || m.data !== undefined) {
-    throw new Error('checkpoint has worker memory without its hash');
+    throw new DecodeError('checkpoint has worker memory without its hash');
   }
   const cp: Checkpoint = { session: m.session, round: m.round, x, xPrev, hash: m.hash, savedAt: m.savedAt, ...(memory ? { memory } : {}) };
-  checkCheckpoint(cp);
-  if (memory && memoryHash(memory) !== m.memoryHash) throw new Error('checkpoint worker memory hash mismatch');
+  decodeCheck(() => checkCheckpoint(cp));
+  if (memory && memoryHash(memory) !== m.memoryHash) throw new DecodeError('checkpoint worker memory hash mismatch');
   return cp;
 }
 
-/** Throws unless the parameters hash to the recorded hash (a torn or tampered checkpoint). */
+/** Throws a RangeError unless the parameters hash to the recorded hash (a torn or tampered checkpoint). */
 export function checkCheckpoint(cp: Checkpoint): void {
-  if (cp.x.length !== cp.xPrev.length) throw new Error(`checkpoint x has ${cp.x.length} values but xPrev ${cp.xPrev.length}`);
+  if (cp.x.length !== cp.xPrev.length) throw new RangeError(`checkpoint x has ${cp.x.length} values but xPrev ${cp.xPrev.length}`);
   const actual = hashPair(cp.x, cp.xPrev);
-  if (actual !== cp.hash) throw new Error(`checkpoint hash mismatch: recorded ${cp.hash}, parameters hash to ${actual}`);
+  if (actual !== cp.hash) throw new RangeError(`checkpoint hash mismatch: recorded ${cp.hash}, parameters hash to ${actual}`);
   for (const name of ['momentum', 'error'] as const) {
     const v = cp.memory?.[name];
-    if (v != null && (!(v instanceof Float32Array) || v.length !== cp.x.length)) throw new Error(`checkpoint ${name} must hold ${cp.x.length} floats`);
+    if (v != null && (!(v instanceof Float32Array) || v.length !== cp.x.length)) throw new RangeError(`checkpoint ${name} must hold ${cp.x.length} floats`);
   }
 }
 
 function rngState(v: unknown): RngState {
+  if (v === null || typeof v !== 'object') throw new DecodeError('checkpoint coins must be a map');
   try {
     return restoreRng(v as RngState).state();
   } catch (e) {
-    throw new Error(`checkpoint coins: ${e instanceof Error ? e.message : String(e)}`);
+    if (e instanceof RangeError) throw new DecodeError(`checkpoint coins: ${e.message}`, { cause: e });
+    throw e;
   }
 }
 
 function binary(v: unknown, what: string): Uint8Array {
-  if (!(v instanceof Uint8Array)) throw new Error(`checkpoint ${what} must be binary`);
+  if (!(v instanceof Uint8Array)) throw new DecodeError(`checkpoint ${what} must be binary`);
   // a copy of its own: a decoded Node Buffer may be a view into a shared pool (and its slice() too)
   return new Uint8Array(v);
 }
@@ -131,8 +135,8 @@ function isUint(v: unknown): v is number {
 }
 
 function floats(v: unknown, d: number, what: string): Float32Array {
-  if (!(v instanceof Uint8Array)) throw new Error(`checkpoint ${what} must be binary`);
-  if (v.byteLength !== 4 * d) throw new Error(`checkpoint ${what} has ${v.byteLength} bytes, expected ${4 * d}`);
+  if (!(v instanceof Uint8Array)) throw new DecodeError(`checkpoint ${what} must be binary`);
+  if (v.byteLength !== 4 * d) throw new DecodeError(`checkpoint ${what} has ${v.byteLength} bytes, expected ${4 * d}`);
   // copy: the decoded bytes may sit at an offset that is not a multiple of 4
   const out = new Float32Array(d);
   new Uint8Array(out.buffer).set(v);

@@ -1,4 +1,5 @@
 import { SNAPSHOT_CHUNK_FLOATS, type SnapshotMessage } from '../protocol/messages';
+import { DecodeError, describeValue } from '../decode-error';
 import { hashPair } from './hash';
 
 /**
@@ -38,13 +39,22 @@ export class SnapshotAssembler {
 
   constructor(private readonly d: number) {}
 
-  /** the complete, hash-checked state once the last piece is in; throws on a bad piece */
+  /**
+   * The complete, hash-checked state once the last piece is in, else null. A bad piece throws a
+   * DecodeError and changes nothing; a piece of another snapshot (another sender, round or hash)
+   * starts over.
+   */
   add(from: string, piece: SnapshotPiece): SnapshotState | null {
-    if (piece.d !== this.d) throw new Error(`snapshot for d = ${piece.d}, this session has d = ${this.d}`);
-    if (piece.offset % SNAPSHOT_CHUNK_FLOATS !== 0) throw new Error(`snapshot piece offset ${piece.offset} is not on a piece boundary`);
-    const n = piece.data.byteLength / 4;
-    const expected = Math.min(SNAPSHOT_CHUNK_FLOATS, 2 * this.d - piece.offset);
-    if (n !== expected) throw new Error(`snapshot piece at ${piece.offset} has ${n} values, expected ${expected}`);
+    if (piece.d !== this.d) throw new DecodeError(`snapshot for d = ${describeValue(piece.d)}, this session has d = ${this.d}`);
+    const { offset, data } = piece;
+    if (!(Number.isSafeInteger(offset) && offset >= 0 && offset < 2 * this.d && offset % SNAPSHOT_CHUNK_FLOATS === 0)) {
+      throw new DecodeError(`snapshot piece offset ${describeValue(offset)} is not a piece boundary in [0, ${2 * this.d})`);
+    }
+    if (!Number.isSafeInteger(piece.round) || piece.round < 0) throw new DecodeError(`snapshot round ${describeValue(piece.round)} is not a round`);
+    if (!(data instanceof Uint8Array)) throw new DecodeError('snapshot piece data must be binary');
+    const n = data.byteLength / 4;
+    const expected = Math.min(SNAPSHOT_CHUNK_FLOATS, 2 * this.d - offset);
+    if (n !== expected) throw new DecodeError(`snapshot piece at ${offset} has ${n} values, expected ${expected}`);
     const key = `${from}/${piece.round}/${piece.hash}`;
     if (key !== this.key || this.buf === null) {
       this.key = key;
@@ -52,15 +62,14 @@ export class SnapshotAssembler {
       this.got = new Set();
       this.total = Math.ceil((2 * this.d) / SNAPSHOT_CHUNK_FLOATS);
     }
-    const bytes = new Uint8Array(this.buf.buffer, piece.offset * 4, n * 4);
-    bytes.set(piece.data);
-    this.got.add(piece.offset);
+    new Uint8Array(this.buf.buffer, offset * 4, n * 4).set(data);
+    this.got.add(offset);
     if (this.got.size < this.total) return null;
     const x = this.buf.slice(0, this.d);
     const xPrev = this.buf.slice(this.d);
     this.reset();
     const actual = hashPair(x, xPrev);
-    if (actual !== piece.hash) throw new Error(`snapshot from ${from} hashes to ${actual}, announced ${piece.hash}`);
+    if (actual !== piece.hash) throw new DecodeError(`snapshot from ${from} hashes to ${actual}, announced ${describeValue(piece.hash)}`);
     return { round: piece.round, x, xPrev };
   }
 

@@ -6,9 +6,8 @@
  *   signs takes ceil(d / 8) bytes; on little-endian hosts (every browser and Node target)
  *   this is also bit i & 31 of 32-bit word i >> 5, which the word-wide kernels rely on;
  * - bit 1 means +1, bit 0 means -1;
- * - Sign(0) = +1 for 1-bit ballots: one bit has no room for the paper's Sign(0) = 0, and
- *   "v >= 0 -> +1" is the rule of Bernstein et al.'s own 1-bit implementations, costs one
- *   comparison, and also covers -0. NaN counts as 0, so it packs as +1 too;
+ * - an exact 0 (and NaN) has no direction: one bit has no room for the paper's Sign(0) = 0, so
+ *   packSigns draws a seeded fair coin for it, whose expectation is 0 (see pack.ts);
  * - the padding bits of the last byte are zero; readers reject vectors whose padding is not.
  */
 

@@ -21,9 +21,6 @@ import {
 } from './index';
 
 /** Naive references over plain +-1 arrays. */
-function refSigns(v: Float32Array): number[] {
-  return Array.from(v, (x) => (x < 0 ? -1 : 1));
-}
 function refPack(s: readonly number[]): Uint8Array {
   const out = new Uint8Array(Math.ceil(s.length / 8));
   s.forEach((x, i) => {
@@ -61,31 +58,69 @@ function randomBallots(rng: Rng, n: number, d: number): number[][] {
 
 const DIMS = [0, 1, 7, 8, 9, 31, 32, 33, 100, 1001];
 
+/** packSigns' reference: v > 0 -> 1, v < 0 -> 0, else bit i & 31 of the (i >> 5)-th coin word */
+function refPackWithCoins(v: Float32Array, seed: number): Uint8Array {
+  const next = stochasticSignStream(createRng(seed));
+  const words = Array.from({ length: Math.ceil(v.length / 32) }, () => next());
+  return refPack(Array.from(v, (x, i) => (x > 0 ? 1 : x < 0 ? -1 : ((words[i >> 5] >>> (i & 31)) & 1) * 2 - 1)));
+}
+
 describe('pack / unpack', () => {
   it('matches the reference and round-trips for odd d', () => {
     const rng = createRng(1);
     for (const d of DIMS) {
       const v = randomVector(rng, d);
       v[0 % Math.max(d, 1)] = d > 0 ? -0 : v[0];
-      const bits = packSigns(v);
+      const bits = packSigns(v, createRng(d));
       expect(bits.length).toBe(packedBytes(d));
-      expect(Array.from(bits)).toEqual(Array.from(refPack(refSigns(v))));
-      expect(Array.from(unpackSigns(bits, d))).toEqual(refSigns(v));
+      expect(Array.from(bits)).toEqual(Array.from(refPackWithCoins(v, d)));
+      // +-1 has no zeros: packing the unpacked signs gives the same bits, with any coins
+      expect(Array.from(packSigns(unpackSigns(bits, d), createRng(0)))).toEqual(Array.from(bits));
     }
   });
-  it('packs 0, -0 and NaN as +1, and leaves padding zero', () => {
-    const bits = packSigns(Float32Array.of(0, -0, NaN, -1, Infinity, -Infinity, 1e-30, -1e-30, 5));
-    expect(Array.from(unpackSigns(bits, 9))).toEqual([1, 1, 1, -1, 1, -1, 1, -1, 1]);
-    expect(bits[1]).toBe(1);
-    // edge bit patterns: negative NaN, -0, smallest negative subnormal, -Infinity, largest -finite
-    const raw = Int32Array.of(0xffc00000 | 0, 0x80000000 | 0, 0x80000001 | 0, 0xff800000 | 0, 0xff7fffff | 0, 0x7fffffff);
-    const edge = new Float32Array(raw.buffer);
-    expect(Array.from(unpackSigns(packSigns(edge), 6))).toEqual([1, 1, -1, -1, -1, 1]);
+  it('packs the sign of every nonzero (infinities and subnormals too), and leaves padding zero', () => {
+    const bits = packSigns(Float32Array.of(-1, Infinity, -Infinity, 1e-30, -1e-30, 5, -3e38, 1e-45, -1e-45), createRng(1));
+    expect(Array.from(unpackSigns(bits, 9))).toEqual([-1, 1, -1, 1, -1, 1, -1, 1, -1]);
+    expect(bits[1]).toBe(0);
+    // edge bit patterns: smallest negative subnormal, -Infinity, largest -finite, largest +finite
+    const raw = Int32Array.of(0x80000001 | 0, 0xff800000 | 0, 0xff7fffff | 0, 0x7f7fffff);
+    expect(Array.from(unpackSigns(packSigns(new Float32Array(raw.buffer), createRng(2)), 4))).toEqual([-1, -1, -1, 1]);
+  });
+  it('gives +0, -0 and every NaN no direction: a fair coin, from four draws of rng whatever v holds', () => {
+    // positive and negative NaNs, +0, -0
+    const raw = Int32Array.of(0x7fc00000, 0xffc00000 | 0, 0x7f800001, 0, 0x80000000 | 0);
+    const zeros = new Float32Array(raw.buffer);
+    const rng = createRng(3);
+    const trials = 4000;
+    const plus = new Array<number>(zeros.length).fill(0);
+    for (let t = 0; t < trials; t++) unpackSigns(packSigns(zeros, rng), zeros.length).forEach((s, i) => (plus[i] += s > 0 ? 1 : 0));
+    // within 5 standard errors of trials / 2 (sd = sqrt(trials) / 2)
+    for (const p of plus) expect(Math.abs(p - trials / 2)).toBeLessThan(5 * Math.sqrt(trials) / 2);
+    // exactly four draws per call, so what comes after does not depend on v
+    const a = createRng(4), b = createRng(4), c = createRng(4);
+    packSigns(zeros, a);
+    packSigns(randomVector(createRng(5), 1000), b);
+    for (let k = 0; k < 4; k++) c.u32();
+    const fifth = c.u32();
+    expect(a.u32()).toBe(fifth);
+    expect(b.u32()).toBe(fifth);
+  });
+  it("a coordinate's coin does not depend on the other coordinates", () => {
+    const d = 1001;
+    const v = randomVector(createRng(5), d, 0);
+    const w = v.map((x) => -x);
+    for (let i = 0; i < d; i += 7) v[i] = w[i] = 0;
+    const bv = unpackSigns(packSigns(v, createRng(6)), d);
+    const bw = unpackSigns(packSigns(w, createRng(6)), d);
+    for (let i = 0; i < d; i++) expect(bv[i] === bw[i]).toBe(i % 7 === 0);
   });
   it('reuses out and rejects wrong sizes and nonzero padding', () => {
-    const out = new Uint8Array(2);
-    expect(packSigns(new Float32Array(9), out)).toBe(out);
-    expect(() => packSigns(new Float32Array(9), new Uint8Array(3))).toThrow(/3 bytes, expected 2 for d = 9/);
+    // stale bits in out are overwritten, padding included
+    const out = Uint8Array.of(0xff, 0xff);
+    expect(packSigns(Float32Array.of(-1, -1, -1, -1, -1, -1, -1, -1, 0), createRng(1), out)).toBe(out);
+    expect(out[0]).toBe(0);
+    expect(out[1] >>> 1).toBe(0);
+    expect(() => packSigns(new Float32Array(9), createRng(1), new Uint8Array(3))).toThrow(/3 bytes, expected 2 for d = 9/);
     expect(() => unpackSigns(new Uint8Array(1), 9)).toThrow(/1 bytes, expected 2 for d = 9/);
     expect(() => unpackSigns(Uint8Array.of(0, 2), 9)).toThrow(/padding/);
     expect(() => unpackSigns(Uint8Array.of(0, 1), 9, new Float32Array(8))).toThrow(/8 elements, expected d = 9/);

@@ -1,3 +1,4 @@
+import { DecodeError, decodeCheck } from '../decode-error';
 import { bitAt, checkLength, checkPacked, packedBytes } from './bits';
 
 /**
@@ -96,56 +97,57 @@ export function encodeVerdict(v: Verdict, d: number): Uint8Array {
   return out;
 }
 
-/** Inverse of encodeVerdict; throws a RangeError naming the problem on any malformed input. */
+/** Inverse of encodeVerdict; throws a DecodeError naming the problem on any malformed input. */
 export function decodeVerdict(bytes: Uint8Array, d: number): Verdict {
   checkLength(d);
-  if (!(bytes instanceof Uint8Array)) throw new TypeError('encoded verdict must be a Uint8Array');
+  if (!(bytes instanceof Uint8Array)) throw new DecodeError('encoded verdict must be a Uint8Array');
   const B = packedBytes(d);
   if (bytes.length < 1 + B) {
-    throw new RangeError(`encoded verdict has ${bytes.length} bytes, expected at least ${1 + B} for d = ${d}`);
+    throw new DecodeError(`encoded verdict has ${bytes.length} bytes, expected at least ${1 + B} for d = ${d}`);
   }
   const tag = bytes[0];
   const signs = bytes.slice(1, 1 + B);
-  checkPacked(signs, d, 'verdict signs');
+  decodeCheck(() => checkPacked(signs, d, 'verdict signs'));
   let ties: Uint8Array | null = null;
   if (tag === VERDICT_NO_TIES) {
     if (bytes.length !== 1 + B) {
-      throw new RangeError(`encoded verdict without ties has ${bytes.length} bytes, expected ${1 + B} for d = ${d}`);
+      throw new DecodeError(`encoded verdict without ties has ${bytes.length} bytes, expected ${1 + B} for d = ${d}`);
     }
   } else if (tag === VERDICT_TIE_BITMAP) {
     if (bytes.length !== 1 + 2 * B) {
-      throw new RangeError(`encoded verdict with a tie bitmap has ${bytes.length} bytes, expected ${1 + 2 * B} for d = ${d}`);
+      throw new DecodeError(`encoded verdict with a tie bitmap has ${bytes.length} bytes, expected ${1 + 2 * B} for d = ${d}`);
     }
-    ties = bytes.slice(1 + B);
-    checkPacked(ties, d, 'verdict ties');
+    const bitmap = bytes.slice(1 + B);
+    decodeCheck(() => checkPacked(bitmap, d, 'verdict ties'));
     let any = 0;
-    for (let b = 0; b < B; b++) any |= ties[b];
-    if (any === 0) throw new RangeError('encoded verdict has an empty tie bitmap (should use the no-ties form)');
+    for (let b = 0; b < B; b++) any |= bitmap[b];
+    if (any === 0) throw new DecodeError('encoded verdict has an empty tie bitmap (should use the no-ties form)');
+    ties = bitmap;
   } else if (tag === VERDICT_TIE_LIST) {
     if (bytes.length < 1 + B + 4) {
-      throw new RangeError(`encoded verdict with a tie list has ${bytes.length} bytes, expected at least ${1 + B + 4}`);
+      throw new DecodeError(`encoded verdict with a tie list has ${bytes.length} bytes, expected at least ${1 + B + 4}`);
     }
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const k = view.getUint32(1 + B, true);
-    if (k === 0) throw new RangeError('encoded verdict has an empty tie list (should use the no-ties form)');
+    if (k === 0) throw new DecodeError('encoded verdict has an empty tie list (should use the no-ties form)');
     const expected = 1 + B + 4 + 4 * k;
     if (bytes.length !== expected) {
-      throw new RangeError(`encoded verdict with ${k} listed ties has ${bytes.length} bytes, expected ${expected}`);
+      throw new DecodeError(`encoded verdict with ${k} listed ties has ${bytes.length} bytes, expected ${expected}`);
     }
     ties = new Uint8Array(B);
     let prev = -1;
     for (let j = 0, at = 1 + B + 4; j < k; j++, at += 4) {
       const i = view.getUint32(at, true);
-      if (i >= d) throw new RangeError(`encoded verdict lists tie index ${i}, outside d = ${d}`);
-      if (i <= prev) throw new RangeError(`encoded verdict tie indices must be strictly increasing (${i} after ${prev})`);
+      if (i >= d) throw new DecodeError(`encoded verdict lists tie index ${i}, outside d = ${d}`);
+      if (i <= prev) throw new DecodeError(`encoded verdict tie indices must be strictly increasing (${i} after ${prev})`);
       prev = i;
       ties[i >>> 3] |= 1 << (i & 7);
     }
   } else {
-    throw new RangeError(`encoded verdict has unknown form tag ${tag}`);
+    throw new DecodeError(`encoded verdict has unknown form tag ${tag}`);
   }
   const verdict: Verdict = { signs, ties };
-  checkVerdict(verdict, d);
+  decodeCheck(() => checkVerdict(verdict, d));
   return verdict;
 }
 

@@ -53,6 +53,15 @@ describe('chunk framing', () => {
     expect(results[results.length - 1].kind).toBe('message');
   });
 
+  it('delivers a one-frame message that cuts off an unfinished one, noting the loss', () => {
+    const rx = new Reassembler(1000);
+    expect(rx.push([...encodeFrames(1, bytes(300), 64)][0]).kind).toBe('partial');
+    const [single] = encodeFrames(2, bytes(5, 9), 64);
+    const r = rx.push(single);
+    expect(r).toMatchObject({ kind: 'message', id: 2, abandoned: expect.stringMatching(/message 1 abandoned after 1 of/) });
+    if (r.kind === 'message') expect(Array.from(r.bytes)).toEqual(Array.from(bytes(5, 9)));
+  });
+
   it('tells HELLO control frames from data frames and rejects a HELLO of another version', () => {
     expect(decodeControl(encodeHello())).toEqual({ kind: 'hello' });
     // every data frame starts with the version byte, which never collides with a control byte

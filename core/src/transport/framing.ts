@@ -36,7 +36,7 @@ export type HelloResult = { kind: 'hello' } | { kind: 'malformed'; reason: strin
 
 /** null when `frame` is not a control frame (then it is a data frame for the Reassembler). */
 export function decodeControl(frame: Uint8Array): HelloResult | null {
-  if (frame.byteLength === 0 || frame[0] !== FRAME_HELLO) return null;
+  if (!(frame instanceof Uint8Array) || frame.byteLength === 0 || frame[0] !== FRAME_HELLO) return null;
   if (frame.byteLength !== 2) return { kind: 'malformed', reason: `hello frame of ${frame.byteLength} bytes, expected 2` };
   if (frame[1] !== FRAME_VERSION) return { kind: 'malformed', reason: `peer speaks framing version ${frame[1]}, this side ${FRAME_VERSION}` };
   return { kind: 'hello' };
@@ -64,10 +64,18 @@ export function* encodeFrames(id: number, bytes: Uint8Array, chunkBytes = DEFAUL
 
 export type FrameResult =
   | { kind: 'partial' }
-  | { kind: 'message'; id: number; bytes: Uint8Array }
+  /** `abandoned`: the unfinished message this one's first frame cut off (frames were lost) */
+  | { kind: 'message'; id: number; bytes: Uint8Array; abandoned?: string }
   | { kind: 'malformed'; reason: string };
 
-/** Reassembles the frames of one connection; never throws on bad input. */
+/** reassembly buffers start at most this large and double as frames arrive */
+const INITIAL_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * Reassembles the frames of one connection; never throws on bad input. Memory follows the bytes
+ * that actually arrived, not the size a first frame declares: a 17-byte frame announcing a
+ * 64 MiB message must not make the receiver allocate 64 MiB.
+ */
 export class Reassembler {
   private current: { id: number; count: number; next: number; total: number; filled: number; buffer: Uint8Array } | null = null;
 
@@ -78,6 +86,7 @@ export class Reassembler {
       this.current = null;
       return { kind: 'malformed', reason };
     };
+    if (!(frame instanceof Uint8Array)) return bad('frame is not binary');
     if (frame.byteLength < FRAME_HEADER_BYTES) return bad(`frame of ${frame.byteLength} bytes is shorter than the header`);
     const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     const version = view.getUint8(0);
@@ -89,17 +98,17 @@ export class Reassembler {
     const payload = frame.subarray(FRAME_HEADER_BYTES);
 
     if (index === 0) {
-      // a new message while one is unfinished means frames were lost: report, then start over
+      // a new message while one is unfinished means frames were lost: start over, and say so
       const abandoned = this.current;
       this.current = null;
       if (count === 0 || count > total + 1) return bad(`chunk count ${count} impossible for ${total} bytes`);
       if (total > this.maxMessageBytes) return bad(`message of ${total} bytes exceeds the ${this.maxMessageBytes}-byte cap`);
-      this.current = { id, count, next: 0, total, filled: 0, buffer: new Uint8Array(total) };
-      if (abandoned) {
-        const started = this.accept(payload);
-        return started.kind === 'malformed' ? started : { kind: 'malformed', reason: `message ${abandoned.id} abandoned after ${abandoned.next} of ${abandoned.count} chunks` };
-      }
-      return this.accept(payload);
+      this.current = { id, count, next: 0, total, filled: 0, buffer: new Uint8Array(Math.min(total, INITIAL_BUFFER_BYTES)) };
+      const started = this.accept(payload);
+      if (!abandoned || started.kind === 'malformed') return started;
+      const reason = `message ${abandoned.id} abandoned after ${abandoned.next} of ${abandoned.count} chunks`;
+      // the new message is whole in this one frame: deliver it, with the loss noted
+      return started.kind === 'message' ? { ...started, abandoned: reason } : { kind: 'malformed', reason };
     }
     const cur = this.current;
     if (!cur) return bad(`chunk ${index} of message ${id} without its first chunk`);
@@ -111,12 +120,18 @@ export class Reassembler {
 
   private accept(payload: Uint8Array): FrameResult {
     const cur = this.current!;
-    if (cur.filled + payload.byteLength > cur.total) {
+    const filled = cur.filled + payload.byteLength;
+    if (filled > cur.total) {
       this.current = null;
       return { kind: 'malformed', reason: `message ${cur.id} overflows its declared ${cur.total} bytes` };
     }
+    if (filled > cur.buffer.byteLength) {
+      const grown = new Uint8Array(Math.min(cur.total, Math.max(filled, 2 * cur.buffer.byteLength)));
+      grown.set(cur.buffer.subarray(0, cur.filled));
+      cur.buffer = grown;
+    }
     cur.buffer.set(payload, cur.filled);
-    cur.filled += payload.byteLength;
+    cur.filled = filled;
     cur.next++;
     if (cur.next < cur.count) return { kind: 'partial' };
     this.current = null;

@@ -90,7 +90,7 @@ const createdSessionSchema = z.object({
 });
 export type CreatedSession = z.infer<typeof createdSessionSchema>;
 
-const errorAckSchema = z.object({ ok: z.literal(false), error: z.string().max(2048), code: z.string().max(64) });
+export const errorAckSchema = z.object({ ok: z.literal(false), error: z.string().max(2048), code: z.string().max(64) });
 export type ErrorAck = z.infer<typeof errorAckSchema>;
 
 export const createAckSchema = z.union([createdSessionSchema.extend({ ok: z.literal(true) }), errorAckSchema]);
@@ -109,7 +109,7 @@ export type JoinAck =
   | { ok: true; peerId: string; config: SessionConfig; membership: MembershipEpoch }
   | ErrorAck;
 
-const okAckSchema = z.union([z.object({ ok: z.literal(true) }), errorAckSchema]);
+export const okAckSchema = z.union([z.object({ ok: z.literal(true) }), errorAckSchema]);
 export type OkAck = z.infer<typeof okAckSchema>;
 
 /** `signaling:error` notices (refused events without an ack, rate limiting, being dropped) */

@@ -336,6 +336,7 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
     const result = link.rx.push(data);
     if (result.kind === 'malformed') stats.malformedFrames++;
     else if (result.kind === 'message') {
+      if (result.abandoned !== undefined) stats.malformedFrames++;
       stats.messagesReceived++;
       emit((l) => l.message?.(link.peer, result.bytes));
     }

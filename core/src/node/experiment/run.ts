@@ -100,6 +100,7 @@ export async function runSpec(spec: RunSpec, env: RunEnv): Promise<RunOutcome> {
       bytesUpPerPeerRound: bytesUp / (n * rounds),
       bytesDownPerPeerRound: bytesDown / (n * rounds),
       protocol: PROTOCOL_VERSION,
+      signZero: 'coin',
       incompleteRounds,
       complete: true,
     },
