@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
-import { fetchModelFile, fetchSessionConfig, sha256Hex, SIGNALING_EVENTS } from '@signvote/core';
+import { fetchModelFile, fetchSessionConfig, ModelFileMismatchError, sha256Hex, SIGNALING_EVENTS, startPeer, verifyModelFile } from '@signvote/core';
 import { createSignalingServer, type SignalingServer, type SignalingServerOptions } from './server';
 
 /** Model files travel with sessions: upload, refusal, caps, eviction, and the pre-join session description. */
@@ -100,5 +100,38 @@ describe('model files', () => {
     await expect(fetchSessionConfig(s.url, 'nope', created.body.token)).rejects.toMatchObject({ code: 'unknown-session' });
     expect((await fetch(`${s.url}/api/sessions/${created.body.id}/config`)).status).toBe(403);
     expect((await fetchSessionConfig(s.url, created.body.id, created.body.token)).expectedPeers).toBe(3);
+  });
+
+  it('a peer whose model bytes do not match the session refuses them, naming both hashes, and never joins', async () => {
+    const s = await server();
+    expect((await upload(s, tabular, 'tabular.onnx')).status).toBe(201);
+    const modelFile = { sha256: sha256Hex(tabular), bytes: tabular.length, name: 'tabular.onnx' };
+    const created = await create(s, { modelFile, expectedPeers: 2, data: { format: 'csv', classes: ['a', 'b', 'c'] } });
+    const tampered = tabular.slice();
+    tampered[tampered.length - 10] ^= 1;
+    expect(() => verifyModelFile(tampered, modelFile)).toThrow(ModelFileMismatchError);
+    expect(() => verifyModelFile(tampered, modelFile, 'http://x')).toThrow(
+      new RegExp(`the model file from http://x has SHA-256 ${sha256Hex(tampered)}, the session's tabular\\.onnx has ${modelFile.sha256}: refusing to train on a different model`),
+    );
+    expect(() => verifyModelFile(tabular.subarray(1), modelFile)).toThrow(/has 8797 bytes, the session's tabular\.onnx has 8798/);
+    let loaded = false;
+    await expect(
+      startPeer({
+        serverUrl: s.url,
+        sessionId: created.body.id,
+        token: created.body.token,
+        backend: 'wasm',
+        // a server (or a proxy on the way) that hands out other bytes under the session's hash
+        fetchModel: async (_url, file) => verifyModelFile(tampered, file, 'the server'),
+        loadData: async () => {
+          loaded = true;
+          throw new Error('unreachable: the model check comes first');
+        },
+        createOracle: () => Promise.reject(new Error('unreachable')),
+      }),
+    ).rejects.toThrow(ModelFileMismatchError);
+    expect(loaded).toBe(false);
+    const health = (await (await fetch(`${s.url}/healthz`)).json()) as { peers: number };
+    expect(health.peers).toBe(0);
   });
 });
