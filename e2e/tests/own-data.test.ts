@@ -1,6 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encode as encodePng } from 'fast-png';
+import { encode as encodeJpeg } from 'jpeg-js';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng, localDataSchema, prepareLocalData, sha256Hex } from '@signvote/core';
@@ -128,4 +130,54 @@ describe.skipIf(!hasChromium())('a tab trains on a local CSV with a Node peer an
     expect(correct / local.test.count).toBe(done.accuracy);
     expect(errors).toEqual([]);
   }, 300_000);
+
+  it('decodes a picked image folder (PNG and JPEG) in the page, names a broken file, and trains on it', async () => {
+    // 8x8 pictures: class "dark" mostly black, class "bright" mostly white, with noise
+    const rng = createRng(41);
+    const make = (root: string, broken: boolean) => {
+      for (const c of ['dark', 'bright']) mkdirSync(join(root, c), { recursive: true });
+      for (let i = 0; i < 30; i++) {
+        const grey = (base: number) => Uint8Array.from({ length: 64 }, () => Math.max(0, Math.min(255, base + Math.round(60 * rng.normal()))));
+        writeFileSync(join(root, 'dark', `${i}.png`), encodePng({ width: 8, height: 8, channels: 1, depth: 8, data: grey(60) }));
+        const rgba = new Uint8Array(64 * 4);
+        grey(190).forEach((v, k) => rgba.set([v, v, v, 255], k * 4));
+        writeFileSync(join(root, 'bright', `${i}.jpg`), encodeJpeg({ width: 8, height: 8, data: rgba }, 90).data);
+      }
+      if (broken) writeFileSync(join(root, 'bright', 'half.jpg'), readFileSync(join(root, 'bright', '0.jpg')).subarray(0, 40));
+    };
+    make(join(dir, 'broken-pics'), true);
+    make(join(dir, 'pics'), false);
+    const res = await fetch(`${server.url}/api/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        network: { name: 'tiny', inputShape: [1, 8, 8], numClasses: 2, layers: [{ type: 'flatten' }, { type: 'dense', units: 2 }] },
+        data: { format: 'images', classes: ['dark', 'bright'], channels: 1, height: 8, width: 8, standardize: { mean: [0.5], std: [0.25] }, testFraction: 0.2 },
+        algorithm: { name: 'mv-sto-signsgd-sim', lr: 0.01 },
+        expectedPeers: 1,
+        rounds: 30,
+        evalEvery: 10,
+        batchSize: 16,
+      }),
+    });
+    const { url } = (await res.json()) as { url: string };
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors = watchErrors(page, 'images');
+    await page.goto(`${url}&backend=wasm`);
+    await page.getByTestId('data-folder').setInputFiles(join(dir, 'broken-pics'));
+    await expect.poll(() => page.getByTestId('data-error').textContent(), { timeout: 30_000 }).toMatch(/broken-pics\/bright\/half\.jpg: cannot decode the image/);
+    await page.getByTestId('data-folder').setInputFiles(join(dir, 'pics'));
+    await page.getByTestId('data-counts').waitFor({ timeout: 30_000 });
+    const counts = await page.getByTestId('data-count').evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-class'), Number(r.getAttribute('data-count'))]));
+    expect(counts).toEqual([['dark', 30], ['bright', 30]]);
+    await page.getByTestId('join-vote').click();
+    const done = await waitUntil('the tab to finish', 120_000, async () => {
+      const f = await readFacts(page);
+      return f.state === 'finished' ? f : null;
+    });
+    expect(done.accuracy).toBeGreaterThanOrEqual(0.9);
+    // the drawing pad takes the session's 8x8 grey input
+    expect(await page.getByTestId('draw-pad').count()).toBe(1);
+    expect(errors).toEqual([]);
+  }, 180_000);
 });
