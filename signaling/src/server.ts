@@ -34,6 +34,7 @@ import { loadDatasetSplit } from './datasets';
 import { createDirectory } from './directory';
 import { HttpError, readBody, sendJson } from './http';
 import { isWildcardHost, shareBase } from './lan';
+import { createModelRoutes, ModelFileError, type ModelStoreLimits, type ModelSummary } from './models';
 import { TokenBucket } from './rate-limit';
 import type { RateLimit } from './rate-limit';
 import { RegistryError, SessionRegistry } from './sessions';
@@ -93,6 +94,8 @@ export interface SignalingServerOptions {
   /** false: silent */
   logger?: Logger | false;
   limits?: Partial<SignalingLimits>;
+  /** the model-file store's caps (models.ts) */
+  models?: Partial<ModelStoreLimits>;
 }
 
 export interface SignalingServer {
@@ -106,6 +109,8 @@ export interface SignalingServer {
   readonly port: number;
   /** creates a session as POST /api/sessions does; its join link starts with `shareUrl` */
   createSession(config: SessionConfig, options?: { listed?: boolean }): { id: string; token: string; url: string };
+  /** stores a model file as POST /api/models does (for `signvote start --model FILE`); throws ModelImportError */
+  storeModel(bytes: Uint8Array, name: string): ModelSummary;
   close(): Promise<void>;
 }
 
@@ -122,6 +127,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   const limits: SignalingLimits = { ...defaultLimits, ...options.limits };
   const log: Logger = options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? pino({ name: 'signaling' }));
   const registry = new SessionRegistry(limits);
+  const models = createModelRoutes({ registry, log, limits: options.models });
   const startedAt = Date.now();
   /** `${sessionId}/${peerId}` -> socket, for relaying signals and dropping peers */
   const sockets = new Map<string, Socket>();
@@ -138,12 +144,15 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   };
 
   const createSession = (config: SessionConfig, base: string, listed = false) => {
+    models.requireFile(config);
     const { session, token } = registry.create(config);
+    models.pin(config, session.id);
     const url = `${base}/?session=${encodeURIComponent(session.id)}&token=${encodeURIComponent(token)}`;
     if (listed) directory.list(session.id, token);
     log.info({ session: session.id, listed }, 'session created');
     // the peers fetch both splits right after joining; compressing them now saves that wait
-    for (const split of ['train', 'test']) {
+    // (peers that bring their own data fetch none)
+    if (!config.data) for (const split of ['train', 'test']) {
       datasets.prepare(`${config.dataset}-${split}`).catch((err: unknown) => log.warn({ err, dataset: config.dataset }, 'preparing a dataset failed'));
     }
     return { id: session.id, token, url };
@@ -156,7 +165,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       res.writeHead(204, {
         'access-control-allow-origin': '*',
         'access-control-allow-methods': 'GET, POST, OPTIONS',
-        'access-control-allow-headers': 'content-type',
+        'access-control-allow-headers': 'content-type, x-session-token',
       });
       res.end();
       return;
@@ -192,6 +201,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       sendJson(res, 201, created);
       return;
     }
+    if (await models.handle(req, res, url, method)) return;
     const dataset = /^\/datasets\/([^/]+)\.bin$/.exec(url.pathname);
     if (dataset) {
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET');
@@ -277,6 +287,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
           ack?.(result);
         } catch (err) {
           if (err instanceof RegistryError) return strike(event, fail(err.code, err.message), ack);
+          if (err instanceof ModelFileError) return strike(event, fail('invalid', err.message), ack);
           log.error({ err, event }, 'signaling handler failed');
           strike(event, fail('internal', 'internal error'), ack);
         }
@@ -378,6 +389,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     shareUrl,
     port,
     createSession: (config, opts) => createSession(config, shareUrl, opts?.listed ?? false),
+    storeModel: (bytes, name) => models.add(bytes, name),
     close: () =>
       (closing ??= new Promise<void>((resolvePromise) => {
         clearInterval(sweeper);

@@ -3,6 +3,8 @@ import { partitionFor } from '../data/partition';
 import type { Dataset } from '../data/dataset';
 import type { Backend, GradientOracle } from '../engine/oracle';
 import { createModel, type Model } from '../models';
+import { fetchModelFile } from './model-file';
+import { fetchSessionConfig } from './session-info';
 import { createStrategy } from '../optim';
 import { createRng } from '../random';
 import { sessionModelSpec, type SessionConfig } from '../config';
@@ -36,8 +38,19 @@ export interface StartPeerOptions {
   readonly label?: string;
   /** Node: @roamhq/wrtc (core/src/node/wrtc.ts); browsers: omit */
   readonly wrtc?: WrtcImplementation;
-  /** the session's dataset (Node: from disk; browsers: fetched from the signaling server) */
-  loadData(config: SessionConfig): Promise<TrainTest>;
+  /**
+   * The data this peer trains and tests on. A session with `data` (each peer's own): the peer's
+   * files prepared as config.data says (data/local), train = its whole shard; otherwise the
+   * session's server-hosted `dataset` (Node: from disk; browsers: from the signaling server),
+   * split over peers by the partition. Called before the peer joins: a rejection (a DataError
+   * naming the file and row) keeps it out of the session.
+   */
+  loadData(config: SessionConfig, model: Model): Promise<TrainTest>;
+  /**
+   * the session's uploaded model file, verified against config.modelFile (default:
+   * fetchModelFile from the signaling server; runtime/model-file.ts)
+   */
+  fetchModel?(serverUrl: string, file: NonNullable<SessionConfig['modelFile']>): Promise<Uint8Array>;
   /** a gradient oracle for the session's model on the chosen backend */
   createOracle(model: Model, backend: Backend): Promise<GradientOracle>;
   readonly checkpoints?: CheckpointStore;
@@ -88,6 +101,17 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
     for (const r of computeMs.keys()) if (r < e.round) computeMs.delete(r);
     emit({ ...e, computeMs: ms });
   };
+  // Before joining: the session's model (its file fetched and hash-checked), this peer's data
+  // and a checkpoint to resume, so a peer whose model, data or checkpoint does not fit gets
+  // its error without ever being a member (the others see no epoch come and go).
+  const config = await fetchSessionConfig(options.serverUrl, options.sessionId, options.token);
+  const modelBytes = config.modelFile ? await (options.fetchModel ?? fetchModelFile)(options.serverUrl, config.modelFile) : undefined;
+  const model = createModel(sessionModelSpec(config, modelBytes));
+  const { store: checkpoints, start } = await resumableCheckpoints(options, model.d, emit);
+  const data = await options.loadData(config, model);
+  checkDataFitsModel(data.train, model);
+  checkDataFitsModel(data.test, model);
+
   const signaling = createSignalingClient(options.serverUrl);
   let transport: ReturnType<typeof createWebRtcTransport> | undefined;
   let oracle: GradientOracle | undefined;
@@ -97,25 +121,24 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
       token: options.token,
       info: { backend: options.backend, ...(options.label ? { label: options.label } : {}) },
     });
-    const { config, peerId } = joined;
-    // Channels connect while the data and the engine load; the offers of peers already in the
-    // session would otherwise reach a peer with no transport to answer them.
+    const { peerId } = joined;
+    if (JSON.stringify(joined.config) !== JSON.stringify(config)) throw new Error('the session config changed between reading it and joining');
+    // Channels connect while the engine loads; the offers of peers already in the session
+    // would otherwise reach a peer with no transport to answer them.
     transport = createWebRtcTransport({ signaling, wrtc: options.wrtc, iceServers: config.iceServers });
     const held = holdMessagesUntilSubscribed(transport);
-    const model = createModel(sessionModelSpec(config));
-    // before the slow loads, so an unusable checkpoint fails fast
-    const { store: checkpoints, start } = await resumableCheckpoints(options, model.d, emit);
-    const [data, createdOracle] = await Promise.all([options.loadData(config), options.createOracle(model, options.backend)]);
-    oracle = createdOracle;
-    checkDataFitsModel(data.train, model);
+    oracle = await options.createOracle(model, options.backend);
 
-    // Shards are fixed by join order: the k-th peer to join trains shard k mod expectedPeers of
-    // a partition that every peer computes identically from the session seed. A resumed peer
-    // keeps the shard it had (its checkpoint's data position names it).
+    // Server-hosted data: shards are fixed by join order, the k-th peer to join trains shard k
+    // mod expectedPeers of a partition that every peer computes identically from the session
+    // seed. A resumed peer keeps the shard it had (its checkpoint's data position names it).
+    // A peer's own data is its shard, whole.
     const self = joined.membership.peers.find((m) => m.id === peerId);
-    const shards = partitionFor(config.partition, data.train, config.expectedPeers, createRng(config.seed).fork('partition'));
+    const shards = config.data
+      ? [Uint32Array.from({ length: data.train.count }, (_, i) => i)]
+      : partitionFor(config.partition, data.train, config.expectedPeers, createRng(config.seed).fork('partition'));
     const saved = shardOf(start?.memory?.data);
-    const shard = saved !== null && saved < shards.length ? saved : (self?.seq ?? 0) % config.expectedPeers;
+    const shard = config.data ? 0 : saved !== null && saved < shards.length ? saved : (self?.seq ?? 0) % config.expectedPeers;
     const sampler = createBatchSampler(data.train, shards[shard], config.batchSize, createRng(config.seed).fork(`sampler-${shard}`), {
       reuseBuffers: true,
     });
