@@ -1,4 +1,7 @@
 /**
+ * Also: the worker's vote work per round at d > 1M (`mlp-wide`): momentum step, stochastic
+ * sign and bit packing of its ballot, and applying the verdict, beside the gradient itself.
+ *
  * Also: an imported LeNet-5 (core/fixtures/onnx/lenet5.onnx, torch.onnx.export) against the
  * same network as the built-in `lenet5` preset; the importer should cost nothing at run time.
  *
@@ -24,7 +27,8 @@ import { createModel, type Model } from '../core/src/models';
 import { randomBatch } from '../core/src/models/gradcheck';
 import { createRng } from '../core/src/random';
 import { createNodeOracle, loadOrtNode } from '../core/src/node/ort-node';
-import { throughput, timeMs, type Bench, type BenchResult } from './harness';
+import { createStrategy, trustBallot } from '../core/src/optim';
+import { latency, throughput, timeMs, type Bench, type BenchResult } from './harness';
 
 const BATCHES = [8, 32, 128];
 /** each timed sample runs enough steps to last about this long, so timer and scheduler noise stay small */
@@ -218,6 +222,40 @@ export const benches: Bench[] = [
         }
       }
       return rows;
+    },
+  },
+  {
+    name: 'engine: mlp-wide worker round (sign + pack + apply vs gradient)',
+    async run() {
+      // What one round costs a worker besides its gradient at d = 1,333,770: the strategy's
+      // worker step (momentum, stochastic sign S_R, packing: its ballot) and applying the
+      // verdict to x, timed on the strategy API the session calls, against the gradient step.
+      const model = createModel('mlp-wide');
+      const oracle = await createNodeOracle(model, 'auto', { numThreads: 1 });
+      const rng = createRng(1);
+      const batch = randomBatch(model, 32, rng);
+      const x = model.init(1), xPrev = x.slice();
+      try {
+        const gradientMs = await timeMs(() => oracle.gradient(x, batch), REPEATS);
+        const { grad } = await oracle.gradient(x, batch);
+        const g = grad.slice();
+        const strategy = createStrategy({ name: 'mv-sto-signsgd-sim' });
+        const state = strategy.createWorkerState(model.d);
+        let round = 0;
+        const signRng = rng.fork('signs');
+        const step = () => strategy.workerStep({ x, xPrev, round: round++, gradient: async () => g, rng: signRng }, state);
+        const signMs = await timeMs(step, REPEATS);
+        const ballot = trustBallot(await step(), model.d);
+        const verdict = strategy.aggregate({ ballots: [ballot, ballot, ballot], voters: ['a', 'b', 'c'], absent: [] }, model.d, 0);
+        const y = x.slice();
+        const applyMs = await timeMs(() => strategy.apply(y, verdict, 0), REPEATS);
+        return [
+          latency(`mlp-wide (d = ${model.d.toLocaleString('en-US')}) worker sign + pack + apply per round`, 'ms', signMs + applyMs, gradientMs,
+            `sign + pack ${signMs.toFixed(2)} ms, apply ${applyMs.toFixed(2)} ms; baseline: its gradient step, batch 32, ${oracle.backend} (${gradientMs.toFixed(1)} ms)`),
+        ];
+      } finally {
+        await oracle.dispose();
+      }
     },
   },
 ];

@@ -2,13 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { parseSessionConfig } from '@signvote/core';
+import { parseSessionConfig, sessionModelName } from '@signvote/core';
 import { EXIT, exitCodeOf } from './exit';
 import { registerModelCommands } from './model-check';
 import { runPeer } from './peer';
 import { addServerFlags, startServer, type ServerFlags } from './server-flags';
 import { addSessionCommands } from './session';
-import { addSessionFlags, createSessionOnServer, int, sessionConfigFromFlags, type SessionFlags } from './session-flags';
+import { addSessionFlags, createSessionOnServer, int, resolveModelFlag, sessionConfigFromFlags, type SessionFlags } from './session-flags';
 
 /**
  * `signvote`: serve, create sessions, run headless peers, or all three at once (`start`).
@@ -63,6 +63,8 @@ program
   .option('--label <text>', 'a name shown to the other peers')
   .option('--checkpoint <file>', 'save checkpoints here (every checkpointEvery rounds); on start, continue from it when it belongs to this session')
   .option('--resume <file>', "start from this checkpoint although it was saved in another session (e.g. after a server restart)")
+  .option('--data <path>', "this peer's own data, for sessions that say so: a CSV file or a folder with one sub-folder of PNG/JPEG images per class (never uploaded)")
+  .option('--export <file>', 'when the session finishes, write the trained model here as ONNX (input as the model\'s, outputs logits and probabilities)')
   .option('--json', 'stdout: one JSON object per round {"round","term","role","loss","accuracy","hash","bytesUp","bytesDown"}; stderr: other events as JSON lines')
   .option('--timings', 'with --json: add "ms", "computeMs", "cpuMs", "counted" and "at" to each round object')
   .addHelpText(
@@ -70,6 +72,7 @@ program
     examples([
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN',
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN --json --checkpoint ckpt/peer1.bin',
+      'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN --data iris.csv --export iris.onnx',
     ]) + '\nExit codes: 0 finished, 1 error or lost the server, 2 usage, 3 server unreachable, 4 refused (unknown session, wrong token, session full), 5 the session had already finished (its final numbers are printed), 6 this peer cannot reach the state the session record holds.\n',
   )
   .action(runPeer);
@@ -80,6 +83,7 @@ addSessionFlags(
     .option('--local <n>', 'local headless Node peers to start (default: --peers when given, else 0)', int('local'), 0)
     .addOption(new Option('--node-peers <n>', 'alias of --local').argParser(int('node-peers')).hideHelp())
     .option('--exit', 'stop when the local peers finish (exit code 0 when all finished)')
+    .option('--data <path>', "the local peers' own data (sessions with --data-spec): a CSV file or an image folder")
     .option('--wait-for-tab', 'start the local peers only once a browser tab has joined, so the whole run can be watched'),
 )
   .addHelpText(
@@ -94,20 +98,22 @@ addSessionFlags(
     ]) + '\nPeer 1 reports its progress on stderr; the others are quiet. Defaults here: 100 rounds, evaluation every 5.\n' +
       'The server keeps running after the session finished (until Ctrl-C, or --exit): the URL then shows the finished session.\n',
   )
-  .action(async (opts: SessionFlags & ServerFlags & { listed?: boolean; local: number; nodePeers?: number; exit?: boolean; waitForTab?: boolean }, cmd: Command) => {
+  .action(async (opts: SessionFlags & ServerFlags & { listed?: boolean; local: number; nodePeers?: number; exit?: boolean; data?: string; waitForTab?: boolean }, cmd: Command) => {
   if (opts.nodePeers !== undefined) opts.local = opts.nodePeers;
   // `start --peers N` starts all N peers here, unless --local says how many of them
   const localGiven = cmd.getOptionValueSource('local') === 'cli' || opts.nodePeers !== undefined;
   if (!localGiven && opts.peers !== undefined) opts.local = opts.peers;
   // sessionConfigFromFlags reads the session's own flags only
-  const { nodePeers: _alias, listed, waitForTab, ...sessionOpts } = opts;
+  const { nodePeers: _alias, listed, data: localData, waitForTab, ...sessionOpts } = opts;
   const config = parseSessionConfig(sessionConfigFromFlags({ peers: Math.max(opts.local, 1) > 1 ? opts.local : 3, rounds: 100, evalEvery: 5, ...stripUndefined(sessionOpts) }));
   const { server, tls, lines } = await startServer(opts, false);
+  const model = opts.model === undefined ? undefined : resolveModelFlag(opts.model);
+  if (config.modelFile && model?.kind === 'file') server.storeModel(model.bytes, model.name);
   const created = server.createSession(config, { listed: listed ?? false });
   // this machine's tabs open the loopback link: localhost is a secure context, a LAN address is not
   const localLink = `${server.url}/${new URL(created.url).search}`;
   for (const line of lines) console.log(line);
-  console.log(`demo session ${created.id}: ${config.expectedPeers} peers, ${config.algorithm.name}, ${config.model} on ${config.dataset}${listed ? ', listed on the home page' : ''}`);
+  console.log(`demo session ${created.id}: ${config.expectedPeers} peers, ${config.algorithm.name}, ${sessionModelName(config)} on ${config.data ? "each peer's own data" : config.dataset}${listed ? ', listed on the home page' : ''}`);
   const tabs = config.expectedPeers - opts.local;
   console.log(tabs > 0 ? `open in ${tabs} browser tab${tabs === 1 ? '' : 's'}: ${localLink}` : `more peers can join from a browser tab: ${localLink}`);
   if (created.url !== localLink) console.log(`join from other computers and phones: ${created.url}`);
@@ -117,7 +123,7 @@ addSessionFlags(
     while (server.members(created.id) === 0) await new Promise((r) => setTimeout(r, 500));
   }
   for (let i = 0; i < opts.local; i++) {
-    const child = spawn(process.execPath, [binPath, 'peer', '--server', server.url, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`], {
+    const child = spawn(process.execPath, [binPath, 'peer', '--server', server.url, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`, ...(localData ? ['--data', localData] : [])], {
       stdio: ['ignore', 'inherit', i === 0 ? 'inherit' : 'ignore'],
       // the local peers trust the certificate this server presents, self-signed or not
       env: tls ? { ...process.env, NODE_EXTRA_CA_CERTS: tls.certPath } : process.env,

@@ -1,6 +1,19 @@
+import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { createProgressMeter, formatDuration, formatRate, SessionEndedError, SignalingError, startPeer, type CheckpointStore, type PeerEvent } from '@signvote/core';
-import { createFileCheckpointStore, createNodeOracle, loadDataset, nodeWrtc } from '@signvote/core/node';
+import {
+  createProgressMeter,
+  exportOnnx,
+  formatDuration,
+  formatRate,
+  SessionEndedError,
+  SignalingError,
+  startPeer,
+  type CheckpointStore,
+  type PeerEvent,
+  type SessionConfig,
+  type TrainTest,
+} from '@signvote/core';
+import { createFileCheckpointStore, createNodeOracle, loadDataset, loadLocalData, nodeWrtc } from '@signvote/core/node';
 import { CliError, EXIT } from './exit';
 import { createRoundRows } from './round-rows';
 import { describeRecord } from './session';
@@ -21,6 +34,10 @@ export interface PeerFlags {
   label?: string;
   checkpoint?: string;
   resume?: string;
+  /** this peer's own data: a CSV file or a folder of images (sessions with `data`) */
+  data?: string;
+  /** write the trained model here (ONNX) when the session finishes */
+  export?: string;
 }
 
 /**
@@ -166,6 +183,27 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
         break;
     }
   };
+  /**
+   * The session's server-hosted dataset, or this peer's own files prepared as the session says.
+   * Runs before the peer joins: a DataError (naming the file, line, column) keeps it out.
+   */
+  const loadData = async (config: SessionConfig, model: { inputShape: readonly number[]; numClasses: number }): Promise<TrainTest> => {
+    if (!config.data) {
+      if (flags.data !== undefined) throw new CliError(`--data: this session trains on the server's ${config.dataset} data; --data is for sessions whose peers bring their own`, EXIT.usage);
+      return loadDataset(config.dataset, { seed: config.seed });
+    }
+    if (flags.data === undefined) {
+      const what = config.data.format === 'csv'
+        ? `a CSV file (header row; label column ${config.data.labelColumn ? `"${config.data.labelColumn}"` : 'last'}; classes ${config.data.classes.join(', ')})`
+        : `a folder with one sub-folder per class (${config.data.classes.join(', ')}) of PNG/JPEG images`;
+      throw new CliError(`this session trains on each peer's own data: pass --data PATH, ${what}`, EXIT.usage);
+    }
+    const local = await loadLocalData(resolve(flags.data), config.data, model, config.seed);
+    const counts = local.counts.map((c) => `${c.name} ${c.count}`).join(', ');
+    if (flags.json) event({ event: 'data', path: flags.data, train: local.train.count, test: local.test.count, counts: local.counts });
+    else note(`data ${flags.data}: ${local.train.count} to train, ${local.test.count} held out to test; per class: ${counts}`);
+    return local;
+  };
   const peer = await startPeer({
     serverUrl: flags.server,
     sessionId: flags.session,
@@ -173,7 +211,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
     backend: flags.backend,
     label: flags.label,
     wrtc: nodeWrtc(),
-    loadData: (config) => loadDataset(config.dataset, { seed: config.seed }),
+    loadData,
     createOracle: (model, backend) => createNodeOracle(model, backend === 'node' ? 'node' : 'wasm'),
     checkpoints: flags.checkpoint ? trackSaves(createFileCheckpointStore(resolve(flags.checkpoint))) : undefined,
     resumeFrom: flags.resume ? createFileCheckpointStore(resolve(flags.resume)) : undefined,
@@ -228,6 +266,14 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
     if (flags.json) event({ event: 'left', reason: outcome });
     else note(`left the session: ${outcome}`);
     return exit(EXIT.error);
+  }
+  if (flags.export !== undefined) {
+    // the parameters every finisher holds (one hash), as a standalone forward ONNX graph
+    const path = resolve(flags.export);
+    const bytes = exportOnnx(peer.model, peer.session.state().x);
+    await writeFile(path, bytes);
+    if (flags.json) event({ event: 'exported', path, bytes: bytes.length, hash: peer.session.state().hash, accuracy: lastAccuracy ?? null });
+    else note(`exported the trained model to ${path} (${formatBytes(bytes.length)}${lastAccuracy === undefined ? '' : `, test accuracy ${(100 * lastAccuracy).toFixed(1)}% on this peer's held-out data`})`);
   }
   // the aggregator's last verdict must leave before its channels close
   await new Promise((r) => setTimeout(r, 200));

@@ -1,11 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { algorithmNames, createdSessionSchema, modelNames, parseSessionConfig, type CreatedSession, type SessionConfigInput } from '@signvote/core';
+import { algorithmNames, createdSessionSchema, datasetNames, modelNames, parseSessionConfig, sha256Hex, type CreatedSession, type SessionConfigInput } from '@signvote/core';
 import { CliError, EXIT } from './exit';
 
 /**
  * The session flags of `signvote session create` and `signvote start`, turned into a session
- * config (over an optional JSON file) and sent to a signaling server.
+ * config (over an optional JSON file) and sent to a signaling server. `--model` is a preset, a
+ * layer list (.json) or an ONNX file, which is uploaded to the server before the session is
+ * created (the session then names it by SHA-256; docs/models.md).
  */
 
 export const int = (name: string, min = 0) => (value: string): number => {
@@ -23,6 +26,7 @@ export interface SessionFlags {
   config?: string;
   model?: string;
   dataset?: string;
+  dataSpec?: string;
   algo?: string;
   peers?: number;
   batch?: number;
@@ -46,8 +50,9 @@ export interface SessionFlags {
 export function addSessionFlags(cmd: Command): Command {
   return cmd
     .option('--config <file>', 'JSON session config (flags override its fields)')
-    .addOption(new Option('--model <name>', 'built-in model (a layer list: the config file\'s "network" field)').choices([...modelNames]))
-    .addOption(new Option('--dataset <name>', 'dataset').choices(['mnist', 'fashion-mnist', 'synthetic']))
+    .option('--model <preset|file>', `built-in model (${modelNames.join(', ')}), a layer list (.json) or an ONNX file (uploaded with the session)`)
+    .addOption(new Option('--dataset <name>', 'server-hosted dataset (demos)').choices([...datasetNames]))
+    .option('--data-spec <file>', 'JSON: peers bring their own data, as this says (format, classes, preprocessing; docs/data.md)')
     .addOption(new Option('--algo <name>', 'algorithm').choices([...algorithmNames]))
     .option('--peers <n>', 'expected peers: training starts when this many have joined', int('peers', 1))
     .option('--batch <n>', 'batch size per peer', int('batch', 1))
@@ -68,9 +73,33 @@ export function addSessionFlags(cmd: Command): Command {
     .option('--ice <url...>', 'STUN/TURN server URLs for peers on other networks');
 }
 
-/** Flags over an optional config file; validated by the same schema as the server's. */
+/** what `--model` names: a preset, a layer list, or an ONNX file to upload */
+export type ModelChoice = { kind: 'preset'; name: string } | { kind: 'network'; network: unknown } | { kind: 'file'; name: string; bytes: Uint8Array };
+
+export function resolveModelFlag(value: string): ModelChoice {
+  if ((modelNames as readonly string[]).includes(value)) return { kind: 'preset', name: value };
+  if (!existsSync(value) || !statSync(value).isFile()) {
+    throw new CliError(`--model ${value}: neither a built-in model (${modelNames.join(', ')}) nor a file`, EXIT.usage);
+  }
+  if (value.endsWith('.json')) return { kind: 'network', network: readJson(value, '--model') };
+  return { kind: 'file', name: basename(value), bytes: new Uint8Array(readFileSync(value)) };
+}
+
+function readJson(path: string, flag: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new CliError(`${flag} ${path}: ${(err as Error).message}`, EXIT.usage);
+  }
+}
+
+/**
+ * Flags over an optional config file; validated by the same schema as the server's. An ONNX
+ * `--model` fills `modelFile` (its SHA-256 and size); `uploadModelFile` must send the bytes
+ * before the session is created.
+ */
 export function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput {
-  const base = (flags.config ? JSON.parse(readFileSync(flags.config, 'utf8')) : {}) as Record<string, unknown>;
+  const base = (flags.config ? readJson(flags.config, '--config') : {}) as Record<string, unknown>;
   const algorithm = { ...((base.algorithm as Record<string, unknown> | undefined) ?? {}) };
   const set = (target: Record<string, unknown>, key: string, value: unknown) => {
     if (value !== undefined) target[key] = value;
@@ -85,8 +114,16 @@ export function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput 
   set(algorithm, 'weightDecay', flags.weightDecay);
   set(algorithm, 'ties', flags.ties);
   const config: Record<string, unknown> = { ...base, algorithm };
-  set(config, 'model', flags.model);
+  if (flags.model !== undefined) {
+    const choice = resolveModelFlag(flags.model);
+    delete config.network;
+    delete config.modelFile;
+    if (choice.kind === 'preset') config.model = choice.name;
+    else if (choice.kind === 'network') config.network = choice.network;
+    else config.modelFile = { sha256: sha256Hex(choice.bytes), bytes: choice.bytes.length, name: choice.name };
+  }
   set(config, 'dataset', flags.dataset);
+  if (flags.dataSpec !== undefined) config.data = readJson(flags.dataSpec, '--data-spec');
   set(config, 'expectedPeers', flags.peers);
   set(config, 'batchSize', flags.batch);
   set(config, 'rounds', flags.rounds);
@@ -100,19 +137,45 @@ export function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput 
   return parseSessionConfig(config);
 }
 
-/** `listed`: the server's home page shows the session to anyone who opens it */
-export async function createSessionOnServer(server: string, config: SessionConfigInput, listed = false): Promise<CreatedSession> {
-  let res: Response;
+async function post(server: string, path: string, init: RequestInit): Promise<Response> {
   try {
-    res = await fetch(new URL(`/api/sessions?listed=${listed}`, server), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(config),
-    });
+    return await fetch(new URL(path, server), { method: 'POST', ...init });
   } catch (e) {
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     throw new CliError(`cannot reach signaling server ${server}: ${cause?.code ?? cause?.message ?? String(e)}`, EXIT.unreachable);
   }
+}
+
+/**
+ * Uploads `--model FILE` (POST /api/models): the server imports it and keeps it under its
+ * SHA-256. Refusals (not a model it can train, over its size cap) are usage errors naming why.
+ */
+export async function uploadModelFile(server: string, file: { name: string; bytes: Uint8Array }): Promise<{ sha256: string; d: number }> {
+  const res = await post(server, `/api/models?name=${encodeURIComponent(file.name)}`, {
+    headers: { 'content-type': 'application/octet-stream' },
+    body: file.bytes as Uint8Array<ArrayBuffer>,
+  });
+  const body = (await res.json().catch(() => ({}))) as { sha256?: unknown; d?: unknown; error?: unknown };
+  if (!res.ok || typeof body.sha256 !== 'string' || typeof body.d !== 'number') {
+    throw new CliError(`${server} refused the model file ${file.name}: ${typeof body.error === 'string' ? body.error : `HTTP ${res.status}`}`, res.status === 400 || res.status === 413 ? EXIT.usage : EXIT.refused);
+  }
+  return { sha256: body.sha256, d: body.d };
+}
+
+/**
+ * Uploads the `--model` file when there is one, then creates the session. `listed`: the
+ * server's home page shows the session to anyone who opens it.
+ */
+export async function createSessionOnServer(
+  server: string,
+  config: SessionConfigInput,
+  { model, listed = false }: { model?: string; listed?: boolean } = {},
+): Promise<CreatedSession> {
+  if (config.modelFile && model !== undefined) {
+    const choice = resolveModelFlag(model);
+    if (choice.kind === 'file') await uploadModelFile(server, choice);
+  }
+  const res = await post(server, `/api/sessions?listed=${listed}`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
   const body = (await res.json().catch(() => ({}))) as { error?: unknown };
   const created = createdSessionSchema.safeParse(body);
   if (!res.ok || !created.success) {

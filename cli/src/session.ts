@@ -72,10 +72,11 @@ export function addSessionCommands(program: Command): void {
       examples([
         'signvote session create --server http://127.0.0.1:8080 --peers 4 --rounds 150 --lr 3e-3',
         'signvote session create --server http://127.0.0.1:8080 --config run.json --checkpoint-every 10 --json',
+        'signvote session create --server http://127.0.0.1:8080 --model model.onnx --data-spec iris.json --peers 2',
       ]),
     )
     .action(async (opts: SessionFlags & { server: string; listed?: boolean; json?: boolean }) => {
-      const created = await createSessionOnServer(opts.server, sessionConfigFromFlags(opts), opts.listed ?? false);
+      const created = await createSessionOnServer(opts.server, sessionConfigFromFlags(opts), { model: opts.model, listed: opts.listed ?? false });
       if (opts.json) console.log(JSON.stringify(created));
       else console.log(`session ${created.id}\ntoken   ${created.token}\njoin    ${created.url}\nadmin   ${created.admin}   (start it early: signvote session start ${created.id} --server ${opts.server} --admin ${created.admin})`);
     });

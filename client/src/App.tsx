@@ -4,7 +4,7 @@ import { CreateSession } from './CreateSession';
 import { SessionList } from './SessionList';
 
 // the session view carries the whole peer (signaling, WebRTC, protocol); the form needs none of it
-const SessionView = lazy(() => import('./SessionView').then((m) => ({ default: m.SessionView })));
+const SessionGate = lazy(() => import('./SessionGate').then((m) => ({ default: m.SessionGate })));
 
 /** The signaling server: the origin that served this page, unless a dev build points elsewhere. */
 export function serverUrl(): string {
@@ -50,7 +50,7 @@ export function App() {
         <Crashed>
           {join ? (
             <Suspense fallback={<p className="panel">Loading the session view…</p>}>
-              <SessionView key={`${join.session}/${join.token}`} server={serverUrl()} session={join.session} token={join.token} onLeave={home} />
+              <SessionGate key={`${join.session}/${join.token}`} server={serverUrl()} session={join.session} token={join.token} onLeave={home} />
             </Suspense>
           ) : (
             <div className="home">

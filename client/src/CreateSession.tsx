@@ -1,5 +1,6 @@
 import { useState, type ReactNode } from 'react';
 import { createSession, peerCommand, shareLink } from './api';
+import { OwnModelData, type OwnChoice } from './OwnModelData';
 import {
   algorithmLabels,
   algorithmNames,
@@ -44,6 +45,7 @@ export function CreateSession({ server, onOpen }: Props) {
   const [created, setCreated] = useState<{ id: string; token: string } | null>(null);
   const [listed, setListed] = useState(false);
   const info = useServerInfo(server);
+  const [own, setOwn] = useState<{ choice: OwnChoice; error: string | null }>({ choice: {}, error: null });
 
   const set = <K extends FieldName>(name: K, value: FormState[K]) => {
     setForm((f) => ({ ...f, [name]: value }));
@@ -60,10 +62,14 @@ export function CreateSession({ server, onOpen }: Props) {
       if (first) document.getElementById(`field-${first}`)?.focus();
       return;
     }
+    if (own.error) {
+      document.getElementById('field-dataSpec')?.focus();
+      return;
+    }
     setErrors({});
     setBusy(true);
     try {
-      const made = await createSession(result.config, server, listed);
+      const made = await createSession({ ...result.config, ...own.choice }, server, listed);
       rememberSession(made.id, made.token);
       setCreated({ id: made.id, token: made.token });
     } catch (err) {
@@ -198,6 +204,7 @@ export function CreateSession({ server, onOpen }: Props) {
           )}
         </Field>
       </fieldset>
+      <OwnModelData server={server} onChange={(choice, error) => setOwn({ choice, error })} />
       {failure && (
         <p className="error" role="alert" data-testid="create-error">
           Could not create the session: {failure}

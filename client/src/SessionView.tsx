@@ -1,4 +1,6 @@
 import { useCallback, useEffect } from 'react';
+import type { SessionConfig, TrainTest } from '@signvote/core';
+import { ModelTools } from './ModelTools';
 import type uPlot from 'uplot';
 import { Chart } from './Chart';
 import type { BackendChoice } from './oracle-protocol';
@@ -15,10 +17,13 @@ interface Props {
   readonly session: string;
   readonly token: string;
   readonly onLeave: () => void;
+  readonly config: SessionConfig;
+  /** this tab's own data (sessions whose peers bring their own) */
+  readonly localData?: TrainTest;
 }
 
-export function SessionView({ server, session, token, onLeave }: Props) {
-  const t = useTraining(server, session, token, backendChoice());
+export function SessionView({ server, session, token, onLeave, config, localData }: Props) {
+  const t = useTraining(server, session, token, backendChoice(), localData);
   const info = useServerInfo(server);
   const s = t.snapshot;
   const x = t.model.series;
@@ -158,6 +163,8 @@ export function SessionView({ server, session, token, onLeave }: Props) {
           />
         </div>
       </section>
+
+      <ModelTools training={t} config={config} />
 
       <section className="panel" aria-labelledby="weights-title">
         <h2 id="weights-title">What the first layer learns</h2>

@@ -8,6 +8,9 @@ import {
   type Dataset,
   type GradientOracle,
   type SessionConfig,
+  exportOnnx,
+  predictProbabilities,
+  sessionModelName,
 } from '@signvote/core';
 import type { BackendChoice } from './oracle-protocol';
 import type { PeerInfo, ViewMessage } from './peer-messages';
@@ -27,6 +30,8 @@ export interface BrowserPeerOptions {
   readonly backend: BackendChoice;
   /** send first-layer weight pictures every this many rounds */
   readonly weightsEvery: number;
+  /** this tab's own data, prepared by the data picker (sessions whose peers bring their own) */
+  readonly localData?: TrainTest;
   readonly onMessage: (msg: ViewMessage) => void;
 }
 
@@ -36,6 +41,12 @@ export interface BrowserPeer {
   resume(): void;
   /** leave the session (idempotent) */
   leave(): Promise<void>;
+  /** the current parameters as a standalone ONNX model (core exportOnnx), or null before the model is known */
+  exportModel(): { bytes: Uint8Array; name: string; round: number } | null;
+  /** class probabilities of one sample under the current parameters, or null before the model is known */
+  predict(input: Float32Array): Float64Array | null;
+  /** the model's per-sample input shape and class count, once known */
+  modelShape(): { inputShape: readonly number[]; numClasses: number } | null;
 }
 
 /** hidden units drawn by the weight pictures */
@@ -83,7 +94,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
           rounds: e.config.rounds,
           expectedPeers: e.config.expectedPeers,
           algorithm: e.config.algorithm.name,
-          model: e.config.network ? e.config.network.name ?? 'network' : e.config.model,
+          model: sessionModelName(e.config),
         });
         post({ type: 'log', message: `joined as ${e.peerId} on ${e.backend}` });
         post({ type: 'state', state: 'waiting' });
@@ -178,6 +189,10 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
     return decodeDataset(new Uint8Array(await response.arrayBuffer()));
   };
   const loadData = async (config: SessionConfig): Promise<TrainTest> => {
+    if (config.data) {
+      if (!options.localData) throw new Error('this session trains on each peer\'s own data: pick it first');
+      return options.localData;
+    }
     const [train, test] = await Promise.all([fetchSplit(config, 'train'), fetchSplit(config, 'test')]);
     // the test set crosses to the worker now, not at the first evaluation mid-session
     gradients?.preload(test);
@@ -223,6 +238,17 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
       const gate = resumeGate;
       resumeGate = null;
       gate?.open();
+    },
+    exportModel() {
+      if (!running) return null;
+      const { x, round } = running.session.state();
+      return { bytes: exportOnnx(running.model, x), name: running.model.name.replace(/\.onnx$/i, ''), round };
+    },
+    predict(input) {
+      return running ? predictProbabilities(running.model, running.session.state().x, input) : null;
+    },
+    modelShape() {
+      return running ? { inputShape: running.model.inputShape, numClasses: running.model.numClasses } : null;
     },
     async leave() {
       if (leaving) return;

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import {
   algorithmNames,
+  datasetNames,
   presetNames,
   sessionConfigSchema,
   type AlgorithmName,
@@ -15,7 +16,7 @@ import {
  */
 
 export const modelNames = presetNames;
-export const datasetNames = ['mnist', 'fashion-mnist', 'synthetic'] as const;
+export { datasetNames };
 export const scheduleKinds = ['constant', 'step', 'exponential'] as const;
 export const partitionKinds = ['iid', 'dirichlet'] as const;
 export const tieRules = ['coin', 'zero'] as const;

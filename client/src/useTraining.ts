@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
+import type { TrainTest } from '@signvote/core';
 import { startBrowserPeer, type BrowserPeer } from './browser-peer';
 import type { BackendChoice } from './oracle-protocol';
 import { SessionModel, type SessionSnapshot } from './session-model';
@@ -10,6 +11,8 @@ export interface Training {
   pause(): void;
   resume(): void;
   leave(): void;
+  /** this tab's peer while it runs (export, predict), else null */
+  peer(): BrowserPeer | null;
 }
 
 /** How often (in rounds) the first-layer weight pictures are refreshed. */
@@ -19,7 +22,7 @@ const weightsEvery = 5;
  * This tab's peer, folded into a SessionModel for the view. The peer starts when the view
  * mounts: opening a join link joins.
  */
-export function useTraining(server: string, session: string, token: string, backend: BackendChoice): Training {
+export function useTraining(server: string, session: string, token: string, backend: BackendChoice, localData?: TrainTest): Training {
   const model = useMemo(() => new SessionModel(), []);
   const peer = useRef<BrowserPeer | null>(null);
 
@@ -34,8 +37,8 @@ export function useTraining(server: string, session: string, token: string, back
   const start = useCallback(() => {
     // one tab is one peer: a restart after an error or leaving replaces the old one
     void peer.current?.leave();
-    peer.current = startBrowserPeer({ server, session, token, backend, weightsEvery, onMessage: (m) => model.apply(m) });
-  }, [model, server, session, token, backend]);
+    peer.current = startBrowserPeer({ server, session, token, backend, weightsEvery, localData, onMessage: (m) => model.apply(m) });
+  }, [model, server, session, token, backend, localData]);
 
   useEffect(() => {
     start();
@@ -66,5 +69,6 @@ export function useTraining(server: string, session: string, token: string, back
       model.apply({ type: 'state', state: 'training' });
     },
     leave,
+    peer: () => peer.current,
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { localDataSchema } from './data/local/spec';
 import { networkSchema, presetNames, type NetworkSpec, type PresetName } from './models/network';
 
 /**
@@ -72,6 +73,22 @@ export const partitionSchema = z.discriminatedUnion('kind', [
 ]);
 export type Partition = z.infer<typeof partitionSchema>;
 
+/**
+ * An ONNX file uploaded with the session (signaling server: POST /api/models, then GET
+ * /models/<sha256>.onnx). Peers fetch it and refuse to train when its bytes do not hash to this.
+ */
+export const modelFileSchema = z.object({
+  /** SHA-256 of the file, 64 lowercase hex digits */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
+  bytes: z.number().int().min(1).max(1 << 30),
+  /** the file's name, for logs and the session view */
+  name: z.string().min(1).max(128),
+});
+export type ModelFile = z.infer<typeof modelFileSchema>;
+
+export const datasetNames = ['mnist', 'mnist-full', 'fashion-mnist', 'synthetic'] as const;
+export type DatasetName = (typeof datasetNames)[number];
+
 export const sessionConfigSchema = z.object({
   /** a built-in model (models/network.ts: mlp, cnn, lenet5, mlp-wide); see `network` */
   model: z.enum(presetNames).default('mlp'),
@@ -80,7 +97,15 @@ export const sessionConfigSchema = z.object({
    * 'relu' }, ...] }; when given, it is the session's model and `model` is not used
    */
   network: networkSchema.optional(),
-  dataset: z.enum(['mnist', 'fashion-mnist', 'synthetic']).default('mnist'),
+  /** an uploaded ONNX file; when given, it is the session's model (over `network` and `model`) */
+  modelFile: modelFileSchema.optional(),
+  /** server-hosted data for demos (`mnist` = 10k digits, `mnist-full` = 60k/10k); see `data` */
+  dataset: z.enum(datasetNames).default('mnist'),
+  /**
+   * each peer brings its own data (CSV or an image folder), never uploaded; when given, peers
+   * train on it and `dataset` is not used (data/local/spec.ts)
+   */
+  data: localDataSchema.optional(),
   algorithm: algorithmConfigSchema.default(algorithmConfigSchema.parse({})),
   partition: partitionSchema.default({ kind: 'iid' }),
   batchSize: z.number().int().min(1).max(4096).default(32),
@@ -100,9 +125,25 @@ export const sessionConfigSchema = z.object({
 export type SessionConfig = z.infer<typeof sessionConfigSchema>;
 export type SessionConfigInput = z.input<typeof sessionConfigSchema>;
 
-/** what the session trains: its layer list if it has one, else the preset (createModel takes either) */
-export function sessionModelSpec(config: Pick<SessionConfig, 'model' | 'network'>): PresetName | NetworkSpec {
+/**
+ * What the session trains, as createModel takes it: the uploaded file (its bytes, which the
+ * caller fetched and checked: runtime/model-file.ts), else the layer list, else the preset.
+ * Throws when the session has a file and `onnx` is missing.
+ */
+export function sessionModelSpec(
+  config: Pick<SessionConfig, 'model' | 'network' | 'modelFile'>,
+  onnx?: Uint8Array,
+): PresetName | NetworkSpec | { readonly onnx: Uint8Array; readonly name: string } {
+  if (config.modelFile) {
+    if (!onnx) throw new Error(`the session trains the uploaded file ${config.modelFile.name}; fetch its bytes first`);
+    return { onnx, name: config.modelFile.name };
+  }
   return config.network ?? config.model;
+}
+
+/** the model's name as people see it: the file's, the layer list's, or the preset's */
+export function sessionModelName(config: Pick<SessionConfig, 'model' | 'network' | 'modelFile'>): string {
+  return config.modelFile?.name ?? (config.network ? (config.network.name ?? 'network') : config.model);
 }
 
 /** Parse with a readable error that names the offending fields. */

@@ -14,6 +14,8 @@ export { decodeModel, encodeModel } from './graph/onnx-proto';
 export { createModel, modelNames, type Model, type ModelName, type ModelSpec, type OnnxModelSpec } from './models/model';
 export { networkSchema, presetNames, type NetworkSpec, type PresetName } from './models/network';
 export { NetworkError } from './models/layers';
+export { exportOnnx, exportModelOnnx, type ExportOptions } from './models/export';
+export { predictProbabilities } from './models/predict';
 export { gradCheck, randomBatch, type GradCheckResult } from './models/gradcheck';
 export { ModelImportError, MODEL_CAPS, SUPPORTED_OPS, type ImportErrorCode, type ModelCaps } from './import/errors';
 export { PROTOCOL_VERSION, encodeMessage, decodeMessage, ProtocolError, type Message } from './protocol/messages';
@@ -21,6 +23,23 @@ export { createRng, type Rng } from './random';
 export * from './record';
 export { startPeer, type PeerEvent, type RunningPeer, type StartPeerOptions, type TrainTest } from './runtime/peer';
 export { createProgressMeter, formatDuration, formatRate, type ProgressMeter } from './runtime/progress';
+export { sha256Hex, verifyModelFile, fetchModelFile, modelFilePath, ModelFileMismatchError } from './runtime/model-file';
+export { fetchSessionConfig } from './runtime/session-info';
+export {
+  DataError,
+  prepareLocalData,
+  classCounts,
+  decodeImage,
+  imageToSample,
+  localDataSchema,
+  csvDataSchema,
+  imageDataSchema,
+  type LocalData,
+  type LocalDataSpec,
+  type LocalDataSpecInput,
+  type LocalSource,
+  type ImageFile,
+} from './data/local';
 export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointStore } from './session/checkpoint';
 export { createIdbCheckpointStore } from './session/checkpoint-idb';
 export { hashPair, hashParams, type ParamHash } from './session/hash';

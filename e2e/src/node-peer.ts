@@ -27,10 +27,10 @@ export interface NodePeer {
 }
 
 /** A headless Node peer through the real CLI (`cli/bin/signvote.mjs peer --json`). */
-export function startNodePeer(server: string, session: string, token: string): NodePeer {
+export function startNodePeer(server: string, session: string, token: string, extra: readonly string[] = []): NodePeer {
   const child: ChildProcess = spawn(
     process.execPath,
-    [join(repoRoot, 'cli', 'bin', 'signvote.mjs'), 'peer', '--server', server, '--session', session, '--token', token, '--json', '--label', 'e2e-node'],
+    [join(repoRoot, 'cli', 'bin', 'signvote.mjs'), 'peer', '--server', server, '--session', session, '--token', token, '--json', '--label', 'e2e-node', ...extra],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const rounds: NodeRound[] = [];

@@ -7,8 +7,8 @@ import { RegistryError, type SessionRegistry, type SignalingSession } from './se
 /**
  * HTTP routes of the session record (docs/signaling.md, "The session record"): what a session
  * has committed, starting it with the peers present, and its stored snapshot. Secrets travel as
- * `authorization: Bearer ...` (or `?token=` for a plain download link): the session token to
- * read and to store snapshots, the creator's key to start.
+ * `authorization: Bearer ...` (or `?token=` for a plain download link, or the session token as
+ * `x-session-token`): the session token to read and to store snapshots, the creator's key to start.
  */
 
 export interface RecordRouteContext {
@@ -52,6 +52,9 @@ const REGISTRY_STATUS: Record<RegistryError['code'], number> = {
 function secret(req: IncomingMessage, url: URL, param: string): string {
   const auth = req.headers.authorization;
   if (typeof auth === 'string' && /^Bearer /i.test(auth)) return auth.slice(7).trim();
+  // the header GET /api/sessions/ID/config takes (models.ts)
+  const header = req.headers['x-session-token'];
+  if (param === 'token' && typeof header === 'string') return header;
   return url.searchParams.get(param) ?? '';
 }
 

@@ -12,6 +12,7 @@ import { loadDatasetSplit } from './datasets';
 import { createDirectory } from './directory';
 import { HttpError, readBody, sendJson } from './http';
 import { isWildcardHost, shareBase } from './lan';
+import { createModelRoutes, type ModelStoreLimits, type ModelSummary } from './models';
 import type { RateLimit } from './rate-limit';
 import { handleRecordRoute } from './record-routes';
 import { RegistryError, SessionRegistry } from './sessions';
@@ -90,6 +91,8 @@ export interface SignalingServerOptions {
   /** false: silent */
   logger?: Logger | false;
   limits?: Partial<SignalingLimits>;
+  /** the model-file store's caps (models.ts) */
+  models?: Partial<ModelStoreLimits>;
 }
 
 export interface SignalingServer {
@@ -105,6 +108,8 @@ export interface SignalingServer {
   createSession(config: SessionConfig, options?: { listed?: boolean }): { id: string; token: string; url: string; admin: string };
   /** peers in a session now (0 for an unknown one) */
   members(sessionId: string): number;
+  /** stores a model file as POST /api/models does (for `signvote start --model FILE`); throws ModelImportError */
+  storeModel(bytes: Uint8Array, name: string): ModelSummary;
   close(): Promise<void>;
 }
 
@@ -115,6 +120,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   const limits: SignalingLimits = { ...defaultLimits, ...options.limits };
   const log: Logger = options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? pino({ name: 'signaling' }));
   const registry = new SessionRegistry(limits);
+  const models = createModelRoutes({ registry, log, limits: options.models });
   const startedAt = Date.now();
   /** `${sessionId}/${peerId}` -> socket, for relaying signals and dropping peers */
   const sockets = new Map<string, Socket>();
@@ -129,12 +135,15 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   };
 
   const createSession = (config: SessionConfig, base: string, listed = false) => {
+    models.requireFile(config);
     const { session, token, admin } = registry.create(config);
+    models.pin(config, session.id);
     const url = `${base}/?session=${encodeURIComponent(session.id)}&token=${encodeURIComponent(token)}`;
     if (listed) directory.list(session.id, token);
     log.info({ session: session.id, listed }, 'session created');
     // the peers fetch both splits right after joining; compressing them now saves that wait
-    for (const split of ['train', 'test']) {
+    // (peers that bring their own data fetch none)
+    if (!config.data) for (const split of ['train', 'test']) {
       datasets.prepare(`${config.dataset}-${split}`).catch((err: unknown) => log.warn({ err, dataset: config.dataset }, 'preparing a dataset failed'));
     }
     return { id: session.id, token, url, admin };
@@ -147,7 +156,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       res.writeHead(204, {
         'access-control-allow-origin': '*',
         'access-control-allow-methods': 'GET, POST, OPTIONS',
-        'access-control-allow-headers': 'content-type',
+        'access-control-allow-headers': 'content-type, x-session-token',
       });
       res.end();
       return;
@@ -190,6 +199,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       return;
     }
     if (await handleRecordRoute(req, res, url, { registry, maxBodyBytes: limits.maxSnapshotBytes, onStarted: started })) return;
+    if (await models.handle(req, res, url, method)) return;
     const dataset = /^\/datasets\/([^/]+)\.bin$/.exec(url.pathname);
     if (dataset) {
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET');
@@ -282,6 +292,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     port,
     createSession: (config, opts) => createSession(config, shareUrl, opts?.listed ?? false),
     members: (sessionId) => registry.get(sessionId)?.members.size ?? 0,
+    storeModel: (bytes, name) => models.add(bytes, name),
     close: () =>
       (closing ??= new Promise<void>((resolvePromise) => {
         clearInterval(sweeper);

@@ -26,6 +26,7 @@ import type {
   SignalOut,
   SignalingErrorCode,
 } from '@signvote/core';
+import { ModelFileError } from './models';
 import { TokenBucket } from './rate-limit';
 import type { SignalingLimits } from './server';
 import { RegistryError, type SessionRegistry, type SignalingSession } from './sessions';
@@ -126,6 +127,7 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
           return;
         }
         if (err instanceof RegistryError) return strike(event, fail(err.code, err.message), ack);
+        if (err instanceof ModelFileError) return strike(event, fail('invalid', err.message), ack);
         log.error({ err, event }, 'signaling handler failed');
         strike(event, fail('internal', 'internal error'), ack);
       }

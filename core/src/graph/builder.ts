@@ -111,6 +111,14 @@ export class GraphBuilder {
     return v;
   }
 
+  /** a float initializer under its own name (an exported model's trained weights; copied) */
+  namedConstFloat(name: string, data: Float32Array, dims: readonly number[]): Value {
+    this.claim(name);
+    const copy = data.slice();
+    this.initializers.push({ name, dims: [...dims], dataType: DataType.FLOAT, rawData: new Uint8Array(copy.buffer) });
+    return { name, shape: dims, type: DataType.FLOAT };
+  }
+
   constInt64(values: readonly number[], dims: readonly number[] = [values.length]): Value {
     const data = BigInt64Array.from(values, (v) => BigInt(v));
     return this.initializer(DataType.INT64, dims, new Uint8Array(data.buffer));

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { checkDataset, headDataset, type Dataset } from '../data/dataset';
+import { headDataset, type Dataset } from '../data/dataset';
 import { createBatchSampler } from '../data/sampler';
 import type { GradientOracle } from '../engine/oracle';
 import { createModel, type Model } from '../models/model';
 import { loadDataset } from '../node/datasets';
 import { createNodeOracle, loadOrtNode } from '../node/ort-node';
-import { createRng, type Rng } from '../random';
+import { createRng } from '../random';
+import { tabular, tokens } from './tasks';
 
 /**
  * Imported models learn: each required fixture trains in-process with SIGNSGD-SIM (the sign of
@@ -17,30 +18,6 @@ import { createRng, type Rng } from '../random';
 
 const dir = new URL('../../fixtures/onnx/', import.meta.url);
 const load = (name: string): Model => createModel({ onnx: new Uint8Array(readFileSync(new URL(name, dir))), name });
-
-/** Gaussian class clusters in 12 dimensions: linearly separable only in part */
-function tabular(count: number, rng: Rng, centres: Float64Array[]): Dataset {
-  const inputs = new Float32Array(count * 12), labels = new Uint8Array(count);
-  for (let i = 0; i < count; i++) {
-    const c = rng.int(3);
-    labels[i] = c;
-    for (let f = 0; f < 12; f++) inputs[i * 12 + f] = centres[c][f] + 1.2 * rng.normal();
-  }
-  return checkDataset({ name: 'blobs', inputs, labels, count, inputShape: [12], numClasses: 3 });
-}
-
-/** token sequences: filler words, plus `marks` copies of one of the class's keywords (keyword ids 0..k*per-1) */
-function tokens(count: number, rng: Rng, o: { length: number; vocab: number; classes: number; per: number; marks: number }): Dataset {
-  const inputs = new Float32Array(count * o.length), labels = new Uint8Array(count);
-  const keywords = o.classes * o.per;
-  for (let i = 0; i < count; i++) {
-    const c = rng.int(o.classes);
-    labels[i] = c;
-    for (let t = 0; t < o.length; t++) inputs[i * o.length + t] = keywords + rng.int(o.vocab - keywords);
-    for (let m = 0; m < o.marks; m++) inputs[i * o.length + rng.int(o.length)] = c * o.per + rng.int(o.per);
-  }
-  return checkDataset({ name: 'tokens', inputs, labels, count, inputShape: [o.length], numClasses: o.classes });
-}
 
 async function oracleFor(model: Model): Promise<GradientOracle> {
   return createNodeOracle(model, (await loadOrtNode()) ? 'node' : 'wasm');

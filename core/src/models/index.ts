@@ -7,3 +7,5 @@ export type { LayerSpec, NetworkSpec, NetworkSpecInput, PresetName } from './net
 export { NetworkError } from './layers';
 export { referenceForward } from './reference';
 export type { ReferenceResult } from './reference';
+export { exportOnnx, exportModelOnnx, type ExportOptions } from './export';
+export { predictProbabilities } from './predict';

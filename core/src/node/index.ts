@@ -7,3 +7,4 @@ export { datasetNames, loadDataset, loadFashionMnist, type DatasetName, type Loa
 export { createNodeOracle, loadOrtNode, type NodeOracleOptions } from './ort-node';
 export { createFileCheckpointStore } from './checkpoint-file';
 export { nodeWrtc } from './wrtc';
+export { loadLocalData, readLocalSource } from './local-data';

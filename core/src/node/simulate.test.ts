@@ -1,3 +1,7 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GradientOracle } from '../engine/oracle';
 import { createModel } from '../models';
@@ -111,6 +115,31 @@ describe('simulate CLI', () => {
     expect(r.testAccuracy).toEqual(expect.any(Number));
     expect(r).not.toHaveProperty('finalParams');
   }, 30_000);
+
+  it.each([
+    ['an ONNX file', fileURLToPath(new URL('../../fixtures/onnx/mlp.onnx', import.meta.url)), 'mlp.onnx', 55_050],
+    ['a layer list', 'layers', 'tiny', 7_850],
+  ])('runs --model with %s', async (_, arg, name, d) => {
+    let path = arg;
+    if (arg === 'layers') {
+      path = join(mkdtempSync(join(tmpdir(), 'simulate-')), 'tiny.json');
+      writeFileSync(path, JSON.stringify({ name: 'tiny', inputShape: [784], numClasses: 10, layers: [{ type: 'dense', units: 10 }] }));
+    }
+    const out: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+    try {
+      await main(['--model', path, '--peers', '2', '--rounds', '30', '--limit', '1000', '--json', '--quiet', '--lr', '0.003']);
+    } finally {
+      spy.mockRestore();
+    }
+    const r = JSON.parse(out.join('')) as { modelName: string; d: number; initialAccuracy: number; testAccuracy: number; problem: string };
+    expect(r).toMatchObject({ modelName: name, d });
+    expect(r.problem).toMatch(new RegExp(`^${name.replace('.', '\\.')} on mnist-train`));
+    expect(r.testAccuracy).toBeGreaterThan(r.initialAccuracy + 0.3);
+  }, 60_000);
 
   it('refuses model-only flags without --model', async () => {
     await expect(main(['--dirichlet', '1', '--quiet'])).rejects.toThrow(/--dirichlet needs --model/);

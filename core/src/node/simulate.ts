@@ -1,7 +1,11 @@
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { algorithmNames, type AlgorithmName, type AlgorithmConfig, type Partition } from '../config';
-import { createModel, modelNames, type ModelName } from '../models';
+import { createModel, modelNames, type Model, type ModelName } from '../models';
+import { networkSchema, type NetworkSpec } from '../models/network';
+import { sha256Hex } from '../runtime/model-file';
 import { runModelSimulation, type ModelSimulationResult } from '../sim/model';
 import { runSimulation, type SimulationResult } from '../sim/synthetic';
 import { datasetNames, loadDataset, type DatasetName } from './datasets';
@@ -17,6 +21,7 @@ import { createNodeOracle, type NodeBackend } from './ort-node';
  *
  *   npm run simulate -- --algo mv-sto-signsgd-sim --peers 50 --batch 8 --rounds 500 --seed 1
  *   npm run simulate -- --model mlp --dataset mnist --algo mv-sto-signsgd-sim --peers 50 --batch 32 --rounds 250 --seed 1
+ *   npm run simulate -- --model core/fixtures/onnx/lenet5.onnx --peers 2 --rounds 100   (an ONNX file, or a layer list .json)
  *
  * Progress lines go to stderr, the final table (or JSON with --json) to stdout. Defaults follow
  * the problem: the synthetic one takes lr = 0.01, R = 1, batch 8, 500 rounds (its scale); a
@@ -88,7 +93,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option('--eta <x>', 'local learning rate (federated)', real)
     .option('--weight-decay <x>', 'weight decay', real)
     .addOption(new Option('--ties <rule>', 'tied votes: zero (the paper\'s Sign(0) = 0, default here) or a seeded coin').choices(['zero', 'coin']))
-    .addOption(new Option('--model <name>', 'train a real model instead of the synthetic problem').choices([...modelNames]))
+    .option('--model <preset|file>', `train a real model instead of the synthetic problem: ${modelNames.join(', ')}, an ONNX file or a layer list (.json)`)
     .addOption(new Option('--dataset <name>', 'dataset for --model').choices(datasetNames.filter((n) => n !== 'synthetic')).default('mnist'))
     .option('--dirichlet <alpha>', 'non-IID: Dirichlet(alpha) label split over peers (--model; default IID)', positive)
     .addOption(new Option('--backend <name>', 'gradient oracle for --model').choices(['auto', 'node', 'wasm']).default('auto'))
@@ -104,7 +109,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   const o = program.opts<{
     algo: AlgorithmName | 'all'; peers: number; batch?: number; rounds?: number; seed: number; lr?: number;
     theta?: number; R?: number; alpha?: number; K?: number; eta?: number; weightDecay?: number; ties?: AlgorithmConfig['ties'];
-    model?: ModelName; dataset: Exclude<DatasetName, 'synthetic'>; dirichlet?: number; backend: NodeBackend; evalEvery?: number; limit?: number;
+    model?: string; dataset: Exclude<DatasetName, 'synthetic'>; dirichlet?: number; backend: NodeBackend; evalEvery?: number; limit?: number;
     d: number; noise: number; heterogeneity: number; json?: boolean; quiet?: boolean;
   }>();
   const model = o.model;
@@ -131,10 +136,11 @@ export async function main(argv: readonly string[]): Promise<void> {
   const names: readonly AlgorithmName[] = o.algo === 'all' ? algorithmNames : [o.algo];
   const results: (SimulationResult | ModelSimulationResult)[] = [];
   if (model !== undefined) {
+    const chosen = modelFromFlag(model);
     const data = await loadDataset(o.dataset, o.limit !== undefined ? { limit: o.limit } : {});
-    const oracle = await createNodeOracle(createModel(model), o.backend);
+    const oracle = await createNodeOracle(chosen.model, o.backend);
     const partition: Partition = o.dirichlet !== undefined ? { kind: 'dirichlet', alpha: o.dirichlet } : { kind: 'iid' };
-    progress(`${model} (d = ${oracle.d}) on ${data.train.name} (${data.train.count} train / ${data.test.count} test), ${oracle.backend} backend`);
+    progress(`${chosen.model.name} (d = ${oracle.d}) on ${data.train.name} (${data.train.count} train / ${data.test.count} test), ${oracle.backend} backend`);
     try {
       for (const name of names) {
         results.push(await runModelSimulation({
@@ -144,11 +150,11 @@ export async function main(argv: readonly string[]): Promise<void> {
           rounds,
           seed: o.seed,
           oracle,
-          x0: createModel(model).init(o.seed),
+          x0: chosen.model.init(o.seed),
           train: data.train,
           test: data.test,
           partition,
-          model,
+          ...chosen.config,
           dataset: o.dataset,
           ...(o.evalEvery !== undefined && { evalEvery: o.evalEvery }),
           onProgress: (p) => progress(
@@ -180,6 +186,23 @@ export async function main(argv: readonly string[]): Promise<void> {
   } else {
     process.stdout.write(`${results[0].problem}, seed ${o.seed}\n${formatTable(results)}\n`);
   }
+}
+
+/** `--model`: a preset, an ONNX file, or a layer list (.json); what the session config records of it */
+function modelFromFlag(value: string): { model: Model; config: { model?: ModelName; network?: NetworkSpec; modelFile?: { sha256: string; bytes: number; name: string } } } {
+  if ((modelNames as readonly string[]).includes(value)) return { model: createModel(value as ModelName), config: { model: value as ModelName } };
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(value));
+  } catch {
+    throw new Error(`--model ${value}: neither a built-in model (${modelNames.join(', ')}) nor a readable file`);
+  }
+  if (value.endsWith('.json')) {
+    const network = networkSchema.parse(JSON.parse(new TextDecoder().decode(bytes)));
+    return { model: createModel(network), config: { network } };
+  }
+  const name = basename(value);
+  return { model: createModel({ onnx: bytes, name }), config: { modelFile: { sha256: sha256Hex(bytes), bytes: bytes.length, name } } };
 }
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;

@@ -3,6 +3,8 @@ import { partitionFor } from '../data/partition';
 import type { Dataset } from '../data/dataset';
 import type { Backend, GradientOracle } from '../engine/oracle';
 import { createModel, type Model } from '../models';
+import { fetchModelFile } from './model-file';
+import { fetchSessionConfig } from './session-info';
 import { createStrategy } from '../optim';
 import { createRng } from '../random';
 import { sessionModelSpec, type SessionConfig } from '../config';
@@ -38,8 +40,19 @@ export interface StartPeerOptions {
   readonly label?: string;
   /** Node: @roamhq/wrtc (core/src/node/wrtc.ts); browsers: omit */
   readonly wrtc?: WrtcImplementation;
-  /** the session's dataset (Node: from disk; browsers: fetched from the signaling server) */
-  loadData(config: SessionConfig): Promise<TrainTest>;
+  /**
+   * The data this peer trains and tests on. A session with `data` (each peer's own): the peer's
+   * files prepared as config.data says (data/local), train = its whole shard; otherwise the
+   * session's server-hosted `dataset` (Node: from disk; browsers: from the signaling server),
+   * split over peers by the partition. Called before the peer joins: a rejection (a DataError
+   * naming the file and row) keeps it out of the session.
+   */
+  loadData(config: SessionConfig, model: Model): Promise<TrainTest>;
+  /**
+   * the session's uploaded model file, verified against config.modelFile (default:
+   * fetchModelFile from the signaling server; runtime/model-file.ts)
+   */
+  fetchModel?(serverUrl: string, file: NonNullable<SessionConfig['modelFile']>): Promise<Uint8Array>;
   /** a gradient oracle for the session's model on the chosen backend */
   createOracle(model: Model, backend: Backend): Promise<GradientOracle>;
   readonly checkpoints?: CheckpointStore;
@@ -99,52 +112,62 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
     for (const r of computeMs.keys()) if (r < e.round) computeMs.delete(r);
     emit({ ...e, computeMs: ms });
   };
+  // Before joining: the session's model (its file fetched and hash-checked), this peer's data
+  // and a checkpoint to resume, so a peer whose model, data or checkpoint does not fit gets
+  // its error without ever being a member (the others see no epoch come and go).
+  const config = await fetchSessionConfig(options.serverUrl, options.sessionId, options.token);
+  const modelBytes = config.modelFile ? await (options.fetchModel ?? fetchModelFile)(options.serverUrl, config.modelFile) : undefined;
+  const model = createModel(sessionModelSpec(config, modelBytes));
+  const { store: checkpoints, start } = await resumableCheckpoints(options, model.d, emit);
+  const data = await options.loadData(config, model);
+  checkDataFitsModel(data.train, model);
+  checkDataFitsModel(data.test, model);
+
   const signaling = createSignalingClient(options.serverUrl);
   let transport: ReturnType<typeof createWebRtcTransport> | undefined;
   let oracle: GradientOracle | undefined;
   try {
-    // before joining, so a resumed peer can ask for the shard it had, and an unusable
-    // checkpoint fails before anything else happens
-    const { store: checkpoints, start } = await resumableCheckpoints(options, emit);
-    const saved = shardOf(start?.memory?.data);
+    // a resumed peer asks for the shard its checkpoint's data position names
+    const saved = config.data ? null : shardOf(start?.memory?.data);
     const joined = await signaling.join({
       sessionId: options.sessionId,
       token: options.token,
       info: { backend: options.backend, ...(options.label ? { label: options.label } : {}) },
       ...(saved !== null ? { shard: saved } : {}),
     });
-    const { config, peerId } = joined;
-    // Channels connect while the data and the engine load; the offers of peers already in the
-    // session would otherwise reach a peer with no transport to answer them.
+    const { peerId } = joined;
+    if (JSON.stringify(joined.config) !== JSON.stringify(config)) throw new Error('the session config changed between reading it and joining');
+    // Channels connect while the engine loads; the offers of peers already in the session
+    // would otherwise reach a peer with no transport to answer them.
     transport = createWebRtcTransport({ signaling, wrtc: options.wrtc, iceServers: config.iceServers });
     const held = holdMessagesUntilSubscribed(transport);
     const record = createSignalingRecord(signaling, options.token);
-    const model = createModel(sessionModelSpec(config));
-    if (start !== null && start.x.length !== model.d) {
-      throw new Error(`the checkpoint holds ${start.x.length} parameters, the session's model has d = ${model.d}`);
-    }
-    const [data, createdOracle] = await Promise.all([options.loadData(config), options.createOracle(model, options.backend)]);
-    oracle = createdOracle;
-    checkDataFitsModel(data.train, model);
+    oracle = await options.createOracle(model, options.backend);
 
-    // Shards follow membership (docs/session.md, "Shards"): the signaling server gives each
-    // member a shard, and the session's start fixes how many there are (the peers present then).
-    // So the sampler is built at the first gradient, when the split is final; a resumed peer got
-    // back the shard its checkpoint names, and its data position is restored then.
+    // Server-hosted data: shards follow membership (docs/session.md, "Shards"): the signaling
+    // server gives each member a shard, and the session's start fixes how many there are (the
+    // peers present then). So the sampler is built at the first gradient, when the split is
+    // final; a resumed peer got back the shard its checkpoint names, and its data position is
+    // restored then. A peer's own data is its shard, whole.
     const self = joined.membership.peers.find((m) => m.id === peerId);
     let sampler: BatchSampler | null = null;
-    let shard = self?.shard ?? 0;
+    let shard = config.data ? 0 : (self?.shard ?? 0);
     let savedPosition: Uint8Array | null = null;
     const samplerNow = (): BatchSampler => {
       if (sampler !== null) return sampler;
-      const fixed = record.assignment();
-      const mine = signaling.membership?.peers.find((m) => m.id === peerId);
-      const count = fixed?.shards ?? record.current().shards ?? config.expectedPeers;
-      shard = fixed?.shard ?? mine?.shard ?? shard;
-      if (shard >= count) shard %= count;
-      const shards = partitionFor(config.partition, data.train, count, createRng(config.seed).fork('partition'));
-      sampler = createBatchSampler(data.train, shards[shard], config.batchSize, createRng(config.seed).fork(`sampler-${shard}`), { reuseBuffers: true });
-      emit({ type: 'shard', shard, shards: count, size: shards[shard].length });
+      let indices: Uint32Array;
+      let count = 1;
+      if (config.data) {
+        indices = Uint32Array.from({ length: data.train.count }, (_, i) => i);
+      } else {
+        const fixed = record.assignment();
+        const mine = signaling.membership?.peers.find((m) => m.id === peerId);
+        count = fixed?.shards ?? record.current().shards ?? config.expectedPeers;
+        shard = (fixed?.shard ?? mine?.shard ?? shard) % count;
+        indices = partitionFor(config.partition, data.train, count, createRng(config.seed).fork('partition'))[shard];
+      }
+      sampler = createBatchSampler(data.train, indices, config.batchSize, createRng(config.seed).fork(`sampler-${shard}`), { reuseBuffers: true });
+      emit({ type: 'shard', shard, shards: count, size: indices.length });
       if (savedPosition !== null) {
         const bytes = savedPosition;
         savedPosition = null;
@@ -250,6 +273,7 @@ function shardOf(bytes: Uint8Array | undefined): number | null {
 
 async function resumableCheckpoints(
   options: StartPeerOptions,
+  d: number,
   emit: (e: PeerEvent) => void,
 ): Promise<{ store: CheckpointStore | undefined; start: Checkpoint | null }> {
   const own = options.checkpoints;
@@ -270,6 +294,9 @@ async function resumableCheckpoints(
     if (other === null) throw new Error('the resume checkpoint does not exist');
     fromSession = other.session;
     start = { ...other, session: options.sessionId };
+  }
+  if (start !== null && start.x.length !== d) {
+    throw new Error(`the checkpoint holds ${start.x.length} parameters, the session's model has d = ${d}`);
   }
   if (start !== null) emit({ type: 'resume', round: start.round, hash: hashParams(start.x), fromSession });
   const initial = start;

@@ -1,4 +1,5 @@
-import { parseSessionConfig, type Partition, type SessionConfig } from '../config';
+import { parseSessionConfig, sessionModelName, type ModelFile, type Partition, type SessionConfig } from '../config';
+import type { NetworkSpec } from '../models/network';
 import { createBatchSampler, partitionFor, type Dataset } from '../data';
 import type { GradientOracle } from '../engine/oracle';
 import { createStrategy, type AlgorithmConfigInput } from '../optim';
@@ -133,6 +134,9 @@ export interface ModelSimulationOptions {
   readonly evalEvery?: number;
   /** names for the session config and the result (defaults 'mlp' and 'mnist') */
   readonly model?: SessionConfig['model'];
+  /** the layer list or ONNX file the oracle's model was made from, recorded in the session config */
+  readonly network?: NetworkSpec;
+  readonly modelFile?: ModelFile;
   readonly dataset?: SessionConfig['dataset'];
   /** called at every evaluation, in round order */
   readonly onProgress?: (point: ModelCurvePoint) => void;
@@ -142,6 +146,8 @@ export interface ModelSimulationOptions {
 
 export interface ModelSimulationResult extends Omit<SimulationResult, 'curve'> {
   readonly model: SessionConfig['model'];
+  /** what trained: the file's, the layer list's or the preset's name */
+  readonly modelName: string;
   readonly dataset: SessionConfig['dataset'];
   readonly partition: Partition;
   /** test accuracy at x^0 and after the last round; initialLoss / finalLoss are test losses */
@@ -163,6 +169,8 @@ export async function runModelSimulation(opts: ModelSimulationOptions): Promise<
   const strategy = createStrategy(opts.algorithm);
   const config = parseSessionConfig({
     model: opts.model ?? 'mlp',
+    ...(opts.network !== undefined && { network: opts.network }),
+    ...(opts.modelFile !== undefined && { modelFile: opts.modelFile }),
     dataset: opts.dataset ?? 'mnist',
     algorithm: strategy.config,
     partition,
@@ -188,8 +196,9 @@ export async function runModelSimulation(opts: ModelSimulationOptions): Promise<
   const final = run.curve[run.curve.length - 1];
   return {
     algorithm: strategy.name,
-    problem: `${config.model} on ${opts.train.name} (${partition.kind === 'iid' ? 'IID' : `Dirichlet alpha=${partition.alpha}`})`,
+    problem: `${sessionModelName(config)} on ${opts.train.name} (${partition.kind === 'iid' ? 'IID' : `Dirichlet alpha=${partition.alpha}`})`,
     model: config.model,
+    modelName: sessionModelName(config),
     dataset: config.dataset,
     partition,
     peers: opts.peers,

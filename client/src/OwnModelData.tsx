@@ -1,0 +1,110 @@
+import { useState } from 'react';
+import { localDataSchema, type LocalDataSpec, type ModelFile } from '@signvote/core';
+
+/**
+ * The create form's "bring your own" fields: an ONNX file uploaded to the signaling server at
+ * once (POST /api/models imports it and answers its d, input and classes, or why it cannot
+ * train), and the data each peer brings (a JSON data spec: docs/data.md). Both end up in the
+ * session config (`modelFile`, `data`); the form's model and dataset fields are then unused.
+ */
+
+export interface OwnChoice {
+  readonly modelFile?: ModelFile;
+  readonly data?: LocalDataSpec;
+}
+
+interface Uploaded extends ModelFile {
+  readonly d: number;
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+}
+
+export const exampleDataSpec = JSON.stringify({ format: 'csv', labelColumn: 'label', classes: ['a', 'b', 'c'], testFraction: 0.2 }, null, 1);
+
+export function OwnModelData({ server, onChange }: { server: string; onChange: (choice: OwnChoice, error: string | null) => void }) {
+  const [uploaded, setUploaded] = useState<Uploaded | null>(null);
+  const [uploading, setUploading] = useState(false);
+  const [modelError, setModelError] = useState<string | null>(null);
+  const [specText, setSpecText] = useState('');
+  const [specError, setSpecError] = useState<string | null>(null);
+
+  const report = (file: Uploaded | null, text: string) => {
+    const spec = parseSpec(text);
+    setSpecError(spec.error);
+    onChange({ ...(file ? { modelFile: { sha256: file.sha256, bytes: file.bytes, name: file.name } } : {}), ...(spec.data ? { data: spec.data } : {}) }, spec.error);
+  };
+
+  const upload = async (file: File | undefined) => {
+    setModelError(null);
+    setUploaded(null);
+    report(null, specText);
+    if (!file) return;
+    setUploading(true);
+    try {
+      const url = new URL(`api/models?name=${encodeURIComponent(file.name)}`, server.endsWith('/') ? server : `${server}/`);
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: file });
+      const body = (await res.json().catch(() => ({}))) as Partial<Uploaded> & { error?: string };
+      if (!res.ok || typeof body.sha256 !== 'string') throw new Error(body.error ?? `the server answered ${res.status}`);
+      const done = body as Uploaded;
+      setUploaded(done);
+      report(done, specText);
+    } catch (err) {
+      setModelError((err as Error).message);
+    } finally {
+      setUploading(false);
+    }
+  };
+
+  return (
+    <fieldset>
+      <legend>Your own model and data (optional)</legend>
+      <div className={modelError ? 'field invalid' : 'field'}>
+        <label htmlFor="field-modelFile">Model file (ONNX)</label>
+        <input id="field-modelFile" type="file" accept=".onnx" data-testid="model-file" onChange={(e) => void upload(e.target.files?.[0])} />
+        {uploading && <span className="hint">Uploading and checking…</span>}
+        {modelError && (
+          <span className="field-error" data-testid="model-file-error">
+            {modelError}
+          </span>
+        )}
+        {uploaded && (
+          <span className="hint" data-testid="model-file-summary">
+            {uploaded.name}: d = {uploaded.d.toLocaleString('en-US')}, input {uploaded.inputShape.join('×')}, {uploaded.numClasses} classes (replaces the model above)
+          </span>
+        )}
+      </div>
+      <div className={specError ? 'field invalid' : 'field'}>
+        <label htmlFor="field-dataSpec">Peers' own data (JSON)</label>
+        <textarea
+          id="field-dataSpec"
+          rows={3}
+          placeholder={exampleDataSpec}
+          value={specText}
+          data-testid="data-spec"
+          onChange={(e) => {
+            setSpecText(e.target.value);
+            report(uploaded, e.target.value);
+          }}
+        />
+        {specError ? (
+          <span className="field-error">{specError}</span>
+        ) : (
+          <span className="hint">empty: peers train on the dataset above; see docs/data.md for images</span>
+        )}
+      </div>
+    </fieldset>
+  );
+}
+
+function parseSpec(text: string): { data?: LocalDataSpec; error: string | null } {
+  if (text.trim() === '') return { error: null };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { error: 'not valid JSON' };
+  }
+  const parsed = localDataSchema.safeParse(json);
+  if (!parsed.success) return { error: parsed.error.issues.map((i) => `${i.path.join('.') || 'spec'}: ${i.message}`).join('; ') };
+  return { data: parsed.data, error: null };
+}
