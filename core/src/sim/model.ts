@@ -2,6 +2,8 @@ import { parseSessionConfig, type Partition, type SessionConfig } from '../confi
 import { createBatchSampler, partitionFor, type Dataset } from '../data';
 import type { GradientOracle } from '../engine/oracle';
 import { createStrategy, type AlgorithmConfigInput } from '../optim';
+import { adversarialStrategy, flipLabels, type AdversaryKind } from '../optim/adversary';
+import type { Strategy } from '../optim/strategy';
 import { runLocalSession, type LocalSessionOptions, type LocalSessionResult } from './local';
 import { runStreams } from './streams';
 import { checkCount, summarize, type SimulationResult } from './synthetic';
@@ -45,6 +47,11 @@ export interface ModelRunOptions {
   readonly onEvent?: LocalSessionOptions['onEvent'];
   /** every evaluation, in round order, x^0 (round 0) first */
   readonly onEvaluation?: (point: ModelCurvePoint) => void;
+  /**
+   * FOR RESEARCH: these peers (indices) are adversaries of this kind (optim/adversary.ts): a
+   * wrapped worker step, poisoned labels (label-flip), or ballots lost in transit (silent)
+   */
+  readonly adversaries?: { readonly kind: AdversaryKind; readonly peers: ReadonlySet<number> };
 }
 
 export interface ModelRun {
@@ -85,15 +92,26 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRun> {
   };
 
   record(0, await oracle.evaluate(opts.x0, test));
+  const adversaries = opts.adversaries;
+  const isAdversary = (i: number): boolean => adversaries?.peers.has(i) === true;
+  if (adversaries?.kind === 'silent' && adversaries.peers.has(0)) {
+    // peer 0 aggregates the first term and its own ballot never crosses the wire
+    throw new RangeError('a silent adversary cannot be peer 0 (the first aggregator)');
+  }
+  const silent = adversaries?.kind === 'silent';
+  const absent = silent || opts.absent !== undefined
+    ? (round: number, i: number): boolean => (silent && isAdversary(i)) || (opts.absent?.(round, i) ?? false)
+    : undefined;
   const session = await runLocalSession({
     config,
     peers,
     params: opts.x0,
     gradientFor: (i) => {
       const sampler = createBatchSampler(train, shards[i], config.batchSize, streams.batches(i));
+      const poisoned = adversaries?.kind === 'label-flip' && isAdversary(i);
       let logged = -1;
       return async (at, round) => {
-        const r = await oracle.gradient(at, sampler.next());
+        const r = await oracle.gradient(at, poisoned ? flipLabels(sampler.next(), train.numClasses) : sampler.next());
         if (logged !== round) {
           logged = round;
           if (round >= 0 && round < rounds && Number.isFinite(r.loss)) {
@@ -108,7 +126,10 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRun> {
     // every peer's gradient for the round was in before its verdict: its training loss is complete
     onEvaluation: (round, e) => record(round + 1, e),
     ...(opts.arrival !== undefined && { arrival: opts.arrival }),
-    ...(opts.absent !== undefined && { absent: opts.absent }),
+    ...(absent !== undefined && { absent }),
+    ...(adversaries !== undefined && {
+      strategyFor: (i: number, honest: Strategy) => (isAdversary(i) ? adversarialStrategy(honest, adversaries.kind, { seed: config.seed, peer: i }) : honest),
+    }),
     ...(opts.onEvent !== undefined && { onEvent: opts.onEvent }),
   });
   return { session, lossSum, lossCount, curve };
