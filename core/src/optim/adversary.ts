@@ -24,9 +24,10 @@ import type { Ballot, Strategy, WorkerContext, WorkerState } from './strategy';
  *               adversary and every round                honest ballot's scale
  *   label-flip  honest protocol on poisoned data: every label y of its batches becomes
  *               (classes - 1 - y) (`flipLabels`); the ballot itself is computed honestly
- *   silent      joins and keeps its state, never votes: its ballots never leave the peer (the
- *               caller drops them in transit: `absent` in core/src/sim, a transport filter in a
- *               real peer), and it draws no gradients
+ *   silent      joins, applies every verdict, answers the protocol, never votes: its worker
+ *               step never settles (the session tolerates a hung worker step: it keeps
+ *               applying verdicts, docs/session.md), so no ballot is ever sent, not even its
+ *               own when it aggregates, and it draws no gradients
  *
  * Scaled-sign ballots (EF-signSGD) keep their scale and treat their bits as sign ballots do.
  * The honest ballot is always computed first (except for silent), so an adversary costs what an
@@ -65,10 +66,8 @@ export function adversarialStrategy(strategy: Strategy, kind: AdversaryKind, opt
   const agreedSigns = (d: number): Uint8Array => (agreed ??= randomBits(d, createRng(`collude-${opts.seed}`)));
 
   async function workerStep(ctx: WorkerContext, state: WorkerState): Promise<Ballot> {
-    if (lie === 'silent') {
-      // never sent (the caller drops it), so no gradient is spent on it
-      return { kind: 'signs', bits: new Uint8Array(packedBytes(state.d)) };
-    }
+    // pending for good: the worker role runs one step at a time, so this peer never votes again
+    if (lie === 'silent') return new Promise<Ballot>(() => {});
     const honest = await strategy.workerStep(ctx, state);
     return corrupt(honest, lie, state.d, own, agreedSigns);
   }

@@ -49,7 +49,7 @@ export interface ModelRunOptions {
   readonly onEvaluation?: (point: ModelCurvePoint) => void;
   /**
    * FOR RESEARCH: these peers (indices) are adversaries of this kind (optim/adversary.ts): a
-   * wrapped worker step, poisoned labels (label-flip), or ballots lost in transit (silent)
+   * wrapped worker step, or poisoned labels (label-flip)
    */
   readonly adversaries?: { readonly kind: AdversaryKind; readonly peers: ReadonlySet<number> };
 }
@@ -94,14 +94,6 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRun> {
   record(0, await oracle.evaluate(opts.x0, test));
   const adversaries = opts.adversaries;
   const isAdversary = (i: number): boolean => adversaries?.peers.has(i) === true;
-  if (adversaries?.kind === 'silent' && adversaries.peers.has(0)) {
-    // peer 0 aggregates the first term and its own ballot never crosses the wire
-    throw new RangeError('a silent adversary cannot be peer 0 (the first aggregator)');
-  }
-  const silent = adversaries?.kind === 'silent';
-  const absent = silent || opts.absent !== undefined
-    ? (round: number, i: number): boolean => (silent && isAdversary(i)) || (opts.absent?.(round, i) ?? false)
-    : undefined;
   const session = await runLocalSession({
     config,
     peers,
@@ -126,7 +118,7 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRun> {
     // every peer's gradient for the round was in before its verdict: its training loss is complete
     onEvaluation: (round, e) => record(round + 1, e),
     ...(opts.arrival !== undefined && { arrival: opts.arrival }),
-    ...(absent !== undefined && { absent }),
+    ...(opts.absent !== undefined && { absent: opts.absent }),
     ...(adversaries !== undefined && {
       strategyFor: (i: number, honest: Strategy) => (isAdversary(i) ? adversarialStrategy(honest, adversaries.kind, { seed: config.seed, peer: i }) : honest),
     }),
