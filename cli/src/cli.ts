@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
+import { adversaryKinds } from '@signvote/core';
 import { EXIT, exitCodeOf } from './exit';
 import { registerModelCommands } from './model-check';
 import { runPeer } from './peer';
@@ -85,8 +86,9 @@ program
   .option('--label <text>', 'a name shown to the other peers')
   .option('--checkpoint <file>', 'save checkpoints here (every checkpointEvery rounds); on start, continue from it when it belongs to this session')
   .option('--resume <file>', "start from this checkpoint although it was saved in another session (e.g. after a server restart)")
-  .option('--json', 'stdout: one JSON object per round {"round","term","role","loss","accuracy","hash","bytesUp","bytesDown"}; stderr: other events as JSON lines')
+  .option('--json', 'stdout: one JSON object per round {"round","term","role","loss","accuracy","hash","bytesUp","bytesDown","agreement","lowAgreement"}; stderr: other events as JSON lines')
   .option('--timings', 'with --json: add "ms", "computeMs", "cpuMs", "counted" and "at" to each round object')
+  .addOption(new Option('--adversary <kind>', 'FOR TESTS AND RESEARCH: vote as an adversary (sign-flip, random, collude, label-flip, silent; docs/algorithms.md)').choices([...adversaryKinds]))
   .addHelpText(
     'after',
     examples([

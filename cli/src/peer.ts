@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { startPeer, type CheckpointStore, type PeerEvent } from '@signvote/core';
+import { lowAgreement, startPeer, type AdversaryKind, type CheckpointStore, type PeerEvent } from '@signvote/core';
 import { createFileCheckpointStore, createNodeOracle, loadDataset, nodeWrtc } from '@signvote/core/node';
 import { EXIT } from './exit';
 
@@ -19,6 +19,8 @@ export interface PeerFlags {
   label?: string;
   checkpoint?: string;
   resume?: string;
+  /** FOR TESTS AND RESEARCH: vote as this kind of adversary (docs/algorithms.md) */
+  adversary?: AdversaryKind;
 }
 
 /**
@@ -44,6 +46,10 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   });
   let rounds = 0;
   let lastAccuracy: number | undefined;
+  // every peer's latest moving-average vote agreement, and who is flagged far below the rest
+  const agreement: Record<string, number> = {};
+  let flagged = '';
+  if (flags.adversary !== undefined) note(`ADVERSARY (research only): this peer votes as '${flags.adversary}' (docs/algorithms.md "Adversarial peers")`);
   let lastCpu = process.cpuUsage();
   // without the signaling server the transport closes, so the session cannot go on here
   let leave: (reason: string) => void = () => {};
@@ -57,6 +63,8 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
         break;
       case 'round': {
         if (e.accuracy !== undefined) lastAccuracy = e.accuracy;
+        Object.assign(agreement, e.agreement);
+        const low = lowAgreement(agreement).sort();
         if (flags.json) {
           const row: Record<string, unknown> = {
             round: e.round,
@@ -67,6 +75,8 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
             hash: e.hash,
             bytesUp: e.bytesUp,
             bytesDown: e.bytesDown,
+            agreement: e.agreement,
+            lowAgreement: low,
           };
           if (flags.timings) {
             // CPU of the whole process (all threads: ORT, wrtc) since the previous round: tells
@@ -77,6 +87,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
           }
           out(JSON.stringify(row));
         } else {
+          if (low.join(',') !== flagged && low.length > 0) note(`low vote agreement (far below the rest): ${low.map((p) => `${p} ${(100 * agreement[p]).toFixed(1)}%`).join(', ')}`);
           const acc = lastAccuracy === undefined ? '' : ` acc ${(100 * lastAccuracy).toFixed(1)}%`;
           const loss = Number.isFinite(e.loss) ? ` loss ${e.loss.toFixed(4)}` : '';
           progress(
@@ -84,6 +95,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
               `up ${formatBytes(e.bytesUp)} down ${formatBytes(e.bytesDown)} ${e.ms.toFixed(0)} ms (compute ${e.computeMs.toFixed(0)} ms)`,
           );
         }
+        flagged = low.join(',');
         break;
       }
       case 'term':
@@ -136,6 +148,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
     createOracle: (model, backend) => createNodeOracle(model, backend === 'node' ? 'node' : 'wasm'),
     checkpoints: flags.checkpoint ? trackSaves(createFileCheckpointStore(resolve(flags.checkpoint))) : undefined,
     resumeFrom: flags.resume ? createFileCheckpointStore(resolve(flags.resume)) : undefined,
+    ...(flags.adversary !== undefined && { adversary: flags.adversary }),
     onEvent,
   });
   let exiting = false;

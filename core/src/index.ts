@@ -18,6 +18,8 @@ export { gradCheck, randomBatch, type GradCheckResult } from './models/gradcheck
 export { ModelImportError, MODEL_CAPS, SUPPORTED_OPS, type ImportErrorCode, type ModelCaps } from './import/errors';
 export { PROTOCOL_VERSION, encodeMessage, decodeMessage, ProtocolError, type Message } from './protocol/messages';
 export { createRng, type Rng } from './random';
+export { adversaryKinds, isAdversaryKind, type AdversaryKind } from './optim/adversary';
+export { lowAgreement, rocAuc } from './optim/agreement';
 export { startPeer, type PeerEvent, type RunningPeer, type StartPeerOptions, type TrainTest } from './runtime/peer';
 export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointStore } from './session/checkpoint';
 export { createIdbCheckpointStore } from './session/checkpoint-idb';

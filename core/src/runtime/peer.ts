@@ -4,6 +4,7 @@ import type { Dataset } from '../data/dataset';
 import type { Backend, GradientOracle } from '../engine/oracle';
 import { createModel, type Model } from '../models';
 import { createStrategy } from '../optim';
+import { adversarialStrategy, flipLabels, type AdversaryKind } from '../optim/adversary';
 import { createRng } from '../random';
 import { sessionModelSpec, type SessionConfig } from '../config';
 import type { SessionEvent } from '../session/events';
@@ -47,6 +48,12 @@ export interface StartPeerOptions {
    * session, wins: it is newer. Only the parameter count is checked against the model.
    */
   readonly resumeFrom?: CheckpointStore;
+  /**
+   * FOR TESTS AND RESEARCH ONLY: this peer is an adversary of this kind (optim/adversary.ts):
+   * it follows the protocol but votes against the group, trains on flipped labels, or never
+   * votes. Never set by a session config; absent: an honest peer.
+   */
+  readonly adversary?: AdversaryKind;
   onEvent?(event: PeerEvent): void;
 }
 
@@ -142,11 +149,16 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
     emit({ type: 'members', epoch: joined.membership.epoch, peers: joined.membership.peers });
 
     const activeOracle = oracle;
+    const adversary = options.adversary;
+    const honest = createStrategy(config.algorithm);
+    const nextBatch = adversary === 'label-flip'
+      ? () => flipLabels(sampler.next(), data.train.numClasses)
+      : () => sampler.next();
     const session = createSessionPeer({
       transport: held,
       config,
       session: options.sessionId,
-      strategy: createStrategy(config.algorithm),
+      strategy: adversary === undefined ? honest : adversarialStrategy(honest, adversary, { seed: config.seed, peer: self?.seq ?? peerId }),
       params: model.init(config.seed),
       gradient: async (at, round) => {
         // A peer that votes alone (the others left) would otherwise run round after round in
@@ -154,7 +166,7 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
         // events and timers would wait until the session ends.
         await nextMacrotask();
         const t0 = performance.now();
-        const { grad, loss } = await activeOracle.gradient(at, sampler.next());
+        const { grad, loss } = await activeOracle.gradient(at, nextBatch());
         computeMs.set(round, (computeMs.get(round) ?? 0) + performance.now() - t0);
         return { grad, loss };
       },
