@@ -17,7 +17,8 @@ import type { Ballot, Strategy, WorkerContext, WorkerState } from './strategy';
  *                                                       (1 - 2f) of the honest one (at f = 20%, a
  *                                                       0.6x step that still descends), which a
  *                                                       sign ballot could do just as well
- *   random      fair coins, fresh every round           N(0, rms(v)^2) noise per coordinate: noise
+ *   random      fair coins, fresh every round (seeded   N(0, rms(v)^2) noise per coordinate: noise
+ *               by session seed, peer and round)
  *                                                       of the honest ballot's scale
  *   collude     one agreed sign vector (from the        rms(v) * s for the same agreed signs s: all
  *               session seed), the same for every        colluders push one direction, at the
@@ -69,7 +70,8 @@ export function adversarialStrategy(strategy: Strategy, kind: AdversaryKind, opt
     // pending for good: the worker role runs one step at a time, so this peer never votes again
     if (lie === 'silent') return new Promise<Ballot>(() => {});
     const honest = await strategy.workerStep(ctx, state);
-    return corrupt(honest, lie, state.d, own, agreedSigns);
+    // a stream of (seed, peer, round): the same lie for the same round, however often it is asked
+    return corrupt(honest, lie, state.d, own.fork(ctx.round), agreedSigns);
   }
   return { ...strategy, workerStep };
 }
