@@ -127,10 +127,12 @@ export function expandGrid(cfg: ExperimentConfig, opts: GridOptions = {}): RunSp
       for (const peers of cfg.peers) {
         for (const partition of cfg.partitions) {
           for (const batchSize of cfg.batchSizes) {
-            for (const alg of cfg.algorithms) {
-              const session = sessionFor(cfg, alg, dataset, batchSize, partition, peers, seed,
-                sizes.rounds(dataset, batchSize), sizes.evalEvery(dataset, batchSize));
-              for (const adversary of adversarySettings(cfg)) {
+            // adversaries outside algorithms: a partial grid has every algorithm's clean run and
+            // its runs under the first settings, to compare
+            for (const adversary of adversarySettings(cfg)) {
+              for (const alg of cfg.algorithms) {
+                const session = sessionFor(cfg, alg, dataset, batchSize, partition, peers, seed,
+                  sizes.rounds(dataset, batchSize), sizes.evalEvery(dataset, batchSize));
                 const tag = adversaryTag(adversary);
                 const id = [dataset, slug(alg.label), `b${batchSize}`, partitionTag(partition), `n${peers}`, `s${seed}`, ...(tag ? [tag] : [])].join('_');
                 if (seen.has(id)) throw new Error(`grid produces the run id "${id}" twice; make algorithm labels distinct`);
