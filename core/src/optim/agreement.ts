@@ -44,9 +44,10 @@ export function agreementOf(ballot: TrustedBallot, update: TrustedUpdate, d: num
     const v = ballot.values, u = update.values;
     let same = 0, zero = 0;
     for (let i = 0; i < d; i++) {
-      const a = v[i], b = u[i];
-      if (a === 0 || b === 0) zero++;
-      else if (a > 0 === b > 0) same++;
+      // exact in float64: a product of two float32 values can neither underflow nor overflow
+      const p = v[i] * u[i];
+      if (p > 0) same++;
+      else if (p === 0) zero++;
     }
     return (same + zero / 2) / d;
   }
