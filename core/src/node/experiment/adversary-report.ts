@@ -1,4 +1,4 @@
-import { adversarySettings, adversaryTag, type AdversarySetting } from './grid';
+import { adversarySettings, adversaryTag, type AdversarySetting, type RunSpec } from './grid';
 import type { ExperimentConfig } from './config';
 import type { CellSummary, RunSummary } from './results';
 import { formatPct, stats } from './stats';
@@ -20,7 +20,8 @@ function cellOf(cells: readonly CellSummary[], label: string, a: AdversarySettin
   return cells.find((c) => c.label === label && adversaryTag(c.adversary) === adversaryTag(a));
 }
 
-export function adversarySection(config: ExperimentConfig, cells: readonly CellSummary[], runs: readonly RunSummary[], expected: readonly string[]): string[] {
+export function adversarySection(config: ExperimentConfig, cells: readonly CellSummary[], runs: readonly RunSummary[],
+  expected: ReadonlyArray<Pick<RunSpec, 'id' | 'label' | 'adversary' | 'seed'>>): string[] {
   const settings = adversarySettings(config);
   const kinds = [...new Set(settings.filter((s) => s !== null).map((s) => s!.kind))];
   const fractions = [...new Set(settings.filter((s) => s !== null).map((s) => s!.fraction))].sort((a, b) => a - b);
@@ -55,10 +56,17 @@ export function adversarySection(config: ExperimentConfig, cells: readonly CellS
   }
   lines.push(...aucSection(kinds, fractions, labels, runs));
   const have = new Set(runs.map((r) => r.id));
-  const missing = expected.filter((id) => !have.has(id));
+  const missing = expected.filter((s) => !have.has(s.id));
   if (missing.length > 0) {
-    lines.push(`Missing runs (${missing.length} of ${expected.length}; \`npm run experiment -- --config experiments/${config.name}.json\` resumes and runs exactly these): `
-      + missing.map((id) => `\`${id}\``).join(', ') + '.', '');
+    // one entry per cell: which of its seeds are still to run
+    const seedsOf = new Map<string, number[]>();
+    for (const s of missing) {
+      const cell = `${s.label} ${s.adversary === null ? 'clean' : `${s.adversary.kind} ${pct(s.adversary.fraction)}`}`;
+      seedsOf.set(cell, [...(seedsOf.get(cell) ?? []), s.seed]);
+    }
+    lines.push(`**Missing runs: ${missing.length} of ${expected.length}.** \`npm run experiment -- --config experiments/${config.name}.json\` resumes the grid and runs`
+      + ` exactly these (finished runs are skipped; \`--shard i/k\` splits them over k processes). By cell (seeds missing): `
+      + [...seedsOf].map(([cell, seeds]) => `${cell} (${seeds.join(', ')})`).join('; ') + '.', '');
   }
   return lines;
 }

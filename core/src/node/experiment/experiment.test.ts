@@ -160,10 +160,12 @@ describe('claims and figures', () => {
     expect(judgeClaim({ kind: 'breaks', text: 't', a: 'A', adversary: { kind: 'sign-flip', fraction: 0.2 }, by: 10, where: {}, metric: 'final' }, cells2).verdict).toBe('not supported');
     // the paper's claims see the clean cells only
     expect(judgeClaim({ kind: 'close', text: 't', a: 'A', b: 'B', tolerance: 1.5, where: {}, metric: 'final' }, cells2).verdict).toBe('supported');
-    const text = adversarySection(cfg2, cells2, runs, [...runs.map((r) => r.id), 'B-sign-flip-0.45-1']).join('\n');
+    const expected = [...runs, { id: 'B-sign-flip-0.45-1', label: 'B', adversary: { kind: 'sign-flip' as const, fraction: 0.45 }, seed: 1 }];
+    const text = adversarySection(cfg2, cells2, runs, expected.map((r) => ({ id: r.id, label: r.label, adversary: r.adversary ?? null, seed: r.seed }))).join('\n');
     expect(text).toContain('| sign-flip | 90.00 ± 0.71 (n=2) [-1.00] | 50.00 (n=1) [-41.00] | 45% |');
     expect(text).toContain('| A | sign-flip | 0.950 (0.900) | 0.200 | 0.700 (n=3 runs) |');
-    expect(text).toContain('Missing runs (1 of 8');
+    expect(text).toContain('Missing runs: 1 of 8.');
+    expect(text).toContain('By cell (seeds missing): B sign-flip 45% (1).');
   });
 
   it('draws one band and one line per series and escapes labels', () => {

@@ -164,7 +164,7 @@ export async function writeReport(resultsDir: string, reportFile: string): Promi
     lines.push('');
     lines.push(...tablesFor(exp));
     if (cfg.claims.length > 0) {
-      lines.push('### The paper\'s claims against these runs');
+      lines.push(cfg.adversaries === undefined ? '### The paper\'s claims against these runs' : '### The claims against these runs');
       lines.push('');
       for (const claim of cfg.claims) {
         const v = judgeClaim(claim, exp.cells);
@@ -173,7 +173,7 @@ export async function writeReport(resultsDir: string, reportFile: string): Promi
       lines.push('');
     }
     if (cfg.adversaries !== undefined) {
-      const expected = expandGrid(cfg, { smoke: exp.record.smoke, seeds: exp.record.seeds }).map((s) => s.id);
+      const expected = expandGrid(cfg, { smoke: exp.record.smoke, seeds: exp.record.seeds });
       lines.push(...adversarySection(cfg, exp.cells, exp.runs, expected));
     }
     lines.push(...commsFor(exp));
