@@ -71,7 +71,7 @@ describe('P2P training across processes', () => {
   }, 200_000);
 
   it('a sign-flip adversary (--adversary) trains along, and every peer sees its vote agreement far below the others', async () => {
-    const rounds = 30;
+    const rounds = 20;
     const session = await createSession(server.url, {
       ...base,
       algorithm: { name: 'mv-sto-signsgd-sim', lr: 3e-3 },
