@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { createModel } from '../../models';
 import type { ModelName } from '../../models';
 import { adversarySection } from './adversary-report';
@@ -76,6 +76,27 @@ function tablesFor(exp: Loaded): string[] {
     lines.push('');
   }
   return lines;
+}
+
+/**
+ * Before issue 15 a 1-bit ballot packed an exact 0 as +1, so every coordinate with a zero
+ * gradient drifted by -gamma a round. Only deterministic signs are affected: S_R(0) was already
+ * a fair coin, and SGD-M sends no signs.
+ */
+const DRIFTING = new Set(['signsgd', 'signsgd-sim', 'double-momentum', 'mv-signsgd', 'ef-signsgd']);
+
+function signZeroNote(exp: Loaded): string[] {
+  const algorithmOf = new Map(exp.record.config.algorithms.map((a) => [a.label, a.name]));
+  const labels = [...new Set(exp.cells.filter((c) => c.signZeroDrift && DRIFTING.has(algorithmOf.get(c.label) ?? '')).map((c) => c.label))];
+  if (labels.length === 0) return [];
+  return [
+    `> **Made before the Sign(0) fix.** The ${labels.map((l) => `**${l}**`).join(', ')} runs here packed an exact 0 as +1, so coordinates`,
+    '> with zero gradient (MNIST\'s border-pixel weights, dead ReLUs) drifted by -gamma a round; an exact 0 is now a seeded fair coin',
+    '> (docs/signs.md, "Sign(0) for 1-bit ballots"). Their rows and the claims that use them are stale until they are rerun: remove',
+    `> their files under \`results/${basename(exp.dir)}/runs/\` and run \`${exp.record.command}\` (it resumes, so only they run);`,
+    "> the other algorithms' runs are unchanged by the fix.",
+    '',
+  ];
 }
 
 function commsFor(exp: Loaded): string[] {
@@ -162,6 +183,7 @@ export async function writeReport(resultsDir: string, reportFile: string): Promi
     const incomplete = exp.runs.filter((r) => r.incompleteRounds > 0);
     if (incomplete.length > 0) lines.push(`- ${incomplete.length} runs had rounds where not every ballot was counted (deadline)`);
     lines.push('');
+    lines.push(...signZeroNote(exp));
     lines.push(...tablesFor(exp));
     if (cfg.claims.length > 0) {
       lines.push(cfg.adversaries === undefined ? '### The paper\'s claims against these runs' : '### The claims against these runs');

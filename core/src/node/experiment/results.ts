@@ -44,6 +44,11 @@ export interface RunSummary {
   readonly bytesDownPerPeerRound: number;
   /** wire protocol version the bytes were measured with (absent: version 1) */
   readonly protocol?: number;
+  /**
+   * How a 1-bit ballot packed an exact 0: 'coin' (a seeded fair coin, docs/signs.md) since
+   * issue 15; absent: runs made before, which packed it as +1 (Sign(0) drift).
+   */
+  readonly signZero?: 'coin';
   /** rounds in which fewer than all peers' ballots were counted (should be 0 here) */
   readonly incompleteRounds: number;
   /**
@@ -78,6 +83,8 @@ export interface CellSummary {
   readonly bytesDownPerPeerRound: number;
   /** wire protocol versions of its runs' byte counts */
   readonly protocols: number[];
+  /** some of its runs packed an exact 0 as +1 (made before the Sign(0) fix) */
+  readonly signZeroDrift: boolean;
   /** the cell's adversaries (null: clean) and the agreement score's ROC AUC over its seeds */
   readonly adversary: AdversarySetting | null;
   readonly agreementAuc: Stats;
@@ -173,6 +180,7 @@ export function summarizeCells(config: ExperimentConfig, runs: readonly RunSumma
       bytesUpPerPeerRound: stats(list.map((r) => r.bytesUpPerPeerRound)).mean,
       bytesDownPerPeerRound: stats(list.map((r) => r.bytesDownPerPeerRound)).mean,
       protocols: [...new Set(list.map((r) => r.protocol ?? 1))].sort((a, b) => a - b),
+      signZeroDrift: list.some((r) => r.signZero === undefined),
       adversary: r0.adversary ? { kind: r0.adversary.kind, fraction: r0.adversary.fraction } : null,
       agreementAuc: stats(list.map((r) => r.agreementAuc ?? NaN)),
     });

@@ -110,6 +110,7 @@ export async function runSpec(spec: RunSpec, env: RunEnv): Promise<RunOutcome> {
       bytesUpPerPeerRound: bytesUp / (n * rounds),
       bytesDownPerPeerRound: bytesDown / (n * rounds),
       protocol: PROTOCOL_VERSION,
+      signZero: 'coin',
       incompleteRounds,
       adversary: spec.adversary === null ? null : { ...spec.adversary, peers: [...adversaries!].sort((a, b) => a - b) },
       agreement,
