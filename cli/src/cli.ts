@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { parseSessionConfig, sessionModelName } from '@signvote/core';
+import { adversaryKinds, parseSessionConfig, sessionModelName } from '@signvote/core';
 import { EXIT, exitCodeOf } from './exit';
 import { registerModelCommands } from './model-check';
 import { runPeer } from './peer';
@@ -65,8 +65,9 @@ program
   .option('--resume <file>', "start from this checkpoint although it was saved in another session (e.g. after a server restart)")
   .option('--data <path>', "this peer's own data, for sessions that say so: a CSV file or a folder with one sub-folder of PNG/JPEG images per class (never uploaded)")
   .option('--export <file>', 'when the session finishes, write the trained model here as ONNX (input as the model\'s, outputs logits and probabilities)')
-  .option('--json', 'stdout: one JSON object per round {"round","term","role","loss","accuracy","hash","bytesUp","bytesDown"}; stderr: other events as JSON lines')
+  .option('--json', 'stdout: one JSON object per round {"round","term","role","loss","accuracy","hash","bytesUp","bytesDown","agreement","lowAgreement"}; stderr: other events as JSON lines')
   .option('--timings', 'with --json: add "ms", "computeMs", "cpuMs", "counted" and "at" to each round object')
+  .addOption(new Option('--adversary <kind>', 'FOR TESTS AND RESEARCH: vote as an adversary (sign-flip, random, collude, label-flip, silent; docs/algorithms.md)').choices([...adversaryKinds]))
   .addHelpText(
     'after',
     examples([

@@ -5,9 +5,11 @@ import {
   exportOnnx,
   formatDuration,
   formatRate,
+  lowAgreement,
   SessionEndedError,
   SignalingError,
   startPeer,
+  type AdversaryKind,
   type CheckpointStore,
   type PeerEvent,
   type SessionConfig,
@@ -38,6 +40,8 @@ export interface PeerFlags {
   data?: string;
   /** write the trained model here (ONNX) when the session finishes */
   export?: string;
+  /** FOR TESTS AND RESEARCH: vote as this kind of adversary (docs/algorithms.md) */
+  adversary?: AdversaryKind;
 }
 
 /**
@@ -70,6 +74,10 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   /** the last round's progress line, written again when an evaluation brings a new accuracy */
   let lastLine: ((acc: string) => string) | null = null;
   const rows = createRoundRows((row) => out(JSON.stringify(row)));
+  // every peer's latest moving-average vote agreement, and who is flagged far below the rest
+  const agreement: Record<string, number> = {};
+  let flagged = '';
+  if (flags.adversary !== undefined) note(`ADVERSARY (research only): this peer votes as '${flags.adversary}' (docs/algorithms.md "Adversarial peers")`);
   let lastCpu = process.cpuUsage();
   // without the signaling server the transport closes, so the session cannot go on here
   let leave: (reason: string) => void = () => {};
@@ -94,6 +102,8 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
       case 'round': {
         started = true;
         pace.applied(e.round, performance.now());
+        Object.assign(agreement, e.agreement);
+        const low = lowAgreement(agreement).sort();
         if (flags.json) {
           const row = {
             round: e.round,
@@ -104,6 +114,8 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
             hash: e.hash,
             bytesUp: e.bytesUp,
             bytesDown: e.bytesDown,
+            agreement: e.agreement,
+            lowAgreement: low,
           };
           if (flags.timings) {
             // CPU of the whole process (all threads: ORT, wrtc) since the previous round: tells
@@ -114,6 +126,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
           }
           rows.round(row, e.evaluating);
         } else {
+          if (low.join(',') !== flagged && low.length > 0) note(`low vote agreement (far below the rest): ${low.map((p) => `${p} ${(100 * agreement[p]).toFixed(1)}%`).join(', ')}`);
           const loss = Number.isFinite(e.loss) ? ` loss ${e.loss.toFixed(4)}` : '';
           const rate = pace.rate();
           const eta = pace.etaMs(rounds);
@@ -123,6 +136,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
             `up ${formatBytes(e.bytesUp)} down ${formatBytes(e.bytesDown)} ${e.ms.toFixed(0)} ms (compute ${e.computeMs.toFixed(0)} ms)`;
           progress(lastLine(accuracyText()));
         }
+        flagged = low.join(',');
         break;
       }
       case 'evaluation':
@@ -215,6 +229,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
     createOracle: (model, backend) => createNodeOracle(model, backend === 'node' ? 'node' : 'wasm'),
     checkpoints: flags.checkpoint ? trackSaves(createFileCheckpointStore(resolve(flags.checkpoint))) : undefined,
     resumeFrom: flags.resume ? createFileCheckpointStore(resolve(flags.resume)) : undefined,
+    ...(flags.adversary !== undefined && { adversary: flags.adversary }),
     onEvent,
   }).catch((err: unknown) => {
     // finding 3: a finished session is not trained again; say what it ended with instead

@@ -230,11 +230,14 @@ function PeersTable({ s }: { s: SessionSnapshot }) {
           <th scope="col" title="from the round's opening at the aggregator to the arrival of the peer's last counted ballot">
             Last ballot latency
           </th>
+          <th scope="col" title="share of coordinates on which the peer's recent ballots agreed with the verdict (moving average); flagged when far below the rest">
+            Vote agreement
+          </th>
         </tr>
       </thead>
       <tbody>
         {s.peers.map((p) => (
-          <tr key={p.id} data-testid="peer-row" data-peer={p.id} data-role={p.role} data-self={p.self} data-voted={p.voted ?? ''} data-latency={p.latencyMs ?? ''} className={p.self ? 'self' : undefined}>
+          <tr key={p.id} data-testid="peer-row" data-peer={p.id} data-role={p.role} data-self={p.self} data-voted={p.voted ?? ''} data-latency={p.latencyMs ?? ''} data-agreement={p.agreement ?? ''} data-low-agreement={p.lowAgreement === true} className={[p.self ? 'self' : '', p.lowAgreement ? 'low-agreement' : ''].filter(Boolean).join(' ') || undefined}>
             <td title={p.id}>
               {short(p.id)}
               {p.self ? ' (this tab)' : p.label ? ` (${p.label})` : ''}
@@ -243,6 +246,10 @@ function PeersTable({ s }: { s: SessionSnapshot }) {
             <td>{p.backend ?? '—'}</td>
             <td>{p.voted ?? '—'}</td>
             <td>{p.latencyMs === undefined ? '—' : `${Math.round(p.latencyMs)} ms`}</td>
+            <td title={p.lowAgreement ? 'far below the other peers: it often votes against the group' : undefined}>
+              {p.agreement === undefined ? '—' : `${(100 * p.agreement).toFixed(1)}%`}
+              {p.lowAgreement ? ' ⚠ low' : ''}
+            </td>
           </tr>
         ))}
       </tbody>

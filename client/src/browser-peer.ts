@@ -136,6 +136,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
           mine: e.mine,
           voters: e.voters,
           latencies: e.latencies,
+          agreement: e.agreement,
         });
         if ((e.round + 1) % options.weightsEvery === 0) postWeights(e.round);
         return;

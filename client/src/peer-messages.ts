@@ -27,6 +27,11 @@ export interface PeerInfo {
    * ballot (for this tab, before any verdict names it: how long its last gradient took)
    */
   readonly latencyMs?: number;
+  /**
+   * moving average of the share of coordinates on which its ballots agreed with the verdicts,
+   * in [0, 1] (carried in the verdicts: docs/session.md "Vote agreement")
+   */
+  readonly agreement?: number;
 }
 
 export interface RoundInfo {
@@ -46,6 +51,8 @@ export interface RoundInfo {
   readonly voters?: readonly string[];
   /** per voter, ms from the round's opening at the aggregator to its ballot's arrival */
   readonly latencies?: Readonly<Record<string, number>>;
+  /** per voter, its moving-average vote agreement after this verdict */
+  readonly agreement?: Readonly<Record<string, number>>;
 }
 
 export type ViewMessage =

@@ -158,6 +158,20 @@ describe('SessionModel', () => {
     expect(rows.find((p) => p.id === 'c')?.label).toBe('cli');
   });
 
+  it('shows each peer\'s newest vote agreement and flags the ones far below the rest', () => {
+    const m = new SessionModel();
+    m.apply({ type: 'ready', peerId: 'b', backend: 'wasm', d: 10, rounds: 9, expectedPeers: 5, algorithm: 'x', model: 'mlp' });
+    m.apply({ type: 'peers', peers: ['a', 'b', 'c', 'd', 'e'].map((id) => ({ id })) });
+    m.apply(round(0, { voters: ['a', 'b', 'c', 'd', 'e'], agreement: { a: 0.6, b: 0.61, c: 0.6, d: 0.59, e: 0.6 } }));
+    expect(m.getSnapshot().peers.filter((p) => p.lowAgreement)).toEqual([]);
+    m.apply(round(2, { voters: ['a', 'b', 'c', 'd', 'e'], agreement: { a: 0.6, b: 0.61, c: 0.6, d: 0.59, e: 0.48 } }));
+    // reported late: older than round 2's averages
+    m.apply(round(1, { voters: ['e'], agreement: { e: 0.62 } }));
+    const rows = m.getSnapshot().peers;
+    expect(rows.map((p) => p.agreement)).toEqual([0.6, 0.61, 0.6, 0.59, 0.48]);
+    expect(rows.filter((p) => p.lowAgreement).map((p) => p.id)).toEqual(['e']);
+  });
+
   it('stays finished when late messages arrive, and reports errors with their reason', () => {
     const m = new SessionModel();
     m.apply({ type: 'state', state: 'finished' });

@@ -1,4 +1,4 @@
-import { createProgressMeter, type ProgressMeter } from '@signvote/core';
+import { createProgressMeter, lowAgreement, type ProgressMeter } from '@signvote/core';
 import type { Backend, PeerInfo, PeerState, Role, ViewMessage } from './peer-messages';
 
 /**
@@ -28,6 +28,8 @@ export interface WeightsFrame {
 export type PeerRow = PeerInfo & {
   readonly role: Role;
   readonly self: boolean;
+  /** its vote agreement is far below the rest (lowAgreement in core/src/optim/agreement.ts) */
+  readonly lowAgreement?: true;
 };
 
 export interface SessionSnapshot {
@@ -110,6 +112,8 @@ export class SessionModel {
   private readonly voted = new Map<string, number>();
   /** per peer: its ballot latency in the latest round this tab knows it for */
   private readonly latency = new Map<string, { readonly round: number; readonly ms: number }>();
+  /** per peer: its moving-average vote agreement in the latest round this tab knows it for */
+  private readonly agreement = new Map<string, { readonly round: number; readonly share: number }>();
   private roundsSeen = 0;
   /** this tab's own gradient time, shown until a verdict reports its latency */
   private selfLatency: number | undefined;
@@ -250,12 +254,17 @@ export class SessionModel {
       const known = this.latency.get(id);
       if (known === undefined || known.round < msg.round) this.latency.set(id, { round: msg.round, ms });
     }
+    for (const [id, share] of Object.entries(msg.agreement ?? {})) {
+      const known = this.agreement.get(id);
+      if (known === undefined || known.round < msg.round) this.agreement.set(id, { round: msg.round, share });
+    }
   }
 
-  private statsOf(id: string, self: boolean): { voted?: number; latencyMs?: number } {
+  private statsOf(id: string, self: boolean): { voted?: number; latencyMs?: number; agreement?: number } {
     const voted = this.voted.get(id) ?? (this.roundsSeen > 0 ? 0 : undefined);
     const latencyMs = this.latency.get(id)?.ms ?? (self ? this.selfLatency : undefined);
-    return { ...(voted !== undefined ? { voted } : {}), ...(latencyMs !== undefined ? { latencyMs } : {}) };
+    const agreement = this.agreement.get(id)?.share;
+    return { ...(voted !== undefined ? { voted } : {}), ...(latencyMs !== undefined ? { latencyMs } : {}), ...(agreement !== undefined ? { agreement } : {}) };
   }
 
   /** term bookkeeping shared by every message that names the aggregator */
@@ -295,6 +304,9 @@ export class SessionModel {
         self: true,
       });
     }
+    const scores: Record<string, number> = {};
+    for (const r of rows.values()) if (r.agreement !== undefined) scores[r.id] = r.agreement;
+    for (const id of lowAgreement(scores)) rows.set(id, { ...rows.get(id)!, lowAgreement: true });
     return [...rows.values()];
   }
 }

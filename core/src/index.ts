@@ -21,6 +21,8 @@ export { ModelImportError, MODEL_CAPS, SUPPORTED_OPS, type ImportErrorCode, type
 export { PROTOCOL_VERSION, encodeMessage, decodeMessage, ProtocolError, type Message } from './protocol/messages';
 export { createRng, type Rng } from './random';
 export * from './record';
+export { adversaryKinds, isAdversaryKind, type AdversaryKind } from './optim/adversary';
+export { lowAgreement, rocAuc } from './optim/agreement';
 export { startPeer, type PeerEvent, type RunningPeer, type StartPeerOptions, type TrainTest } from './runtime/peer';
 export { createProgressMeter, formatDuration, formatRate, type ProgressMeter } from './runtime/progress';
 export { sha256Hex, verifyModelFile, fetchModelFile, modelFilePath, ModelFileMismatchError } from './runtime/model-file';

@@ -22,6 +22,9 @@ export interface RoundLine {
   readonly hash: string;
   readonly bytesUp: number;
   readonly bytesDown: number;
+  /** per voter of the round's verdict, its moving-average vote agreement; peers flagged far below the rest */
+  readonly agreement: Readonly<Record<string, number>>;
+  readonly lowAgreement: readonly string[];
   /** with --timings */
   readonly ms?: number;
   readonly computeMs?: number;

@@ -69,6 +69,30 @@ describe('P2P training across processes', () => {
     console.log(`4 peers: ${rounds} rounds, accuracy ${(100 * accuracies[0]!).toFixed(1)}%, hash ${[...hashes][0]}`);
   }, 200_000);
 
+  it('a sign-flip adversary (--adversary) trains along, and every peer sees its vote agreement far below the others', async () => {
+    const rounds = 20;
+    const session = await createSession(server.url, {
+      ...base,
+      algorithm: { name: 'mv-sto-signsgd-sim', lr: 3e-3 },
+      expectedPeers: 5,
+      rounds,
+      evalEvery: 0,
+      seed: 11,
+    });
+    const peers = [1, 2, 3, 4, 5].map((i) => startPeerProcess(`p${i}`, server.url, session, i === 3 ? ['--adversary', 'sign-flip'] : []));
+    await Promise.all(peers.map((p) => expectClean(p, 180_000)));
+    expect(new Set(peers.map(finalHash)).size).toBe(1);
+    const idOf = (p: PeerProcess) => p.events.find((e) => e.event === 'joined')!.peerId as string;
+    const flipper = idOf(peers[2]);
+    for (const p of peers) {
+      const last = p.rounds.at(-1)!;
+      expect(Object.keys(last.agreement).sort(), p.describe()).toEqual(peers.map(idOf).sort());
+      const honest = peers.filter((q) => q !== peers[2]).map((q) => last.agreement[idOf(q)]);
+      expect(last.agreement[flipper]).toBeLessThan(Math.min(...honest));
+      expect(last.lowAgreement).toEqual([flipper]);
+    }
+  }, 200_000);
+
   it('kill -9 of the aggregator: a new one leads within 3 s, rounds stay continuous, survivors agree', async () => {
     const rounds = 80;
     const { peers, lead: victim } = await fourPeersAt(25, { rounds, seed: 11 });

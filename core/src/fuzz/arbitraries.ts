@@ -26,14 +26,16 @@ const verdict = fc
     payload: fc.uint8Array({ maxLength: 40 }),
     timed: fc.boolean(),
     latency: fc.nat({ max: 0xffffffff }),
+    agreed: fc.option(fc.nat({ max: 255 }), { nil: undefined }),
   })
-  .map(({ originBack, timed, latency, hash, ...m }): Message => {
+  .map(({ originBack, timed, latency, agreed, hash, ...m }): Message => {
     const voters = countBits(m.counted);
     return {
       ...m,
       origin: Math.max(0, m.term - originBack),
       ...(hash !== undefined ? { hash } : {}),
       ...(timed ? { latencies: Array.from({ length: voters }, (_, i) => (latency + i) % 0x100000000) } : {}),
+      ...(agreed !== undefined ? { agreement: Uint8Array.from({ length: voters }, (_, i) => (agreed + i) & 0xff) } : {}),
     };
   });
 

@@ -72,6 +72,12 @@ describe('wire messages', () => {
     expect(reason(() => decodeMessage(pack({ ...samples[1], latencies: [1, 0.5] })))).toBe('invalid');
     expect(reason(() => decodeMessage(pack({ ...samples[1], latencies: new Uint8Array(2) })))).toBe('invalid');
     expect(decodeMessage(pack({ ...samples[1], latencies: [1, 2] }))).toMatchObject({ latencies: [1, 2] });
+    // vote agreement: one byte per counted ballot, as binary
+    expect(reason(() => decodeMessage(pack({ ...samples[1], agreement: new Uint8Array(3) })))).toBe('invalid');
+    expect(reason(() => decodeMessage(pack({ ...samples[1], agreement: [200, 100] })))).toBe('invalid');
+    const agreed = decodeMessage(pack({ ...samples[1], agreement: Uint8Array.of(200, 100) }));
+    expect(agreed.type === 'verdict' && Array.from(agreed.agreement!)).toEqual([200, 100]);
+    expect(() => encodeMessage({ ...samples[1], agreement: new Uint8Array(1) } as Message)).toThrow(/agreement/);
   });
 
 });

@@ -51,7 +51,10 @@ export interface BallotMessage extends Header {
  * membership of term `origin` (join order) of the ballots that were tallied. `latencies`, when
  * present, has one entry per set bit of `counted`, in the same order: the ms from the round's
  * opening at the deciding aggregator to that ballot's arrival (a few bytes per voter, so every
- * peer can show every peer's latency).
+ * peer can show every peer's latency). `agreement`, when present, is one byte per counted ballot
+ * in the same order: round(255 x the share of coordinates on which that ballot agreed with this
+ * update), so every peer can show who votes against the group (docs/session.md). Both are
+ * optional: a decoder of this version that predates a field ignores it.
  */
 export interface VerdictMessage extends Header {
   readonly type: 'verdict';
@@ -63,6 +66,7 @@ export interface VerdictMessage extends Header {
   readonly counted: Uint8Array;
   readonly payload: Uint8Array;
   readonly latencies?: readonly number[];
+  readonly agreement?: Uint8Array;
 }
 
 /** aggregator -> peer: voting for `round` is open in this term; parameters should hash to `hash` */
@@ -204,6 +208,11 @@ function validate(m: Record<string, unknown>, own: boolean): void {
       put(m, 'counted', bin(m, t, 'counted', MAX_COUNTED_BYTES), own);
       put(m, 'payload', bin(m, t, 'payload', MAX_MESSAGE_BYTES), own);
       if (m.latencies !== undefined) latencies(m.latencies, countBits(m.counted as Uint8Array));
+      if (m.agreement !== undefined) {
+        const a = bin(m, t, 'agreement', MAX_COUNTED_BYTES * 8);
+        if (a.byteLength !== countBits(m.counted as Uint8Array)) throw invalid(t, 'agreement', 'one byte per counted ballot');
+        put(m, 'agreement', a, own);
+      }
       return;
     case 'open':
       uint(m, t, 'round');

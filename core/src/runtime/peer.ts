@@ -6,6 +6,7 @@ import { createModel, type Model } from '../models';
 import { fetchModelFile } from './model-file';
 import { fetchSessionConfig } from './session-info';
 import { createStrategy } from '../optim';
+import { adversarialStrategy, flipLabels, type AdversaryKind } from '../optim/adversary';
 import { createRng } from '../random';
 import { sessionModelSpec, type SessionConfig } from '../config';
 import type { SessionEvent } from '../session/events';
@@ -62,6 +63,12 @@ export interface StartPeerOptions {
    * session, wins: it is newer. Only the parameter count is checked against the model.
    */
   readonly resumeFrom?: CheckpointStore;
+  /**
+   * FOR TESTS AND RESEARCH ONLY: this peer is an adversary of this kind (optim/adversary.ts):
+   * it follows the protocol but votes against the group, trains on flipped labels, or never
+   * votes. Never set by a session config; absent: an honest peer.
+   */
+  readonly adversary?: AdversaryKind;
   onEvent?(event: PeerEvent): void;
 }
 
@@ -206,11 +213,16 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
     emit({ type: 'members', epoch: joined.membership.epoch, peers: joined.membership.peers });
 
     const activeOracle = oracle;
+    const adversary = options.adversary;
+    const honest = createStrategy(config.algorithm);
+    const nextBatch = adversary === 'label-flip'
+      ? () => flipLabels(samplerNow().next(), data.train.numClasses)
+      : () => samplerNow().next();
     const session = createSessionPeer({
       transport: held,
       config,
       session: options.sessionId,
-      strategy: createStrategy(config.algorithm),
+      strategy: adversary === undefined ? honest : adversarialStrategy(honest, adversary, { seed: config.seed, peer: self?.seq ?? peerId }),
       params: model.init(config.seed),
       gradient: async (at, round) => {
         // A peer that votes alone (the others left) would otherwise run round after round in
@@ -218,7 +230,7 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
         // events and timers would wait until the session ends.
         await nextMacrotask();
         const t0 = performance.now();
-        const { grad, loss } = await activeOracle.gradient(at, samplerNow().next());
+        const { grad, loss } = await activeOracle.gradient(at, nextBatch());
         computeMs.set(round, (computeMs.get(round) ?? 0) + performance.now() - t0);
         return { grad, loss };
       },

@@ -1,3 +1,4 @@
+import { agreementByte, agreementOf } from '../optim/agreement';
 import { decodeBallot, encodeUpdate } from '../optim/codec';
 import type { TrustedBallot } from '../optim/strategy';
 import type { StatusMessage, VerdictMessage } from '../protocol/messages';
@@ -407,14 +408,17 @@ export class AggregatorRole {
     // join order, so the tally (and a float mean) does not depend on arrival order
     const voters = peers.filter((p) => this.ballots.has(p));
     const absent = peers.filter((p) => !this.ballots.has(p));
-    const update = strategy.aggregate({ ballots: voters.map((p) => this.ballots.get(p)!), voters, absent }, replica.d, round);
+    const ballots = voters.map((p) => this.ballots.get(p)!);
+    const update = strategy.aggregate({ ballots, voters, absent }, replica.d, round);
     const payload = encodeUpdate(update, replica.d);
     const counted = new Uint8Array(Math.ceil(peers.length / 8));
     peers.forEach((p, i) => {
       if (this.ballots.has(p)) counted[i >> 3] |= 1 << (i & 7);
     });
     const latencies = voters.map((p) => this.arrivals.get(p) ?? 0);
-    const verdict = { round, decidedInTerm: view.term, hashBefore: replica.hash, counted, payload, latencies };
+    // who voted with the group: a byte per voter (docs/session.md "Vote agreement")
+    const agreement = Uint8Array.from(ballots, (b) => agreementByte(agreementOf(b, update, replica.d)));
+    const verdict = { round, decidedInTerm: view.term, hashBefore: replica.hash, counted, payload, latencies, agreement };
     // the workers are waiting: send first, apply and hash after (the result is checked against
     // their next ballots, which carry the hash they got)
     this.ctx.broadcast(verdictBody(verdict, false));

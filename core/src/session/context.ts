@@ -94,6 +94,7 @@ export function verdictBody(rec: Omit<VerdictRecord, 'hashAfter'> & { hashAfter?
     counted: rec.counted,
     payload: rec.payload,
   };
-  const timed = rec.latencies === undefined ? body : { ...body, latencies: rec.latencies };
+  const withAgreement = rec.agreement === undefined ? body : { ...body, agreement: rec.agreement };
+  const timed = rec.latencies === undefined ? withAgreement : { ...withAgreement, latencies: rec.latencies };
   return replay ? { ...timed, hash: rec.hashAfter! } : timed;
 }

@@ -55,6 +55,12 @@ export type SessionEvent =
        * (carried in the verdict, so every peer knows every voter's); `{}` when unknown
        */
       readonly latencies: Readonly<Record<PeerId, number>>;
+      /**
+       * per voter of this verdict, the moving average (weight 0.1 on the newest) of the share of
+       * coordinates on which its ballots agreed with the verdicts, in [0, 1], as this peer has
+       * seen them (carried in the verdict: docs/session.md "Vote agreement"); `{}` when unknown
+       */
+      readonly agreement: Readonly<Record<PeerId, number>>;
     }
   | {
       readonly type: 'evaluation';

@@ -23,6 +23,8 @@ export interface VerdictRecord {
   readonly payload: Uint8Array;
   /** per counted ballot, ms from the round's opening to its arrival at the deciding aggregator */
   readonly latencies?: readonly number[];
+  /** per counted ballot, round(255 x its agreement with the update) (optim/agreement.ts) */
+  readonly agreement?: Uint8Array;
 }
 
 /** states kept on a replica's trail */

@@ -1,4 +1,5 @@
 import type { SessionConfig } from '../config';
+import { AGREEMENT_WEIGHT, shareOfByte } from '../optim/agreement';
 import { countBits } from '../protocol/messages';
 import type { PeerId } from '../transport/transport';
 import type { Checkpoint, CheckpointStore, WorkerMemory } from './checkpoint';
@@ -79,6 +80,8 @@ export class RoundReport {
   /** `finished`, held until the evaluations are reported */
   private afterEvaluations: (() => void) | null = null;
   private finishedSent = false;
+  /** per peer, the moving average of its ballots' agreement with the verdicts (optim/agreement.ts) */
+  private readonly agreementAvg = new Map<PeerId, number>();
   private resolveFinished: (v: { round: number; hash: string }) => void = () => {};
   private rejectFinished: (e: Error) => void = () => {};
   /** resolves when the last round (config.rounds) is applied here; rejects when the peer gives up */
@@ -132,7 +135,14 @@ export class RoundReport {
   applied(rec: VerdictRecord, as: AppliedAs): void {
     const { config, clock, replica } = this.o;
     const now = clock.now();
-    const { voters, latencies } = votersOf(rec, as.members);
+    const { voters, latencies, agreement: shares } = votersOf(rec, as.members);
+    const agreement: [PeerId, number][] = [];
+    for (const [p, share] of shares) {
+      const prev = this.agreementAvg.get(p);
+      const avg = prev === undefined ? share : prev + AGREEMENT_WEIGHT * (share - prev);
+      this.agreementAvg.set(p, avg);
+      agreement.push([p, avg]);
+    }
     const round = replica.round;
     const evaluating = this.o.evaluate !== undefined && config.evalEvery > 0 && round % config.evalEvery === 0;
     this.o.emit({
@@ -150,6 +160,7 @@ export class RoundReport {
       mine: voters.includes(this.o.self),
       voters,
       latencies,
+      agreement: Object.fromEntries(agreement),
     });
     this.roundBytesUp = this.roundBytesDown = 0;
     this.lastRoundAt = now;
@@ -242,9 +253,12 @@ export class RoundReport {
  * peer never saw (it joined later, or the term is older than the memberships it keeps) has
  * unnamed voters.
  */
-function votersOf(rec: VerdictRecord, members: readonly PeerId[] | undefined): { voters: PeerId[]; latencies: Record<PeerId, number> } {
+function votersOf(rec: VerdictRecord, members: readonly PeerId[] | undefined): {
+  voters: PeerId[]; latencies: Record<PeerId, number>; agreement: [PeerId, number][];
+} {
   const voters: PeerId[] = [];
   const timed: [PeerId, number][] = [];
+  const agreement: [PeerId, number][] = [];
   if (members !== undefined) {
     let k = 0;
     for (let i = 0; i < rec.counted.length * 8; i++) {
@@ -254,10 +268,12 @@ function votersOf(rec: VerdictRecord, members: readonly PeerId[] | undefined): {
         voters.push(p);
         const ms = rec.latencies?.[k];
         if (ms !== undefined) timed.push([p, ms]);
+        const a = rec.agreement?.[k];
+        if (a !== undefined) agreement.push([p, shareOfByte(a)]);
       }
       k++;
     }
   }
   // fromEntries defines own properties: a peer id like "__proto__" stays a plain key
-  return { voters, latencies: Object.fromEntries(timed) };
+  return { voters, latencies: Object.fromEntries(timed), agreement };
 }

@@ -24,11 +24,14 @@ describe('session over the in-memory hub', () => {
     expect(rounds.every((e) => e.type === 'round' && e.counted === 8 && e.mine)).toBe(true);
     // every tab can name the voters and their latencies: a worker's view equals the aggregator's
     const ids = sim.peers.map((p) => p.peer.self);
-    const seenBy = (p: SimPeer) => p.events.flatMap((e) => (e.type === 'round' ? [{ round: e.round, voters: e.voters, latencies: e.latencies }] : []));
+    const seenBy = (p: SimPeer) => p.events.flatMap((e) => (e.type === 'round' ? [{ round: e.round, voters: e.voters, latencies: e.latencies, agreement: e.agreement }] : []));
     for (const r of seenBy(agg)) {
       expect(r.voters).toEqual(ids);
       expect(Object.keys(r.latencies).sort()).toEqual([...ids].sort());
       for (const ms of Object.values(r.latencies)) expect(Number.isInteger(ms) && ms >= 0).toBe(true);
+      // and how often each voted with the verdict: honest voters of one problem, all above a coin
+      expect(Object.keys(r.agreement).sort()).toEqual([...ids].sort());
+      for (const a of Object.values(r.agreement)) expect(a > 0.5 && a <= 1).toBe(true);
     }
     expect(seenBy(sim.peers[5])).toEqual(seenBy(agg));
     // after the first round, the aggregator receives exactly 7 ballot messages per round and
@@ -39,10 +42,11 @@ describe('session over the in-memory hub', () => {
     for (const e of rounds.slice(1)) {
       if (e.type !== 'round') continue;
       expect(e.bytesDown).toBe(7 * ballotBytes);
-      // the verdict also carries each voter's arrival latency (1-5 bytes each)
+      // the verdict also carries each voter's arrival latency (1-5 bytes each) and agreement (1 byte each)
       const latencies = e.voters.map((p) => e.latencies[p]);
       const verdictBytes = encodeMessage({
         v: PROTOCOL_VERSION, type: 'verdict', session: 'local', term: 8, round: 20, origin: 8, base: hash, counted: new Uint8Array([0xff]), payload: new Uint8Array(1 + 64 / 8), latencies,
+        agreement: new Uint8Array(8),
       }).length;
       // an even number of voters can tie: then the verdict carries a d/8-byte tie bitmap
       expect([7 * verdictBytes, 7 * (verdictBytes + 64 / 8)]).toContain(e.bytesUp);

@@ -275,6 +275,7 @@ export function applyVerdict(ctx: PeerContext, from: PeerId, msg: VerdictMessage
       counted: msg.counted,
       payload: msg.payload,
       ...(msg.latencies !== undefined ? { latencies: msg.latencies } : {}),
+      ...(msg.agreement !== undefined ? { agreement: msg.agreement } : {}),
     },
     update,
   );

@@ -72,6 +72,11 @@ export interface LocalSessionOptions {
    * The run then finishes when every surviving peer has.
    */
   readonly crashes?: ReadonlyArray<{ readonly peer: number; readonly afterRound: number }>;
+  /**
+   * Replaces peer i's strategy (given the honest one) before its session starts: the hook for
+   * adversarial peers (optim/adversary.ts), which lie in their worker step only.
+   */
+  readonly strategyFor?: (peerIndex: number, honest: Strategy) => Strategy;
   /** default: the virtual clock described above */
   readonly clock?: Clock;
   /** session id carried by every message (default 'local') */
@@ -229,7 +234,7 @@ export async function runLocalSession(options: LocalSessionOptions): Promise<Loc
       peers.push(createSessionPeer({
         transport: observed(transport, i),
         config,
-        strategy: keepingState(createStrategy(config.algorithm), i),
+        strategy: keepingState(options.strategyFor?.(i, createStrategy(config.algorithm)) ?? createStrategy(config.algorithm), i),
         params: options.params,
         gradient: tracked(options.gradientFor(i)),
         clock,

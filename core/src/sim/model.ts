@@ -3,6 +3,8 @@ import type { NetworkSpec } from '../models/network';
 import { createBatchSampler, partitionFor, type Dataset } from '../data';
 import type { GradientOracle } from '../engine/oracle';
 import { createStrategy, type AlgorithmConfigInput } from '../optim';
+import { adversarialStrategy, flipLabels, type AdversaryKind } from '../optim/adversary';
+import type { Strategy } from '../optim/strategy';
 import { runLocalSession, type LocalSessionOptions, type LocalSessionResult } from './local';
 import { runStreams } from './streams';
 import { checkCount, summarize, type SimulationResult } from './synthetic';
@@ -46,6 +48,11 @@ export interface ModelRunOptions {
   readonly onEvent?: LocalSessionOptions['onEvent'];
   /** every evaluation, in round order, x^0 (round 0) first */
   readonly onEvaluation?: (point: ModelCurvePoint) => void;
+  /**
+   * FOR RESEARCH: these peers (indices) are adversaries of this kind (optim/adversary.ts): a
+   * wrapped worker step, or poisoned labels (label-flip)
+   */
+  readonly adversaries?: { readonly kind: AdversaryKind; readonly peers: ReadonlySet<number> };
 }
 
 export interface ModelRun {
@@ -86,15 +93,18 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRun> {
   };
 
   record(0, await oracle.evaluate(opts.x0, test));
+  const adversaries = opts.adversaries;
+  const isAdversary = (i: number): boolean => adversaries?.peers.has(i) === true;
   const session = await runLocalSession({
     config,
     peers,
     params: opts.x0,
     gradientFor: (i) => {
       const sampler = createBatchSampler(train, shards[i], config.batchSize, streams.batches(i));
+      const poisoned = adversaries?.kind === 'label-flip' && isAdversary(i);
       let logged = -1;
       return async (at, round) => {
-        const r = await oracle.gradient(at, sampler.next());
+        const r = await oracle.gradient(at, poisoned ? flipLabels(sampler.next(), train.numClasses) : sampler.next());
         if (logged !== round) {
           logged = round;
           if (round >= 0 && round < rounds && Number.isFinite(r.loss)) {
@@ -110,6 +120,9 @@ export async function runModel(opts: ModelRunOptions): Promise<ModelRun> {
     onEvaluation: (round, e) => record(round + 1, e),
     ...(opts.arrival !== undefined && { arrival: opts.arrival }),
     ...(opts.absent !== undefined && { absent: opts.absent }),
+    ...(adversaries !== undefined && {
+      strategyFor: (i: number, honest: Strategy) => (isAdversary(i) ? adversarialStrategy(honest, adversaries.kind, { seed: config.seed, peer: i }) : honest),
+    }),
     ...(opts.onEvent !== undefined && { onEvent: opts.onEvent }),
   });
   return { session, lossSum, lossCount, curve };

@@ -45,7 +45,9 @@ function verdictOf(ok: number, total: number): ClaimVerdict['verdict'] {
 }
 
 export function judgeClaim(claim: Claim, cells: readonly CellSummary[]): ClaimVerdict {
-  const sel = cells.filter((c) => matches(c, claim.where));
+  if (claim.kind === 'robust' || claim.kind === 'breaks') return judgeAdversaryClaim(claim, cells);
+  // the paper's claims are about clean runs: cells with adversaries have their own claims
+  const sel = cells.filter((c) => matches(c, claim.where) && c.adversary === null);
   const metricName = claim.metric === 'final' ? 'final' : 'best';
   if (claim.kind === 'gap' || claim.kind === 'close') {
     const diffs: { ctx: string; d: number }[] = [];
@@ -131,5 +133,32 @@ export function judgeClaim(claim: Claim, cells: readonly CellSummary[]): ClaimVe
   return {
     text: claim.text, verdict,
     sentence: `${claim.a}'s ${metricName} test accuracy does not fall (tolerance ${claim.tolerance} points) as ${claim.axis} grows in ${ok} of ${total} settings. ${parts.join('; ')}.`,
+  };
+}
+
+const sameAdversary = (c: CellSummary, a: { kind: string; fraction: number }) =>
+  c.adversary !== null && c.adversary.kind === a.kind && Math.abs(c.adversary.fraction - a.fraction) < 1e-9;
+
+/** robust: `a` under the adversaries stays within `tolerance` points of clean; breaks: it loses more than `by`. */
+function judgeAdversaryClaim(claim: Extract<Claim, { kind: 'robust' | 'breaks' }>, cells: readonly CellSummary[]): ClaimVerdict {
+  const sel = cells.filter((c) => matches(c, claim.where) && c.label === claim.a);
+  const what = `${Math.round(claim.adversary.fraction * 100)}% ${claim.adversary.kind} adversaries`;
+  const rows: { ctx: string; d: number }[] = [];
+  let noise = 0;
+  for (const attacked of sel.filter((c) => sameAdversary(c, claim.adversary))) {
+    const clean = sel.find((c) => c.adversary === null && ctxKey(c, 'label') === ctxKey(attacked, 'label'));
+    if (!clean) continue;
+    rows.push({ ctx: ctxKey(attacked, 'label'), d: value(attacked, claim.metric) - value(clean, claim.metric) });
+    noise = Math.max(noise, spread(attacked, claim.metric), spread(clean, claim.metric));
+  }
+  const ok = rows.filter((r) => (claim.kind === 'robust' ? r.d >= -claim.tolerance : r.d < -claim.by)).length;
+  const verdict = verdictOf(ok, rows.length);
+  if (rows.length === 0) return { text: claim.text, verdict, sentence: `No runs of ${claim.a} both clean and with ${what} yet.` };
+  const detail = rows.map((r) => `${r.ctx}: ${pts(r.d)}`).join('; ') + noiseNote(noise);
+  const bound = claim.kind === 'robust' ? `at most ${claim.tolerance} points below` : `more than ${claim.by} points below`;
+  return {
+    text: claim.text, verdict,
+    sentence: `With ${what}, ${claim.a} ends ${bound} its clean run in ${ok} of ${rows.length} settings (${claim.metric} test accuracy, ` +
+      `attacked minus clean, mean over seeds). Per setting: ${detail}.`,
   };
 }

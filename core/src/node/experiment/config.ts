@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { algorithmConfigSchema, algorithmNames, partitionSchema, scheduleSchema } from '../../config';
+import { adversaryKinds } from '../../optim/adversary';
 
 /**
  * An experiment file (experiments/*.json) describes a grid of sessions:
@@ -43,6 +44,19 @@ const lrScalingSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('none') }).strict(),
   z.object({ kind: z.literal('linear'), referenceBatch: z.number().int().min(1).max(4096) }).strict(),
 ]);
+
+/**
+ * FOR RESEARCH: adversarial peers (optim/adversary.ts), a seeded choice of round(fraction n) peers
+ * per seed. One setting, or a grid axis: every kind at every fraction, where fraction 0 is one
+ * clean cell (not one per kind).
+ */
+const fractionSchema = z.number().min(0).max(0.9);
+const adversariesSchema = z.union([
+  z.object({ kind: z.enum(adversaryKinds), fraction: fractionSchema }).strict(),
+  z.object({ kinds: z.array(z.enum(adversaryKinds)).min(1).max(adversaryKinds.length), fractions: z.array(fractionSchema).min(1).max(8) }).strict(),
+]);
+export type AdversariesConfig = z.infer<typeof adversariesSchema>;
+const adversarySelector = z.object({ kind: z.enum(adversaryKinds), fraction: fractionSchema }).strict();
 
 /** Selects grid cells; omitted axes match everything. */
 const selectorSchema = z
@@ -102,6 +116,31 @@ const claimSchema = z.discriminatedUnion('kind', [
       metric: metricSchema,
     })
     .strict(),
+  // adversaries: `a` under `adversary` against `a` clean (same other axes)
+  z
+    .object({
+      kind: z.literal('robust'),
+      text: z.string().min(1).max(400),
+      a: z.string().min(1),
+      adversary: adversarySelector,
+      /** at most this many points below clean in every selected cell */
+      tolerance: z.number().nonnegative(),
+      where: selectorSchema.default({}),
+      metric: metricSchema,
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('breaks'),
+      text: z.string().min(1).max(400),
+      a: z.string().min(1),
+      adversary: adversarySelector,
+      /** more than this many points below clean in every selected cell */
+      by: z.number().nonnegative(),
+      where: selectorSchema.default({}),
+      metric: metricSchema,
+    })
+    .strict(),
   z
     .object({
       kind: z.literal('trend'),
@@ -150,6 +189,7 @@ const experimentConfigSchema = z
     algorithms: z.array(algorithmEntrySchema).min(1).max(16),
     batchSizes: z.array(z.number().int().min(1).max(4096)).min(1).max(8),
     partitions: z.array(partitionSchema).min(1).max(4).default([{ kind: 'iid' }]),
+    adversaries: adversariesSchema.optional(),
     peers: z.array(z.number().int().min(1).max(1000)).min(1).max(8),
     seeds: z.number().int().min(1).max(100),
     /** first seed; run k uses seed firstSeed + k */
@@ -182,7 +222,7 @@ const experimentConfigSchema = z
       labels.add(a.label);
     }
     cfg.claims.forEach((c, i) => {
-      const names = c.kind === 'trend' ? [c.a] : [c.a, c.b];
+      const names = c.kind === 'trend' || c.kind === 'robust' || c.kind === 'breaks' ? [c.a] : [c.a, c.b];
       for (const n of names) {
         if (!labels.has(n)) ctx.addIssue({ code: 'custom', path: ['claims', i], message: `unknown algorithm label "${n}" (known: ${[...labels].join(', ')})` });
       }

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { adversarySection } from './adversary-report';
 import { judgeClaim } from './claims';
 import { loadExperimentConfig, parseExperimentConfig } from './config';
 import { parseCsv } from './csv';
@@ -129,6 +130,42 @@ describe('claims and figures', () => {
     expect(close.sentence).toContain('in 1 of 2 settings');
     const none = judgeClaim({ kind: 'gap', text: 't', a: 'A', b: 'B', where: { batchSize: 32 }, metric: 'final' }, cells);
     expect(none.verdict).toBe('no data');
+  });
+
+  it('adversaries: a grid axis with one clean cell, robust / breaks claims against it, and the section with AUC and missing runs', async () => {
+    const byz = await loadExperimentConfig('experiments/byzantine.json');
+    const grid = expandGrid(byz);
+    // per algorithm and seed: the clean run and 5 kinds x 4 fractions
+    expect(grid.length).toBe(3 * 21 * 3);
+    expect(new Set(grid.map((r) => r.id)).size).toBe(grid.length);
+    expect(grid.filter((r) => r.adversary === null)).toHaveLength(9);
+    expect(grid.find((r) => r.adversary?.kind === 'sign-flip' && r.adversary.fraction === 0.2 && r.label === 'SGD-M' && r.seed === 1)!.id)
+      .toBe('mnist_sgd-m_b8_iid_n50_s1_sign-flip-20');
+
+    const adv = (label: string, seed: number, acc: number, kind: 'sign-flip' | null, fraction: number, auc: number | null): RunSummary => ({
+      ...run(label, 8, seed, acc), id: `${label}-${kind}-${fraction}-${seed}`,
+      adversary: kind === null ? null : { kind, fraction, peers: [1] }, agreementAuc: auc,
+    });
+    const cfg2 = parseExperimentConfig({ ...cfg, batchSizes: [8], adversaries: { kinds: ['sign-flip'], fractions: [0, 0.2, 0.45] } });
+    const runs = [
+      adv('A', 1, 0.90, null, 0, null), adv('A', 2, 0.92, null, 0, null), adv('A', 1, 0.895, 'sign-flip', 0.2, 1), adv('A', 2, 0.905, 'sign-flip', 0.2, 0.9),
+      adv('B', 1, 0.90, null, 0, null), adv('B', 1, 0.40, 'sign-flip', 0.2, 1), adv('A', 1, 0.5, 'sign-flip', 0.45, 0.2),
+    ];
+    const cells2 = summarizeCells(cfg2, runs);
+    const robust = judgeClaim({ kind: 'robust', text: 't', a: 'A', adversary: { kind: 'sign-flip', fraction: 0.2 }, tolerance: 2, where: {}, metric: 'final' }, cells2);
+    expect(robust.verdict).toBe('supported');
+    expect(robust.sentence).toContain('-1.00');
+    const breaks = judgeClaim({ kind: 'breaks', text: 't', a: 'B', adversary: { kind: 'sign-flip', fraction: 0.2 }, by: 10, where: {}, metric: 'final' }, cells2);
+    expect(breaks.verdict).toBe('supported');
+    expect(judgeClaim({ kind: 'breaks', text: 't', a: 'A', adversary: { kind: 'sign-flip', fraction: 0.2 }, by: 10, where: {}, metric: 'final' }, cells2).verdict).toBe('not supported');
+    // the paper's claims see the clean cells only
+    expect(judgeClaim({ kind: 'close', text: 't', a: 'A', b: 'B', tolerance: 1.5, where: {}, metric: 'final' }, cells2).verdict).toBe('supported');
+    const expected = [...runs, { id: 'B-sign-flip-0.45-1', label: 'B', adversary: { kind: 'sign-flip' as const, fraction: 0.45 }, seed: 1 }];
+    const text = adversarySection(cfg2, cells2, runs, expected.map((r) => ({ id: r.id, label: r.label, adversary: r.adversary ?? null, seed: r.seed }))).join('\n');
+    expect(text).toContain('| sign-flip | 90.00 ± 0.71 (n=2) [-1.00] | 50.00 (n=1) [-41.00] | 45% |');
+    expect(text).toContain('| A | sign-flip | 0.950 (0.900) | 0.200 | 0.700 (n=3 runs) |');
+    expect(text).toContain('Missing runs: 1 of 8.');
+    expect(text).toContain('By cell (seeds missing): B sign-flip 45% (1).');
   });
 
   it('draws one band and one line per series and escapes labels', () => {

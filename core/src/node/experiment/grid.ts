@@ -1,6 +1,30 @@
 import { parseSessionConfig } from '../../config';
 import type { Partition, SessionConfig } from '../../config';
+import type { AdversaryKind } from '../../optim/adversary';
 import type { AlgorithmEntry, ExperimentConfig } from './config';
+
+/** A run's adversaries (optim/adversary.ts); null: a clean run. */
+export interface AdversarySetting {
+  readonly kind: AdversaryKind;
+  readonly fraction: number;
+}
+
+/** The adversary axis of a grid: null (clean) for fraction 0 or no `adversaries`, then kind x fraction. */
+export function adversarySettings(cfg: ExperimentConfig): Array<AdversarySetting | null> {
+  const a = cfg.adversaries;
+  if (a === undefined) return [null];
+  const kinds = 'kind' in a ? [a.kind] : a.kinds;
+  const fractions = 'kind' in a ? [a.fraction] : a.fractions;
+  const out: Array<AdversarySetting | null> = [];
+  if (fractions.includes(0)) out.push(null);
+  for (const kind of kinds) for (const fraction of fractions) if (fraction > 0) out.push({ kind, fraction });
+  return out;
+}
+
+/** '' for a clean run, else e.g. 'sign-flip-20' (the fraction in whole percent) */
+export function adversaryTag(a: AdversarySetting | null): string {
+  return a === null ? '' : `${a.kind}-${Math.round(a.fraction * 100)}`;
+}
 
 /** One cell of the grid for one seed: a complete session config plus the axes it came from. */
 export interface RunSpec {
@@ -14,6 +38,8 @@ export interface RunSpec {
   readonly peers: number;
   readonly seed: number;
   readonly reference: boolean;
+  /** adversarial peers of the run (research only); null: clean */
+  readonly adversary: AdversarySetting | null;
   readonly session: SessionConfig;
 }
 
@@ -101,16 +127,21 @@ export function expandGrid(cfg: ExperimentConfig, opts: GridOptions = {}): RunSp
       for (const peers of cfg.peers) {
         for (const partition of cfg.partitions) {
           for (const batchSize of cfg.batchSizes) {
-            for (const alg of cfg.algorithms) {
-              const session = sessionFor(cfg, alg, dataset, batchSize, partition, peers, seed,
-                sizes.rounds(dataset, batchSize), sizes.evalEvery(dataset, batchSize));
-              const id = [dataset, slug(alg.label), `b${batchSize}`, partitionTag(partition), `n${peers}`, `s${seed}`].join('_');
-              if (seen.has(id)) throw new Error(`grid produces the run id "${id}" twice; make algorithm labels distinct`);
-              seen.add(id);
-              runs.push({
-                id, label: alg.label, dataset, model: session.model, batchSize, partition, peers, seed,
-                reference: alg.reference ?? false, session,
-              });
+            // adversaries outside algorithms: a partial grid has every algorithm's clean run and
+            // its runs under the first settings, to compare
+            for (const adversary of adversarySettings(cfg)) {
+              for (const alg of cfg.algorithms) {
+                const session = sessionFor(cfg, alg, dataset, batchSize, partition, peers, seed,
+                  sizes.rounds(dataset, batchSize), sizes.evalEvery(dataset, batchSize));
+                const tag = adversaryTag(adversary);
+                const id = [dataset, slug(alg.label), `b${batchSize}`, partitionTag(partition), `n${peers}`, `s${seed}`, ...(tag ? [tag] : [])].join('_');
+                if (seen.has(id)) throw new Error(`grid produces the run id "${id}" twice; make algorithm labels distinct`);
+                seen.add(id);
+                runs.push({
+                  id, label: alg.label, dataset, model: session.model, batchSize, partition, peers, seed,
+                  reference: alg.reference ?? false, adversary, session,
+                });
+              }
             }
           }
         }

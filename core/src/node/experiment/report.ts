@@ -3,6 +3,7 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { createModel } from '../../models';
 import type { ModelName } from '../../models';
+import { adversarySection } from './adversary-report';
 import { judgeClaim } from './claims';
 import { expandGrid, partitionLabel, partitionTag } from './grid';
 import { formatDuration } from './progress';
@@ -46,7 +47,8 @@ function tablesFor(exp: Loaded): string[] {
   const lines: string[] = [];
   const groupKey = (c: CellSummary) => [c.dataset, c.model, partitionTag(c.partition)].join('|');
   const groups = new Map<string, CellSummary[]>();
-  for (const c of exp.cells) groups.set(groupKey(c), [...(groups.get(groupKey(c)) ?? []), c]);
+  // runs with adversaries have their own section (adversary-report.ts)
+  for (const c of exp.cells.filter((c) => c.adversary === null)) groups.set(groupKey(c), [...(groups.get(groupKey(c)) ?? []), c]);
   for (const list of groups.values()) {
     const c0 = list[0];
     const batches = [...new Set(list.map((c) => c.batchSize))].sort((a, b) => b - a);
@@ -100,8 +102,8 @@ function signZeroNote(exp: Loaded): string[] {
 function commsFor(exp: Loaded): string[] {
   const seen = new Map<string, CellSummary>();
   for (const c of exp.cells) {
-    // a single peer is its own aggregator: nothing crosses the transport
-    if (c.peers < 2) continue;
+    // a single peer is its own aggregator: nothing crosses the transport; adversaries change the traffic
+    if (c.peers < 2 || c.adversary !== null) continue;
     const k = `${c.label}|${c.peers}|${c.model}`;
     if (!seen.has(k)) seen.set(k, c);
   }
@@ -184,7 +186,7 @@ export async function writeReport(resultsDir: string, reportFile: string): Promi
     lines.push(...signZeroNote(exp));
     lines.push(...tablesFor(exp));
     if (cfg.claims.length > 0) {
-      lines.push('### The paper\'s claims against these runs');
+      lines.push(cfg.adversaries === undefined ? '### The paper\'s claims against these runs' : '### The claims against these runs');
       lines.push('');
       for (const claim of cfg.claims) {
         const v = judgeClaim(claim, exp.cells);
@@ -192,8 +194,14 @@ export async function writeReport(resultsDir: string, reportFile: string): Promi
       }
       lines.push('');
     }
+    if (cfg.adversaries !== undefined) {
+      const expected = expandGrid(cfg, { smoke: exp.record.smoke, seeds: exp.record.seeds });
+      lines.push(...adversarySection(cfg, exp.cells, exp.runs, expected));
+    }
     lines.push(...commsFor(exp));
-    for (const fig of exp.figures) {
+    // with adversaries, one figure per setting: the clean one and those at 20 % tell the story
+    const shown = cfg.adversaries === undefined ? exp.figures : exp.figures.filter((f) => !/-(10|33|45)\.svg$/.test(f));
+    for (const fig of shown) {
       const rel = relative(docDir, join(exp.dir, fig)).split('\\').join('/');
       lines.push(`![${fig}](${rel})`, '');
     }

@@ -5,8 +5,8 @@ import type { Partition } from '../../config';
 import type { ExperimentConfig } from './config';
 import { formatCsv, parseCsv } from './csv';
 import type { RunRow } from './csv';
-import { partitionLabel, partitionTag } from './grid';
-import type { RunSpec } from './grid';
+import { adversaryTag, partitionLabel, partitionTag } from './grid';
+import type { AdversarySetting, RunSpec } from './grid';
 import { stats } from './stats';
 import type { Stats } from './stats';
 import { renderFigure } from './svg';
@@ -51,6 +51,18 @@ export interface RunSummary {
   readonly signZero?: 'coin';
   /** rounds in which fewer than all peers' ballots were counted (should be 0 here) */
   readonly incompleteRounds: number;
+  /**
+   * adversarial peers (research runs only; absent or null: clean): the setting and which peer
+   * indices were adversaries
+   */
+  readonly adversary?: (AdversarySetting & { readonly peers: readonly number[] }) | null;
+  /**
+   * per peer index, its moving-average vote agreement after the last round as the first peer saw
+   * it (null: never voted), and the ROC AUC with which it ranks the adversaries below the honest
+   * peers (null: no adversaries, or none of them voted)
+   */
+  readonly agreement?: ReadonlyArray<number | null>;
+  readonly agreementAuc?: number | null;
   readonly complete: true;
 }
 
@@ -73,6 +85,9 @@ export interface CellSummary {
   readonly protocols: number[];
   /** some of its runs packed an exact 0 as +1 (made before the Sign(0) fix) */
   readonly signZeroDrift: boolean;
+  /** the cell's adversaries (null: clean) and the agreement score's ROC AUC over its seeds */
+  readonly adversary: AdversarySetting | null;
+  readonly agreementAuc: Stats;
 }
 
 export interface ExperimentRecord {
@@ -140,8 +155,8 @@ export async function readRuns(out: string): Promise<Array<{ summary: RunSummary
   return runs;
 }
 
-const cellKey = (s: Pick<RunSummary, 'label' | 'dataset' | 'batchSize' | 'partition' | 'peers'>) =>
-  [s.dataset, s.label, s.batchSize, partitionTag(s.partition), s.peers].join('|');
+const cellKey = (s: Pick<RunSummary, 'label' | 'dataset' | 'batchSize' | 'partition' | 'peers' | 'adversary'>) =>
+  [s.dataset, s.label, s.batchSize, partitionTag(s.partition), s.peers, adversaryTag(s.adversary ?? null)].join('|');
 
 export function summarizeCells(config: ExperimentConfig, runs: readonly RunSummary[]): CellSummary[] {
   const groups = new Map<string, RunSummary[]>();
@@ -166,6 +181,8 @@ export function summarizeCells(config: ExperimentConfig, runs: readonly RunSumma
       bytesDownPerPeerRound: stats(list.map((r) => r.bytesDownPerPeerRound)).mean,
       protocols: [...new Set(list.map((r) => r.protocol ?? 1))].sort((a, b) => a - b),
       signZeroDrift: list.some((r) => r.signZero === undefined),
+      adversary: r0.adversary ? { kind: r0.adversary.kind, fraction: r0.adversary.fraction } : null,
+      agreementAuc: stats(list.map((r) => r.agreementAuc ?? NaN)),
     });
   }
   const order = new Map(config.algorithms.map((a, i) => [a.label, i]));
@@ -197,7 +214,7 @@ export async function writeFigures(out: string, config: ExperimentConfig,
   const groups = new Map<string, Array<{ summary: RunSummary; rows: RunRow[] }>>();
   const keyOf = (s: RunSummary) => config.lines === 'peers'
     ? [s.dataset, partitionTag(s.partition), s.label].join('|')
-    : [s.dataset, partitionTag(s.partition), `n${s.peers}`].join('|');
+    : [s.dataset, partitionTag(s.partition), `n${s.peers}`, ...(s.adversary ? [adversaryTag(s.adversary)] : [])].join('|');
   for (const r of runs) {
     const k = keyOf(r.summary);
     const list = groups.get(k) ?? [];
@@ -223,7 +240,8 @@ export async function writeFigures(out: string, config: ExperimentConfig,
       });
       return { title: `batch size ${b}`, series };
     });
-    const what = config.lines === 'peers' ? `${s0.label}, ${partitionLabel(s0.partition)}` : `${partitionLabel(s0.partition)}, ${s0.peers} peer${s0.peers > 1 ? 's' : ''}`;
+    const against = s0.adversary ? `, ${Math.round(s0.adversary.fraction * 100)}% ${s0.adversary.kind} adversaries` : '';
+    const what = (config.lines === 'peers' ? `${s0.label}, ${partitionLabel(s0.partition)}` : `${partitionLabel(s0.partition)}, ${s0.peers} peer${s0.peers > 1 ? 's' : ''}`) + against;
     const title = `${config.title}: ${s0.dataset} ${s0.model.toUpperCase()}, ${what}`;
     const seeds = new Set(list.map((r) => r.summary.seed)).size;
     const file = `${config.name}_${key.replace(/\|/g, '_').replace(/[^a-z0-9_.-]+/gi, '-').replace(/-+(_|$)/g, '$1').toLowerCase()}.svg`;

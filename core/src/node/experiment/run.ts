@@ -1,6 +1,8 @@
 import type { Dataset } from '../../data/dataset';
 import type { GradientOracle } from '../../engine/oracle';
 import type { Model } from '../../models';
+import { chooseAdversaries } from '../../optim/adversary';
+import { rocAuc } from '../../optim/agreement';
 import { PROTOCOL_VERSION } from '../../protocol/messages';
 import { runModel } from '../../sim/model';
 import type { RunRow } from './csv';
@@ -43,6 +45,9 @@ export async function runSpec(spec: RunSpec, env: RunEnv): Promise<RunOutcome> {
   const bytesDownAt = new Float64Array(rounds + 1);
   const wallAt = new Float64Array(rounds + 1);
   let incompleteRounds = 0;
+  const adversaries = spec.adversary === null ? null : chooseAdversaries(n, spec.adversary.fraction, config.seed);
+  // the first peer's view of everyone's moving-average agreement, as of the last verdict it applied
+  const agreementSeen = new Map<string, number>();
 
   const run = await runModel({
     config,
@@ -53,11 +58,13 @@ export async function runSpec(spec: RunSpec, env: RunEnv): Promise<RunOutcome> {
     test: env.test,
     // as results/ were measured: a term per arrival, whose status reports count in the bytes
     arrival: 'one-by-one',
+    ...(adversaries !== null && spec.adversary !== null && { adversaries: { kind: spec.adversary.kind, peers: adversaries } }),
     onEvent(peerIndex, e) {
       if (e.type !== 'round') return;
       bytesUp += e.bytesUp;
       bytesDown += e.bytesDown;
       if (peerIndex === 0) {
+        for (const [p, a] of Object.entries(e.agreement)) agreementSeen.set(p, a);
         if (e.counted < n) incompleteRounds++;
         bytesUpAt[e.round + 1] = bytesUp;
         bytesDownAt[e.round + 1] = bytesDown;
@@ -85,6 +92,9 @@ export async function runSpec(spec: RunSpec, env: RunEnv): Promise<RunOutcome> {
       bytesUp: bytesUpAt[round], bytesDown: bytesDownAt[round], wallMs: wallAt[round],
     });
   }
+  const agreement = run.session.peers.map((p) => agreementSeen.get(p.self) ?? null);
+  const score = (honest: boolean) => agreement.filter((a, i) => a !== null && (adversaries?.has(i) !== true) === honest) as number[];
+  const auc = adversaries === null ? NaN : rocAuc(score(true), score(false));
   const accs = rows.map((r) => r.testAccuracy);
   const last = rows[rows.length - 1];
   return {
@@ -102,6 +112,9 @@ export async function runSpec(spec: RunSpec, env: RunEnv): Promise<RunOutcome> {
       protocol: PROTOCOL_VERSION,
       signZero: 'coin',
       incompleteRounds,
+      adversary: spec.adversary === null ? null : { ...spec.adversary, peers: [...adversaries!].sort((a, b) => a - b) },
+      agreement,
+      agreementAuc: Number.isFinite(auc) ? auc : null,
       complete: true,
     },
   };
