@@ -55,7 +55,9 @@ export function Chart({ title, testId, series, data, version, yLabel, yRange, lo
         })),
       ],
     };
-    const u = new uPlot(opts, latest.current(), el);
+    const initial = latest.current();
+    const u = new uPlot(opts, initial, el);
+    markFirstRound(el, initial);
     plot.current = u;
     const resize = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height: 180 }));
     resize.observe(el);
@@ -69,10 +71,24 @@ export function Chart({ title, testId, series, data, version, yLabel, yRange, lo
   }, []);
 
   useEffect(() => {
-    plot.current?.setData(latest.current());
+    const d = latest.current();
+    plot.current?.setData(d);
+    if (host.current) markFirstRound(host.current, d);
   }, [version]);
 
   return <div className="chart" ref={host} data-testid={testId} role="img" aria-label={title} />;
+}
+
+/**
+ * `data-first-round`: the first x with a value in any series (tests read it: a late joiner's
+ * accuracy chart starts before its own first round). Set on the element, not through React,
+ * like the canvas it describes.
+ */
+function markFirstRound(el: HTMLElement, data: uPlot.AlignedData): void {
+  const [xs, ...ys] = data;
+  const i = xs.findIndex((_, j) => ys.some((y) => y[j] !== null && y[j] !== undefined));
+  if (i >= 0) el.dataset.firstRound = String(xs[i]);
+  else delete el.dataset.firstRound;
 }
 
 /** On a log axis uPlot ticks every 1..9 x 10^k; only the powers of ten get a label. */

@@ -189,8 +189,8 @@ function formatBytes(v: number): string {
   return v >= 1e6 ? `${v / 1e6} MB` : v >= 1e3 ? `${v / 1e3} kB` : `${v} B`;
 }
 
-function positive(v: number): number | null {
-  return v > 0 ? v : null;
+function positive(v: number | null): number | null {
+  return v !== null && v > 0 ? v : null;
 }
 
 /** `?backend=wasm|webgpu` forces a backend (comparisons, broken GPU drivers); default auto. */

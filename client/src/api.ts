@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { SessionConfig } from '@signvote/core';
+import { evalHistorySchema, type EvalHistory, type SessionConfig } from '@signvote/core';
 
 /** What the signaling server answers to POST /api/sessions. */
 const createdSchema = z.object({
@@ -80,6 +80,15 @@ export async function fetchSessionStatus(base: string, known: readonly { id: str
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ sessions: known.map(({ id, token }) => ({ id, token })) }),
   });
+}
+
+/**
+ * The session's evaluations so far, round ascending (the session record, GET
+ * /api/sessions/<id>/history): a late joiner's charts start at round 0 with them.
+ */
+export async function fetchEvalHistory(base: string, session: string, token: string): Promise<EvalHistory['evals']> {
+  const url = new URL(`api/sessions/${encodeURIComponent(session)}/history`, withSlash(base));
+  return (await getJson(url, evalHistorySchema, { headers: { 'x-session-token': token } })).evals;
 }
 
 export async function fetchServerInfo(base: string): Promise<ServerInfo> {

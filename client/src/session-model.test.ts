@@ -180,4 +180,48 @@ describe('SessionModel', () => {
     m.apply({ type: 'state', state: 'error', detail: 'session not found' });
     expect(describeState(m.getSnapshot())).toBe('Error: session not found');
   });
+
+  it('seeds a late joiner\'s charts with the history before its first round; live points append after', () => {
+    const m = new SessionModel();
+    m.apply(round(40));
+    m.apply(round(41));
+    const before = m.getSnapshot().seriesVersion;
+    // the record's evaluations: 40 and 50 are not before this tab's first round and arrive live
+    m.seedHistory([
+      { round: 20, loss: 1.2, accuracy: 0.5 },
+      { round: 0, loss: 2.3, accuracy: 0.1 },
+      { round: 10, loss: null, accuracy: 0.3 },
+      { round: 40, loss: 0.9, accuracy: 0.7 },
+    ]);
+    expect(m.getSnapshot().seriesVersion).toBeGreaterThan(before);
+    expect(m.series.round).toEqual([0, 10, 20, 40, 41]);
+    expect(m.series.accuracy).toEqual([0.1, 0.3, 0.5, null, null]);
+    expect(m.series.testLoss).toEqual([2.3, null, 1.2, null, null]);
+    expect(m.series.loss).toEqual([null, null, null, round(40).loss, round(41).loss]);
+    expect(m.series.ms).toEqual([null, null, null, 30, 30]);
+    expect(m.getSnapshot()).toMatchObject({ accuracy: 0.5, accuracyRound: 20, round: 41 });
+    m.seedHistory([{ round: 10, loss: null, accuracy: 0.3 }]); // a second seed adds nothing twice
+    expect(m.series.round).toEqual([0, 10, 20, 40, 41]);
+    m.apply(round(42));
+    m.apply({ type: 'evaluation', round: 40, loss: 0.9, accuracy: 0.7 });
+    expect(m.series.round).toEqual([0, 10, 20, 40, 41, 42]);
+    expect(m.series.accuracy).toEqual([0.1, 0.3, 0.5, 0.7, null, null]);
+    expect(m.getSnapshot()).toMatchObject({ accuracy: 0.7, accuracyRound: 40, round: 42 });
+  });
+
+  it('a verdict this tab replays for a seeded round fills that point in instead of adding one', () => {
+    const m = new SessionModel();
+    m.seedHistory([
+      { round: 0, loss: 2.3, accuracy: 0.1 },
+      { round: 10, loss: 1.5, accuracy: 0.4 },
+    ]);
+    expect(m.series.round).toEqual([0, 10]);
+    m.apply(round(10));
+    m.apply(round(10)); // the replay after it is plotted once
+    m.apply(round(11));
+    expect(m.series.round).toEqual([0, 10, 11]);
+    expect(m.series.accuracy).toEqual([0.1, 0.4, null]);
+    expect(m.series.loss).toEqual([null, round(10).loss, round(11).loss]);
+    expect(m.series.ms).toEqual([null, 30, 30]);
+  });
 });

@@ -12,9 +12,10 @@ export interface Series {
   readonly loss: (number | null)[];
   readonly accuracy: (number | null)[];
   readonly testLoss: (number | null)[];
-  readonly ms: number[];
-  readonly bytesUp: number[];
-  readonly bytesDown: number[];
+  /** null: a point seeded from the session's history, before this tab's first round */
+  readonly ms: (number | null)[];
+  readonly bytesUp: (number | null)[];
+  readonly bytesDown: (number | null)[];
 }
 
 export interface WeightsFrame {
@@ -120,6 +121,8 @@ export class SessionModel {
   /** the round this tab last computed a ballot for (ballots precede their round's verdict) */
   private ballotRound = -1;
   private readonly pace: ProgressMeter = createProgressMeter();
+  /** rounds whose point came from the session's history; this tab's own verdict fills them in */
+  private readonly seeded = new Set<number>();
   readonly series: Series = { round: [], loss: [], accuracy: [], testLoss: [], ms: [], bytesUp: [], bytesDown: [] };
 
   /** `now`: ms on any forward-moving clock, for the pace and how long notices stay */
@@ -184,6 +187,37 @@ export class SessionModel {
     }
   }
 
+  /**
+   * Seed the charts with the session's evaluations from before this tab joined (GET
+   * /api/sessions/<id>/history), so a late joiner's charts start at round 0. Only points before
+   * this tab's first plotted round are taken; later ones arrive live. Round order is kept.
+   */
+  seedHistory(evals: readonly { readonly round: number; readonly loss: number | null; readonly accuracy: number }[]): void {
+    const x = this.series;
+    const first = x.round.find((r) => !this.seeded.has(r)) ?? Infinity;
+    const before = evals.filter((e) => e.round < first && !this.seeded.has(e.round)).sort((a, b) => a.round - b.round);
+    if (before.length === 0) return;
+    // seeds from an earlier call stay in place: insert each in round order
+    for (const e of before) {
+      let at = 0;
+      while (at < x.round.length && x.round[at] < e.round) at++;
+      x.round.splice(at, 0, e.round);
+      x.loss.splice(at, 0, null);
+      x.accuracy.splice(at, 0, e.accuracy);
+      x.testLoss.splice(at, 0, e.loss);
+      x.ms.splice(at, 0, null);
+      x.bytesUp.splice(at, 0, null);
+      x.bytesDown.splice(at, 0, null);
+      this.seeded.add(e.round);
+    }
+    const s = this.snap;
+    const newest = before[before.length - 1];
+    this.set({
+      ...(newest.round > s.accuracyRound ? { accuracy: newest.accuracy, accuracyRound: newest.round } : {}),
+      seriesVersion: s.seriesVersion + 1,
+    });
+  }
+
   private round(msg: Extract<ViewMessage, { type: 'round' }>): void {
     const s = this.snap;
     const x = this.series;
@@ -191,15 +225,24 @@ export class SessionModel {
     // such a point goes in its place and does not move the latest values back
     let at = x.round.length;
     while (at > 0 && x.round[at - 1] >= msg.round) at--;
-    if (x.round[at] === msg.round) return; // a replayed verdict is applied (and plotted) once
+    const fillsSeed = x.round[at] === msg.round && this.seeded.delete(msg.round);
+    if (x.round[at] === msg.round && !fillsSeed) return; // a replayed verdict is applied (and plotted) once
     this.count(msg);
-    x.round.splice(at, 0, msg.round);
-    x.loss.splice(at, 0, msg.loss);
-    x.accuracy.splice(at, 0, null);
-    x.testLoss.splice(at, 0, null);
-    x.ms.splice(at, 0, msg.ms);
-    x.bytesUp.splice(at, 0, msg.bytesUp);
-    x.bytesDown.splice(at, 0, msg.bytesDown);
+    if (fillsSeed) {
+      // the history's evaluation stays; this tab's verdict adds the rest
+      x.loss[at] = msg.loss;
+      x.ms[at] = msg.ms;
+      x.bytesUp[at] = msg.bytesUp;
+      x.bytesDown[at] = msg.bytesDown;
+    } else {
+      x.round.splice(at, 0, msg.round);
+      x.loss.splice(at, 0, msg.loss);
+      x.accuracy.splice(at, 0, null);
+      x.testLoss.splice(at, 0, null);
+      x.ms.splice(at, 0, msg.ms);
+      x.bytesUp.splice(at, 0, msg.bytesUp);
+      x.bytesDown.splice(at, 0, msg.bytesDown);
+    }
     const latest = msg.round > s.round;
     const stillRunning = s.state === 'finished' || s.state === 'paused' || s.state === 'left' || s.state === 'error' ? s.state : 'training';
     const now = this.now();

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
 import type { TrainTest } from '@signvote/core';
+import { fetchEvalHistory } from './api';
 import { startBrowserPeer, type BrowserPeer } from './browser-peer';
 import type { BackendChoice } from './oracle-protocol';
 import { SessionModel, type SessionSnapshot } from './session-model';
@@ -47,6 +48,24 @@ export function useTraining(server: string, session: string, token: string, back
       peer.current = null;
     };
   }, [start]);
+
+  // a tab that joins a running session charts it from round 0: the record's evaluations before
+  // this tab's first round are seeded once (the history is a nicety; without it the charts
+  // start at the join round, so a failed fetch is only logged)
+  useEffect(() => {
+    let live = true;
+    fetchEvalHistory(server, session, token).then(
+      (evals) => {
+        if (live) model.seedHistory(evals);
+      },
+      (err: unknown) => {
+        if (live) model.apply({ type: 'log', message: `no chart history: ${err instanceof Error ? err.message : String(err)}` });
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [model, server, session, token]);
 
   // a closing tab leaves cleanly, so the others re-elect at once instead of after a timeout
   useEffect(() => {

@@ -126,6 +126,16 @@ describe.skipIf(!hasChromium())('three tabs and a Node peer train together', () 
       return v >= 3 ? v : null;
     });
     expect(voted).toBeGreaterThanOrEqual(3);
+    // its charts show the session from before it joined: the record's evaluation history comes
+    // first (the round-time chart holds only rounds this tab applied itself)
+    const firstRound = async (chart: string) => {
+      const at = await d.getByTestId(chart).getAttribute('data-first-round');
+      expect(at, `${chart} has points`).not.toBeNull();
+      return Number(at);
+    };
+    const ownFirst = await firstRound('chart-ms');
+    expect(ownFirst).toBeGreaterThan(0);
+    expect(await firstRound('chart-accuracy')).toBeLessThan(ownFirst);
   }, 180_000);
 
   it('pauses voting and resumes it', async () => {

@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RecordError } from '@signvote/core';
-import type { RecordRefusal, SessionStatus, StartAnswer } from '@signvote/core';
+import type { EvalHistory, RecordRefusal, SessionStatus, StartAnswer } from '@signvote/core';
 import { HttpError, readBody, sendJson } from './http';
 import { RegistryError, type SessionRegistry, type SignalingSession } from './sessions';
 
 /**
  * HTTP routes of the session record (docs/signaling.md, "The session record"): what a session
- * has committed, starting it with the peers present, and its stored snapshot. Secrets travel as
+ * has committed, starting it with the peers present, its stored snapshot, and its evaluation
+ * history. Secrets travel as
  * `authorization: Bearer ...` (or `?token=` for a plain download link, or the session token as
  * `x-session-token`): the session token to read and to store snapshots, the creator's key to start.
  */
@@ -19,7 +20,7 @@ export interface RecordRouteContext {
   onStarted(session: SignalingSession): void;
 }
 
-const ROUTE = /^\/api\/sessions\/([A-Za-z0-9_-]{1,64})(\/start|\/snapshot)?$/;
+const ROUTE = /^\/api\/sessions\/([A-Za-z0-9_-]{1,64})(\/start|\/snapshot|\/history)?$/;
 
 const STATUS: Record<RecordRefusal, number> = {
   'not-member': 403,
@@ -84,6 +85,12 @@ export async function handleRecordRoute(req: IncomingMessage, res: ServerRespons
       return true;
     }
     const session = ctx.registry.authorize(id, secret(req, url, 'token'));
+    if (sub === '/history') {
+      // a late joiner's charts start at round 0 with these
+      if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET');
+      sendJson(res, 200, { evals: session.ledger.evalHistory() } satisfies EvalHistory);
+      return true;
+    }
     if (sub === '/snapshot') {
       if (method === 'PUT') {
         const body = await readBody(req, ctx.maxBodyBytes);

@@ -3,6 +3,7 @@ import {
   createSignalingClient,
   createSignalingRecord,
   decodeCheckpoint,
+  evalHistorySchema,
   encodeCheckpoint,
   hashParams,
   RecordError,
@@ -148,5 +149,30 @@ describe('the session record on the signaling server', () => {
     expect(stored.status).toBe(200);
     expect(await stored.json()).toMatchObject({ record: { snapshot: { round: 1, hash: at(1).hash } } });
     expect(await createSignalingRecord(a, token).readSnapshot()).toMatchObject({ round: 1 });
+  });
+
+  it('serves the evaluation history from round 0 to holders of the token only', async () => {
+    const s = await server();
+    const { id, token } = await createOverHttp(s, { expectedPeers: 1, rounds: 10 });
+    const a = client(s);
+    const j = await a.join({ sessionId: id, token, info: { backend: 'node' } });
+    const term = j.membership.epoch;
+    await a.reportProgress({ term, from: at(0), to: at(1), eval: { round: 0, loss: null, accuracy: 0.1 } });
+    await a.reportProgress({ term, from: at(1), to: at(3) });
+    await a.reportProgress({ term, from: at(3), to: at(5), eval: { round: 4, loss: 0.5, accuracy: 0.75 } });
+    const history = (query = '', headers: Record<string, string> = {}, session = id) =>
+      fetch(`${s.url}/api/sessions/${session}/history${query}`, { headers });
+    expect((await history('?token=wrong')).status).toBe(403);
+    expect((await history()).status).toBe(403);
+    expect((await history(`?token=${token}`, {}, 'no-such-session')).status).toBe(404);
+    const byHeader = await history('', { 'x-session-token': token });
+    expect(byHeader.status).toBe(200);
+    const body = evalHistorySchema.parse(await byHeader.json());
+    expect(body.evals).toEqual([
+      { round: 0, loss: null, accuracy: 0.1 },
+      { round: 4, loss: 0.5, accuracy: 0.75 },
+    ]);
+    expect(await (await history(`?token=${token}`)).json()).toEqual(body);
+    expect((await fetch(`${s.url}/api/sessions/${id}/history?token=${token}`, { method: 'POST' })).status).toBe(405);
   });
 });

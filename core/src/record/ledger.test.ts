@@ -191,3 +191,33 @@ describe('record ledger: snapshots', () => {
     expect(refusal(() => small.storeSnapshot(encoded(2))).code).toBe('snapshot-too-large');
   });
 });
+
+describe('record ledger: evaluation history (late joiners chart from round 0)', () => {
+  const evalAt = (r: number) => ({ round: r, loss: 2 / (r + 1), accuracy: Math.min(1, r / 1000) });
+
+  it('keeps one point per reported evaluation, in order, bounded, spanning round 0 to the newest', () => {
+    const l = running({ rounds: 1000, maxEvals: 16 });
+    for (let r = 0; r < 100; r++) l.report('a', { ...report(3, r, r + 1), eval: evalAt(r) });
+    const h = l.evalHistory();
+    expect(h.length).toBeLessThanOrEqual(16);
+    expect(h.length).toBeGreaterThanOrEqual(8);
+    expect(h[0]).toEqual(evalAt(0));
+    expect(h[h.length - 1]).toEqual(evalAt(99));
+    for (let i = 1; i < h.length; i++) expect(h[i].round).toBeGreaterThan(h[i - 1].round);
+    // thinning halves the density of the old part: no gap is wider than a few times the mean
+    const gaps = h.slice(1).map((e, i) => e.round - h[i].round);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(4 * (99 / (h.length - 1)));
+  });
+
+  it('adds only evaluations the report accepted, and a rewind forgets the abandoned branch', () => {
+    const l = running({ checkpointEvery: 2 });
+    l.report('a', { ...report(3, 0, 2), eval: evalAt(2) });
+    l.report('a', { ...report(3, 2, 4), eval: evalAt(4) });
+    expect(() => l.report('b', { ...report(3, 4, 5), eval: evalAt(5) })).toThrow(RecordError);
+    expect(l.evalHistory().map((e) => e.round)).toEqual([2, 4]);
+    l.membership(4, []);
+    l.membership(5, ['a', 'b', 'c']);
+    l.report('a', { term: 5, from: at(2), to: at(3, 1), eval: { ...evalAt(3), accuracy: 0.5 } });
+    expect(l.evalHistory()).toEqual([evalAt(2), { ...evalAt(3), accuracy: 0.5 }]);
+  });
+});

@@ -1,6 +1,7 @@
 import { decodeCheckpoint, encodeCheckpoint } from '../session/checkpoint';
 import { hashParams } from '../session/hash';
-import { RecordError, type ProgressReport, type RecordPoint, type SessionRecordView } from './record';
+import { EvalHistoryLog } from './eval-history';
+import { RecordError, type ProgressReport, type RecordEval, type RecordPoint, type SessionRecordView } from './record';
 
 /**
  * The authority's side of the session record (record.ts): one session's committed progress,
@@ -33,6 +34,8 @@ export interface LedgerOptions {
   readonly checkpointEvery: number;
   /** encoded snapshot cap (default 64 MiB) */
   readonly maxSnapshotBytes?: number;
+  /** evaluations kept for late joiners' charts (default 512, eval-history.ts) */
+  readonly maxEvals?: number;
   readonly now?: () => number;
 }
 
@@ -58,6 +61,7 @@ export class RecordLedger {
   private finished: SessionRecordView['finished'] = null;
   private evaluation: SessionRecordView['eval'] = null;
   private snapshot: StoredSnapshot | null = null;
+  private readonly evals: EvalHistoryLog;
   private resumable = false;
   private updatedAt: number;
 
@@ -77,6 +81,12 @@ export class RecordLedger {
     this.now = options.now ?? Date.now;
     this.maxSnapshotBytes = options.maxSnapshotBytes ?? DEFAULT_MAX_SNAPSHOT_BYTES;
     this.updatedAt = this.now();
+    this.evals = new EvalHistoryLog(options.maxEvals);
+  }
+
+  /** the reported evaluations, round ascending, bounded (eval-history.ts): a late joiner's charts */
+  evalHistory(): RecordEval[] {
+    return this.evals.list();
   }
 
   /** status changes (start, finish, everyone left): for pushing to the members */
@@ -184,6 +194,7 @@ export class RecordLedger {
         // the end again, with the evaluation of the final parameters that finished after it
         if (r.eval !== undefined && r.eval.round <= this.finished.round && r.eval.round >= (this.evaluation?.round ?? 0)) {
           this.evaluation = r.eval;
+          this.evals.add(r.eval);
           this.touch(false);
         }
         return this.view();
@@ -220,7 +231,10 @@ export class RecordLedger {
     this.hash = r.to.hash;
     this.term = r.term;
     this.resumable = false;
-    if (r.eval !== undefined && r.eval.round <= r.to.round) this.evaluation = r.eval;
+    if (r.eval !== undefined && r.eval.round <= r.to.round) {
+      this.evaluation = r.eval;
+      this.evals.add(r.eval);
+    }
     if (this.round === rounds) {
       this.status = 'finished';
       this.finished = { round: this.round, hash: r.to.hash, at: this.now() };
@@ -335,6 +349,7 @@ export class RecordLedger {
   private forgetAfter(round: number): void {
     for (const m of [this.recent, this.checkpoints]) for (const r of [...m.keys()]) if (r > round) m.delete(r);
     if (this.snapshot !== null && this.snapshot.round > round) this.snapshot = null;
+    this.evals.forgetAfter(round);
   }
 
   private finishedMessage(): string {
