@@ -1,8 +1,8 @@
 import { GraphBuilder, type Value } from '../graph/builder';
 import { DataType } from '../graph/onnx-proto';
 import { createModel, type Model, type ModelSpec } from './model';
-import { BATCH, nodeInputs } from './program';
-import { emit } from './training';
+import { BATCH } from './program';
+import { emitForward } from './training';
 
 /**
  * A trained model as a standalone ONNX file: the forward pass of the model's program (the ops
@@ -37,18 +37,7 @@ export function exportOnnx(model: Model, params: Float32Array, options: ExportOp
   for (const entry of model.layout) {
     values.set(entry.name, b.namedConstFloat(entry.name, params.subarray(entry.offset, entry.offset + entry.size), entry.shape));
   }
-  const get = (name: string): Value => {
-    let v = values.get(name);
-    if (!v) {
-      const c = program.consts.get(name);
-      if (!c) throw new Error(`program value ${name} is not defined`);
-      v = c.integer ? b.constInt64(Array.from(c.data), c.shape) : b.constFloat(c.data, c.shape);
-      values.set(name, v);
-    }
-    return v;
-  };
-  for (const node of program.nodes) values.set(node.out, emit(b, node, nodeInputs(node).map(get), program));
-  const logits = get(program.output);
+  const logits = emitForward(b, program, values);
   b.output(logits, 'logits');
   b.output(b.emit('Softmax', [logits], { axis: 1 }, [BATCH, program.numClasses]), 'probabilities');
   return b.build();

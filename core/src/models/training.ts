@@ -19,6 +19,20 @@ export function programGraph(program: Program, kind: 'train' | 'eval', options: 
   const values = new Map<string, Value>(program.params.map((p, i) => [p.name, params[i]]));
   // samples arrive as floats; an integer input (token ids) is cast once, where first used
   values.set(program.input.name, program.input.kind === 'index' ? b.emit('Cast', [x], { to: DataType.INT64 }, x.shape, DataType.INT64) : x);
+  const logits = emitForward(b, program, values);
+  const loss = b.softmaxCrossEntropy(logits, labels, kind === 'train' ? 'mean' : 'sum');
+  b.output(loss, 'loss');
+  b.output(b.correctCount(logits, labels), 'correct');
+  if (kind === 'train') b.output(b.concatFlat(b.gradients(loss, params)), 'grad');
+  return b.build();
+}
+
+/**
+ * Emits the program's nodes into `b` and returns its logits [N, K]. `values` holds the input and
+ * the parameters (as graph inputs when training, as constants when exporting); constants of the
+ * program are emitted where first used.
+ */
+export function emitForward(b: GraphBuilder, program: Program, values: Map<string, Value>): Value {
   const get = (name: string): Value => {
     let v = values.get(name);
     if (!v) {
@@ -30,15 +44,10 @@ export function programGraph(program: Program, kind: 'train' | 'eval', options: 
     return v;
   };
   for (const node of program.nodes) values.set(node.out, emit(b, node, nodeInputs(node).map(get), program));
-  const logits = get(program.output);
-  const loss = b.softmaxCrossEntropy(logits, labels, kind === 'train' ? 'mean' : 'sum');
-  b.output(loss, 'loss');
-  b.output(b.correctCount(logits, labels), 'correct');
-  if (kind === 'train') b.output(b.concatFlat(b.gradients(loss, params)), 'grad');
-  return b.build();
+  return get(program.output);
 }
 
-export function emit(b: GraphBuilder, node: ProgramNode, args: Value[], program: Program): Value {
+function emit(b: GraphBuilder, node: ProgramNode, args: Value[], program: Program): Value {
   const [x, y] = args;
   switch (node.op) {
     case 'Gemm': return ops.gemm(b, x, y, args[2] ?? null, node);
