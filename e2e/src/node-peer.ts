@@ -64,7 +64,13 @@ export function startNodePeer(server: string, session: string, token: string, ex
     if (e && typeof e.event === 'string') events.push(e as NodeEvent);
     output.push(line);
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, signal) => {
+      // a peer killed by a signal (a crash in a native addon) says which in the test's message
+      if (signal !== null) output.push(`exited on ${signal}`);
+      resolve(code);
+    }),
+  );
   return {
     rounds,
     events,
