@@ -1,10 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createModel, decodeCheckpoint, decodeDataset, decodeModel, hashParams, sessionStatusSchema } from '@signvote/core';
 import { loadOrtNode } from '@signvote/core/node';
 import { hasChromium, watchErrors } from '../src/browser';
+import { screenshots } from '../src/build';
 import { useServerAndBrowser } from '../src/fixture';
 import { startNodePeer } from '../src/node-peer';
 
@@ -63,6 +64,8 @@ describe.skipIf(!hasChromium())('a finished session in the browser', () => {
 
     await expect.poll(() => page.getByTestId('download-model').isEnabled(), { timeout: 30_000 }).toBe(true);
     expect(await page.getByTestId('final-model').getAttribute('data-d')).toBe('55050');
+    mkdirSync(screenshots, { recursive: true });
+    await page.screenshot({ path: join(screenshots, 'finished.png'), fullPage: true });
     const [onnxDownload] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-model').click()]);
     expect(onnxDownload.suggestedFilename()).toBe('mlp-round6.onnx');
     const onnxFile = join(dir, 'final.onnx');
