@@ -262,6 +262,12 @@ export class VerdictAssembly {
     return this.join(set as VerdictPart[], plan);
   }
 
+  /** whether shard `shard`'s part of `round` (on any base) is held */
+  has(round: number, shard: number): boolean {
+    for (const [key, set] of this.parts) if (set[shard] !== undefined && key.startsWith(`${round}/`)) return true;
+    return false;
+  }
+
   /** The (round, base) of every complete set of parts still held. */
   complete(): { round: number; base: string }[] {
     const plan = this.plan;

@@ -168,12 +168,18 @@ export class WorkerRole {
       if (part.round < this.ctx.replica.round) return this.ctx.drop('duplicate', from, `part of vote shard ${shard} for round ${part.round}, already applied`);
       return this.ctx.drop('unexpected', from, `part of vote shard ${shard} for round ${part.round}, this peer is at round ${this.ctx.replica.round}`);
     }
+    // shard j decides round t + 1 only after applying t, and each pair's messages arrive in
+    // order: its part of a later round, and none of this peer's round, means that one was lost
+    const { replica } = this.ctx;
+    if (part.round > replica.round && from !== this.ctx.self && !this.assembly.has(replica.round, shard)) return this.askSync(part.round, part.base);
     this.applyComplete();
   }
 
   /**
    * Applies the rounds whose parts are all in, in order. A complete round this peer cannot apply
-   * (another base at its round, or two rounds ahead: it missed a part) asks for the state.
+   * asks for the state: another base at its round, or a later round (each shard's aggregator
+   * decides round t + 1 only after applying t, and each pair's messages arrive in order, so a
+   * complete later round means a part of this peer's round was lost).
    */
   private applyComplete(): void {
     const { replica } = this.ctx;
@@ -183,7 +189,7 @@ export class WorkerRole {
       if (!this.applyAssembled(v)) return;
     }
     for (const c of this.assembly.complete()) {
-      if ((c.round === replica.round && c.base !== replica.hash) || c.round > replica.round + 1) return this.askSync(c.round, c.base);
+      if ((c.round === replica.round && c.base !== replica.hash) || c.round > replica.round) return this.askSync(c.round, c.base);
     }
   }
 
