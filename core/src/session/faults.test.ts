@@ -386,7 +386,7 @@ const sharded = (cell: Omit<Cell, 'role'> & { net?: Partial<FaultNetOptions> }):
 const partOf = (msg: Message, round: number): boolean => msg.type === 'verdict' && msg.slice !== undefined && msg.round === round;
 const voteShardCells: Cell[] = [
   sharded({
-    fault: 'drop', what: 'its part of verdict 5 to p4 is lost: p4 finds round 6 complete without it and is resynced',
+    fault: 'drop', what: 'its part of verdict 5 to p4 is lost: p4 gets its part of a later round, knows one was lost and is resynced',
     inject: (net) => net.hub.setFault(({ from, to, bytes }) => (from === 'p3' && to === 'p4' && partOf(messageOf(bytes), 5) ? 'drop' : 'deliver')),
     check: (net) => {
       expect(net.at(3).peer.stats().snapshotsInstalled).toBe(1);
@@ -456,6 +456,20 @@ const voteShardCells: Cell[] = [
     }),
     check: (net) => {
       expect(net.present(net.at(P3))).toBe(false);
+      expect(rounds(net.at(0)).at(-1)!.counted).toBe(4);
+    },
+  }),
+  sharded({
+    fault: 'rejoin', what: 'it leaves at round 8 (4 ranges become 3) and a fresh peer joins at round 20 and tallies range 3: a snapshot, then its ballots count',
+    net: { n: 4 },
+    inject: (net) => {
+      afterRound(net, 0, 8, () => queueMicrotask(() => net.leave(net.at(P3))));
+      afterRound(net, 0, 20, () => net.join());
+    },
+    check: (net) => {
+      const late = net.peers.at(-1)!;
+      expect(late.peer.stats().snapshotsInstalled).toBe(1);
+      expect(rounds(late).filter((e) => e.mine).length).toBeGreaterThan(5);
       expect(rounds(net.at(0)).at(-1)!.counted).toBe(4);
     },
   }),

@@ -13,8 +13,8 @@ interface Run {
   readonly peers: SimPeer[];
 }
 
-async function run(n: number, voteShards: number, d: number, name: AlgorithmName = 'mv-sto-signsgd-sim', rounds = 20): Promise<Run> {
-  const sim = createSim({ n, d, config: { rounds, seed: 5, voteShards, algorithm: { name, ties: 'coin' } } });
+async function run(n: number, voteShards: number, d: number, name: AlgorithmName = 'mv-sto-signsgd-sim', rounds = 20, record = false): Promise<Run> {
+  const sim = createSim({ n, d, record, config: { rounds, seed: 5, voteShards, algorithm: { name, ties: 'coin' } } });
   const results = await Promise.all(sim.peers.map((p) => p.peer.finished));
   await sim.stop();
   expect(new Set(results.map((r) => r.hash)).size).toBe(1);
@@ -47,7 +47,15 @@ describe('vote shards', () => {
     });
   }
 
-  it('each peer sends and receives about d/8 (n-1)/n sign bytes a round with k = n, the star aggregator (n-1) d/8', async () => {
+  it('with a session record (as real peers have): the record commits the sharded run and ends on the star\'s hash', async () => {
+    const star = await run(4, 1, 99, 'mv-sto-signsgd-sim', 15, true);
+    const sharded = await run(4, 4, 99, 'mv-sto-signsgd-sim', 15, true);
+    expect(sharded.hash).toBe(star.hash);
+    for (const p of sharded.peers) expect(p.events.some((e) => e.type === 'finished' && e.hash === star.hash)).toBe(true);
+    expect(sharded.peers[0].events.some((e) => e.type === 'committed' && e.round === 15)).toBe(true);
+  });
+
+  it('with k = n each peer sends and receives about 2 (n-1)/n x d/8 a round, the star aggregator (n-1) d/8', async () => {
     const n = 5, d = 4001;
     const star = await run(n, 1, d, 'mv-sto-signsgd-sim', 12);
     const sharded = await run(n, n, d, 'mv-sto-signsgd-sim', 12);
