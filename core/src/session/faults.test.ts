@@ -394,6 +394,17 @@ const voteShardCells: Cell[] = [
     },
   }),
   sharded({
+    fault: 'drop', what: 'every open from the term aggregator to it is lost (the session first, and the new term when p5 leaves after round 5): the first slice at its state opens its range, no deadline',
+    inject: (net) => {
+      afterRound(net, 0, 5, () => queueMicrotask(() => net.leave(net.at(4))));
+      net.hub.setFault(({ from, to, bytes }) => (from === 'p1' && to === 'p3' && messageOf(bytes).type === 'open' ? 'drop' : 'deliver'));
+    },
+    check: (net) => {
+      expect(roundEvent(net.at(0), 6).counted).toBe(4);
+      expect(net.clock.deadlinesFired).toBe(0);
+    },
+  }),
+  sharded({
     fault: 'slow', what: 'its own ballot for round 5 is late: every range closes at the deadline without it, and it counts again in round 6',
     inject: (net) => (net.gradientTime = (i, r) => (i === P3 && r === 5 ? 150 : undefined)),
     check: (net) => {

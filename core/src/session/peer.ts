@@ -282,6 +282,9 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
         const slice = msg.slice ?? -1;
         if (view.plan.k > 1 && slice > 0) {
           if (shardTally?.shard !== slice) return drop('not-aggregator', from, `slice of vote shard ${slice} sent to a peer that does not tally it`);
+          // a member votes at this peer's state: the round is open, even if this peer's `open`
+          // was lost (its range would never be decided otherwise); vote, which opens the tally
+          if (msg.round === replica.round && msg.hash === replica.hash) worker.vote(msg.round);
           return shardTally.accept(from, msg.round, msg.hash, msg.payload);
         }
         if (aggregatorRole === null) return drop('not-aggregator', from, 'ballot sent to a worker');
