@@ -394,7 +394,7 @@ const voteShardCells: Cell[] = [
     },
   }),
   sharded({
-    fault: 'drop', what: 'every open from the term aggregator to it is lost (the session first, and the new term when p5 leaves after round 5): the first slice at its state opens its range, no deadline',
+    fault: 'drop', what: 'every open from the term aggregator to it is lost (at the start, and again when p5 leaves after round 5): the first slice at its state opens its range, no deadline',
     inject: (net) => {
       afterRound(net, 0, 5, () => queueMicrotask(() => net.leave(net.at(4))));
       net.hub.setFault(({ from, to, bytes }) => (from === 'p1' && to === 'p3' && messageOf(bytes).type === 'open' ? 'drop' : 'deliver'));
