@@ -12,6 +12,9 @@ import { FaultNet, type FaultNetOptions, type FaultPeer } from '../sim/fault-net
  * parameter hash, with no error) and then what that fault should cost, and no more.
  *
  * Peer 0 (p1) leads the first term; the worker hit is p3 unless a cell says otherwise.
+ *
+ * Over 400 lines: the cells are the table of docs/session.md, one per line of it, and share the
+ * helpers and the invariants below, so they stay in one file.
  */
 
 type Fault = 'drop' | 'slow' | 'die before send' | 'die during send' | 'die after send' | 'stall' | 'rejoin' | 'corrupt' | 'garbage';

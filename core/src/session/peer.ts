@@ -32,6 +32,9 @@ import { WorkerRole, type DataPosition, type SessionGradient } from './worker-ro
  *
  *   vote-shard.ts       k > 1 vote shards: who tallies which range, a range's tally, the assembly
  *
+ * Over 400 lines because the routing of every message type and the term change are one switch
+ * over one peer's state; what each message does is in the roles.
+ *
  * Election: term = membership epoch, aggregator = first peer of the epoch in join order. Every
  * peer computes it from the same epoch, so one term never has two aggregators; messages carry
  * their term and a peer drops any older term, so a deposed aggregator cannot be obeyed by a peer
