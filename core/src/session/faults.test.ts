@@ -454,6 +454,29 @@ const voteShardCells: Cell[] = [
     },
   })),
   sharded({
+    fault: 'die during send', what: 'the term aggregator p1 (range 0) dies while broadcasting its part of verdict 12, which only p5 received: p2 leads, verdict 12 is fetched and replayed, never decided twice',
+    net: { n: 6, config: { voteShards: 6 } },
+    inject: (net) => {
+      let killed = false;
+      net.hub.setFault(({ from, to, bytes }) => {
+        if (from !== 'p1') return 'deliver';
+        if (killed) return 'drop';
+        if (!partOf(messageOf(bytes), 12)) return 'deliver';
+        if (to === net.hub.epoch.peers.at(-1)) {
+          killed = true;
+          queueMicrotask(() => net.leave(net.at(0)));
+        }
+        return to === 'p5' ? 'deliver' : 'drop';
+      });
+    },
+    check: (net) => {
+      expect(net.present(net.at(0))).toBe(false);
+      expect(net.at(1).peer.state().aggregator).toBe('p2');
+      expect(net.peers.every((p) => p.peer.stats().snapshotsInstalled === 0)).toBe(true);
+      for (const p of net.peers.filter((q) => net.present(q))) expect(roundEvent(p, 12).counted).toBe(6);
+    },
+  }),
+  sharded({
     fault: 'die after send', what: 'it crashes right after applying round 10: a term of 4 vote shards goes on from round 11, no deadline waited',
     inject: (net) => afterRound(net, P3, 10, () => queueMicrotask(() => net.leave(net.at(P3)))),
     check: (net) => {
