@@ -179,6 +179,7 @@ export function CreateSession({ server, onOpen }: Props) {
       <fieldset>
         <legend>Session</legend>
         {num('expectedPeers', { hint: 'training starts when this many have joined' })}
+        {num('voteShards', { hint: '1: one aggregator tallies all; k: k members each tally a range, so no link carries every ballot' })}
         {num('batchSize')}
         {num('rounds')}
         {num('deadlineMs', { hint: 'the aggregator tallies what arrived by then' })}
