@@ -17,7 +17,7 @@ import type { SessionRecord } from '../record/record';
 import { createSignalingClient } from '../transport/signaling-client';
 import { createSignalingRecord } from '../transport/signaling-record';
 import type { Member } from '../transport/signaling-protocol';
-import { createWebRtcTransport, type WrtcImplementation } from '../transport/webrtc';
+import { createWebRtcTransport, type TransportStats, type WrtcImplementation } from '../transport/webrtc';
 import type { PeerId, Transport } from '../transport/transport';
 import { nextMacrotask } from '../macrotask';
 
@@ -93,6 +93,11 @@ export interface RunningPeer {
   readonly session: SessionPeer;
   /** the session record as the signaling server keeps it */
   readonly record: SessionRecord;
+  /**
+   * what crossed this peer's data channels so far, framing included (frame headers, HELLOs):
+   * the bytes on the wire, where round events count the protocol's encoded messages
+   */
+  transportStats(): TransportStats;
   /**
    * resolves when the session's last round is applied here and the session record agrees;
    * rejects with a SessionEndedError when the peer gives up (diverged from the record, or not
@@ -249,6 +254,7 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
       model,
       session,
       record,
+      transportStats: () => openTransport.stats(),
       finished: session.finished,
       async stop() {
         if (stopped) return;
