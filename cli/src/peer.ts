@@ -308,5 +308,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   }
   // the aggregator's last verdict must leave before its channels close
   await new Promise((r) => setTimeout(r, 200));
+  // and its upload of the final parameters must arrive (80 MB at d = 10M), within reason
+  await Promise.race([peer.settled(), new Promise((r) => setTimeout(r, 60_000).unref())]);
   exit(EXIT.ok);
 }

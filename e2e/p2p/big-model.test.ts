@@ -96,7 +96,7 @@ describe('a 10M-parameter model over WebRTC', () => {
     }
     // the server stored the final snapshot (80 MB), which anyone with the token downloads
     const download = () => fetch(`${server.url}/api/sessions/${session.id}/snapshot?token=${encodeURIComponent(session.token)}`);
-    // the finishing aggregator uploads it after its last round: poll until it is there
+    // the finishing aggregator uploads it after its last round, and exits once it is stored
     let res = await download();
     for (let i = 0; i < 60 && res.status === 404; i++) {
       await new Promise((r) => setTimeout(r, 500));
@@ -104,7 +104,8 @@ describe('a 10M-parameter model over WebRTC', () => {
     }
     expect(res.status).toBe(200);
     const stored = decodeCheckpoint(new Uint8Array(await res.arrayBuffer()));
-    expect(stored.round).toBe(rounds);
+    const errors = survivors.flatMap((p) => p.events.filter((e) => e.event === 'error').map((e) => `${p.name}: ${String(e.error)}`));
+    expect(stored.round, errors.join('; ')).toBe(rounds);
     expect(hashParams(stored.x)).toBe(finalHash(survivors[0]));
 
     const memory = (p: PeerProcess) => {
