@@ -42,8 +42,9 @@ describe('outbox: snapshots', () => {
     );
     const params = Float32Array.from({ length: d }, (_, i) => Math.sin(i));
     const replica = new Replica(params, plusOne, 4);
-    // the outbox reads the term and the members only
-    const view = { term: 1, peers: [a.self, b.self], aggregator: a.self, started: true } as SessionView;
+    // the outbox reads the term and the members only (not a vote-shard plan, where there is one)
+    const members: Omit<SessionView, 'plan'> = { term: 1, peers: [a.self, b.self], aggregator: a.self, started: true };
+    const view = members as SessionView;
     const outbox = createOutbox({ transport: a, session: 's', view, replica, report: counters, fail: (where, e) => { throw new Error(`${where}: ${String(e)}`); }, isStopped: () => false });
 
     const asked = { x: replica.x.slice(), xPrev: replica.xPrev.slice(), round: replica.round };
