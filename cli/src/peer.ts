@@ -79,6 +79,9 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   let flagged = '';
   if (flags.adversary !== undefined) note(`ADVERSARY (research only): this peer votes as '${flags.adversary}' (docs/algorithms.md "Adversarial peers")`);
   let lastCpu = process.cpuUsage();
+  // transport bytes (framing included) at the previous round row; the peer exists from 'joined' on
+  let wire: (() => { bytesSent: number; bytesReceived: number }) | null = null;
+  let lastWire = { bytesSent: 0, bytesReceived: 0 };
   // without the signaling server the transport closes, so the session cannot go on here
   let leave: (reason: string) => void = () => {};
   const lost = new Promise<string>((r) => (leave = r));
@@ -123,6 +126,18 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
             const cpu = process.cpuUsage(lastCpu);
             lastCpu = process.cpuUsage();
             Object.assign(row, { ms: e.ms, computeMs: e.computeMs, cpuMs: (cpu.user + cpu.system) / 1000, counted: e.counted, at: Date.now() });
+            // what actually crossed the data channels since the previous row (frame headers,
+            // snapshots and catch-up included), and this process's memory: RSS and the JS heap
+            const now = wire?.() ?? lastWire;
+            const mem = process.memoryUsage();
+            Object.assign(row, {
+              wireUp: now.bytesSent - lastWire.bytesSent,
+              wireDown: now.bytesReceived - lastWire.bytesReceived,
+              rss: mem.rss,
+              heap: mem.heapUsed,
+              arrayBuffers: mem.arrayBuffers,
+            });
+            lastWire = { bytesSent: now.bytesSent, bytesReceived: now.bytesReceived };
           }
           rows.round(row, e.evaluating);
         } else {
@@ -243,6 +258,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
     }
     throw err;
   });
+  wire = () => peer.transportStats();
   let exiting = false;
   const exit = (code: number | NodeJS.Signals) => {
     // the first reason wins: our own stop() also closes the signaling socket, which is no error
@@ -292,5 +308,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   }
   // the aggregator's last verdict must leave before its channels close
   await new Promise((r) => setTimeout(r, 200));
+  // and its upload of the final parameters must arrive (80 MB at d = 10M), within reason
+  await Promise.race([peer.settled(), new Promise((r) => setTimeout(r, 60_000).unref())]);
   exit(EXIT.ok);
 }

@@ -90,7 +90,7 @@ export const datasetNames = ['mnist', 'mnist-full', 'fashion-mnist', 'synthetic'
 export type DatasetName = (typeof datasetNames)[number];
 
 export const sessionConfigSchema = z.object({
-  /** a built-in model (models/network.ts: mlp, cnn, lenet5, mlp-wide); see `network` */
+  /** a built-in model (models/network.ts: mlp, cnn, lenet5, mlp-wide, mlp-10m); see `network` */
   model: z.enum(presetNames).default('mlp'),
   /**
    * a layer list { inputShape, numClasses, layers: [{ type: 'dense', units: 64 }, { type:

@@ -158,6 +158,6 @@ describe('own model and own data across processes', () => {
     expect(r.stderr).toMatch(/refused the model file junk\.onnx: junk\.onnx: .*/);
     const typo = cli(['session', 'create', '--server', server.url, '--model', 'lenet']);
     expect(typo.status).toBe(2);
-    expect(typo.stderr).toMatch(/--model lenet: neither a built-in model \(mlp, cnn, lenet5, mlp-wide\) nor a file/);
+    expect(typo.stderr).toMatch(/--model lenet: neither a built-in model \(mlp, cnn, lenet5, mlp-wide, mlp-10m\) nor a file/);
   });
 });

@@ -65,7 +65,7 @@ export const defaultLimits: SignalingLimits = {
   finishedSessionTtlMs: 24 * 60 * 60 * 1000,
   maxBodyBytes: 16 * 1024,
   pingTimeoutMs: 60_000,
-  maxSnapshotBytes: 64 * 1024 * 1024,
+  maxSnapshotBytes: 128 * 1024 * 1024,
   maxSnapshotTotalBytes: 512 * 1024 * 1024,
 };
 

@@ -53,7 +53,7 @@ const decodedPiece = (valid: SnapshotPiece[]): fc.Arbitrary<SnapshotPiece | null
   });
 
 function assemble(d: number, s: SnapshotState, order: number[], garbage: { at: number; piece: SnapshotPiece | null }[]): void {
-  const pieces = snapshotPieces(s);
+  const pieces = [...snapshotPieces(s)];
   const assembler = new SnapshotAssembler(d);
   let accepted = 0;
   let result: SnapshotState | null = null;
@@ -91,7 +91,7 @@ describe('fuzz: snapshot pieces (SnapshotAssembler)', () => {
     check(
       fc.property(arb, ([d, seed, garbage]) => {
         const s = stateOf(d, seed);
-        const n = snapshotPieces(s).length;
+        const n = [...snapshotPieces(s)].length;
         assemble(d, s, Array.from({ length: n }, (_, i) => i), garbage);
       }),
       budget(400, 0.2),
@@ -101,7 +101,7 @@ describe('fuzz: snapshot pieces (SnapshotAssembler)', () => {
   it('mutated snapshot messages that still decode: a DecodeError or accepted, never another throw', () => {
     const arb = dim.chain((d) =>
       state.chain((seed) => {
-        const valid = snapshotPieces(stateOf(d, seed));
+        const valid = [...snapshotPieces(stateOf(d, seed))];
         return fc.tuple(
           fc.constant(d),
           fc.constant(seed),
@@ -113,7 +113,7 @@ describe('fuzz: snapshot pieces (SnapshotAssembler)', () => {
     check(
       fc.property(arb, ([d, seed, order, garbage]) => {
         const s = stateOf(d, seed);
-        const n = snapshotPieces(s).length;
+        const n = [...snapshotPieces(s)].length;
         // every piece once, then the drawn repeats (duplicates are harmless)
         assemble(d, s, [...Array.from({ length: n }, (_, i) => i), ...order.slice(n)], garbage);
       }),

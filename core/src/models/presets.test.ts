@@ -50,7 +50,7 @@ describe.each(['mlp', 'cnn'] as const)('preset %s is what it was before the impo
 });
 
 describe('the other presets', () => {
-  it('lenet5 is LeNet-5 on 28x28 (d = 61,706); mlp-wide has d > 1M', () => {
+  it('lenet5 is LeNet-5 on 28x28 (d = 61,706); mlp-wide has d > 1M, mlp-10m d > 10M', () => {
     const lenet = createModel('lenet5');
     expect(lenet.d).toBe(61_706);
     expect(lenet.layout.map((e) => e.name)).toEqual(['conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias', 'fc3.weight', 'fc3.bias']);
@@ -58,6 +58,9 @@ describe('the other presets', () => {
     const wide = createModel('mlp-wide');
     expect(wide.d).toBe(784 * 1024 + 1024 + 1024 * 512 + 512 + 512 * 10 + 10);
     expect(wide.d).toBeGreaterThanOrEqual(1_000_000);
+    const big = createModel('mlp-10m');
+    expect(big.d).toBe(784 * 2048 + 2048 + 2048 * 4096 + 4096 + 4096 * 10 + 10);
+    expect(big.d).toBeGreaterThanOrEqual(10_000_000);
   });
 
   it('a preset is built once; its graphs are ONNX with the named inputs', () => {

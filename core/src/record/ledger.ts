@@ -32,7 +32,7 @@ export interface LedgerOptions {
   readonly expectedPeers: number;
   /** config.checkpointEvery: points at these rounds are kept longer (peers resume from them) */
   readonly checkpointEvery: number;
-  /** encoded snapshot cap (default 64 MiB) */
+  /** encoded snapshot cap (default 128 MiB) */
   readonly maxSnapshotBytes?: number;
   /** evaluations kept for late joiners' charts (default 512, eval-history.ts) */
   readonly maxEvals?: number;
@@ -43,7 +43,8 @@ export interface LedgerOptions {
 const KEEP_POINTS = 1024;
 /** epochs whose aggregator is remembered, for reports that arrive after the next epoch */
 const KEEP_EPOCHS = 1024;
-export const DEFAULT_MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
+/** an encoded snapshot is 8 bytes per parameter plus ~200: 128 MiB holds d = 16M (mlp-10m: 80 MB) */
+export const DEFAULT_MAX_SNAPSHOT_BYTES = 128 * 1024 * 1024;
 
 interface StoredSnapshot {
   readonly round: number;

@@ -17,7 +17,7 @@ import type { SessionRecord } from '../record/record';
 import { createSignalingClient } from '../transport/signaling-client';
 import { createSignalingRecord } from '../transport/signaling-record';
 import type { Member } from '../transport/signaling-protocol';
-import { createWebRtcTransport, type WrtcImplementation } from '../transport/webrtc';
+import { createWebRtcTransport, type TransportStats, type WrtcImplementation } from '../transport/webrtc';
 import type { PeerId, Transport } from '../transport/transport';
 import { nextMacrotask } from '../macrotask';
 
@@ -94,6 +94,16 @@ export interface RunningPeer {
   /** the session record as the signaling server keeps it */
   readonly record: SessionRecord;
   /**
+   * what crossed this peer's data channels so far, framing included (frame headers, HELLOs):
+   * the bytes on the wire, where round events count the protocol's encoded messages
+   */
+  transportStats(): TransportStats;
+  /**
+   * resolves once the snapshots this peer is uploading to the session record are stored or
+   * refused (the finishing aggregator stores the final parameters after its last round)
+   */
+  settled(): Promise<void>;
+  /**
    * resolves when the session's last round is applied here and the session record agrees;
    * rejects with a SessionEndedError when the peer gives up (diverged from the record, or not
    * counted for too long)
@@ -148,7 +158,19 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
     // would otherwise reach a peer with no transport to answer them.
     transport = createWebRtcTransport({ signaling, wrtc: options.wrtc, iceServers: config.iceServers });
     const held = holdMessagesUntilSubscribed(transport);
-    const record = createSignalingRecord(signaling, options.token);
+    // Uploads of the stored snapshot are tracked: at d = 10M one is 80 MB and outlasts the last
+    // round by seconds, and a process that exits at `finished` would cut it off (`settled`).
+    const uploads = new Set<Promise<unknown>>();
+    const signalingRecord = createSignalingRecord(signaling, options.token);
+    const record: SessionRecord = {
+      ...signalingRecord,
+      storeSnapshot(snapshot) {
+        const storing = signalingRecord.storeSnapshot(snapshot);
+        const done: Promise<unknown> = storing.catch(() => undefined).finally(() => uploads.delete(done));
+        uploads.add(done);
+        return storing;
+      },
+    };
     oracle = await options.createOracle(model, options.backend);
 
     // Server-hosted data: shards follow membership (docs/session.md, "Shards"): the signaling
@@ -249,6 +271,10 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
       model,
       session,
       record,
+      transportStats: () => openTransport.stats(),
+      async settled() {
+        while (uploads.size > 0) await Promise.all([...uploads]);
+      },
       finished: session.finished,
       async stop() {
         if (stopped) return;

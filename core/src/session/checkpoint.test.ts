@@ -30,6 +30,24 @@ const sample = (round: number): Checkpoint => {
 };
 
 describe('checkpoints', () => {
+  it('a large checkpoint (over 1 MiB) is not pinned by msgpackr afterwards, and keeps its bytes', () => {
+    const big = (round: number, d: number): Checkpoint => {
+      const x = Float32Array.from({ length: d }, (_, i) => Math.sin(i * 0.001 + round));
+      const xPrev = Float32Array.from({ length: d }, (_, i) => Math.cos(i * 0.001 + round));
+      return { session: 's', round, x, xPrev, hash: hashPair(x, xPrev), savedAt: 1 };
+    };
+    const first = encodeCheckpoint(big(1, 200_000));
+    const copy = first.slice();
+    // msgpackr packs every Packr's output into one buffer of its module and keeps the largest
+    // it grew: after a large checkpoint, what is packed next must land in a small one
+    const next = new Packr({ useRecords: false }).pack({ a: 1 });
+    expect(next.buffer.byteLength).toBeLessThan(1 << 20);
+    encodeCheckpoint(big(2, 200_000));
+    encodeCheckpoint(sample(3));
+    expect(Buffer.from(first).equals(Buffer.from(copy))).toBe(true);
+    expect(decodeCheckpoint(first).round).toBe(1);
+  });
+
   it('round-trip through the file store, atomically replacing the previous one', async () => {
     const path = join(await tmp(), 'nested', 'cp.bin');
     const store = createFileCheckpointStore(path);

@@ -41,26 +41,34 @@ const FORMAT = 'signvote-checkpoint';
 const VERSION = 1;
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
 
+/** packed checkpoints over this size leave msgpackr with a fresh buffer (see encodeCheckpoint) */
+const RELEASE_ABOVE_BYTES = 1 << 20;
+
 export function encodeCheckpoint(cp: Checkpoint): Uint8Array {
   checkCheckpoint(cp);
-  return new Uint8Array(
-    packr.pack({
-      format: FORMAT,
-      version: VERSION,
-      session: cp.session,
-      round: cp.round,
-      d: cp.x.length,
-      hash: cp.hash,
-      savedAt: cp.savedAt,
-      x: bytesOf(cp.x),
-      xPrev: bytesOf(cp.xPrev),
-      ...(cp.memory?.momentum ? { momentum: bytesOf(cp.memory.momentum) } : {}),
-      ...(cp.memory?.error ? { error: bytesOf(cp.memory.error) } : {}),
-      ...(cp.memory ? { memoryHash: memoryHash(cp.memory) } : {}),
-      ...(cp.memory?.coins ? { coins: cp.memory.coins } : {}),
-      ...(cp.memory?.data ? { data: cp.memory.data } : {}),
-    }),
-  );
+  const packed = packr.pack({
+    format: FORMAT,
+    version: VERSION,
+    session: cp.session,
+    round: cp.round,
+    d: cp.x.length,
+    hash: cp.hash,
+    savedAt: cp.savedAt,
+    x: bytesOf(cp.x),
+    xPrev: bytesOf(cp.xPrev),
+    ...(cp.memory?.momentum ? { momentum: bytesOf(cp.memory.momentum) } : {}),
+    ...(cp.memory?.error ? { error: bytesOf(cp.memory.error) } : {}),
+    ...(cp.memory ? { memoryHash: memoryHash(cp.memory) } : {}),
+    ...(cp.memory?.coins ? { coins: cp.memory.coins } : {}),
+    ...(cp.memory?.data ? { data: cp.memory.data } : {}),
+  });
+  if (packed.byteLength <= RELEASE_ABOVE_BYTES) return new Uint8Array(packed);
+  // msgpackr packs into one buffer shared by every Packr of the process and keeps the largest
+  // it grew (up to 1 GB): after a checkpoint of d = 10M (12d bytes) it would pin ~150 MB for
+  // good, and copying the result out would take 12d more. So the packed bytes stay where they
+  // are, as the only copy, and msgpackr gets a small buffer of its own for what it packs next.
+  packr.useBuffer(typeof Buffer === 'function' ? Buffer.alloc(8192) : new Uint8Array(8192));
+  return new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength);
 }
 
 const bytesOf = (v: Float32Array): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);

@@ -39,7 +39,7 @@ describe('snapshot pieces', () => {
   for (const d of [1, 100, SNAPSHOT_CHUNK_FLOATS, SNAPSHOT_CHUNK_FLOATS + 3, 50_890]) {
     it(`reassemble x and x_prev exactly (d = ${d}), in any order`, () => {
       const x = randomVector(d, d), xPrev = randomVector(d, d + 1);
-      const pieces = snapshotPieces({ round: 7, x, xPrev });
+      const pieces = [...snapshotPieces({ round: 7, x, xPrev })];
       expect(pieces.length).toBe(Math.ceil((2 * d) / SNAPSHOT_CHUNK_FLOATS));
       expect(pieces.every((p) => p.data.byteLength <= 64 * 1024)).toBe(true);
       const asm = new SnapshotAssembler(d);
@@ -54,7 +54,7 @@ describe('snapshot pieces', () => {
 
   it('reject a piece whose content does not match the announced hash, and foreign sizes', () => {
     const d = 300;
-    const pieces = snapshotPieces({ round: 1, x: randomVector(d, 1), xPrev: randomVector(d, 2) });
+    const pieces = [...snapshotPieces({ round: 1, x: randomVector(d, 1), xPrev: randomVector(d, 2) })];
     const bad = { ...pieces[0], data: new Uint8Array(pieces[0].data) };
     bad.data[5] ^= 1;
     const asm = new SnapshotAssembler(d);

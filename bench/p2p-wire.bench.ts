@@ -1,0 +1,170 @@
+/**
+ * Issue 14's benchmark: bytes on the wire per peer per round, and round time, for the star vote
+ * (k = 1: one aggregator takes n-1 ballots and sends n-1 verdicts) against the sharded vote
+ * (k = n shards, `voteShards`: each peer aggregates one slice of the coordinates).
+ *
+ * n real `signvote peer` processes and a signaling server on loopback, for n in
+ * `P2P_WIRE_PEERS` (default 4,8,16) and the models in `P2P_WIRE_MODELS` (default mlp, d = 55,050,
+ * and mlp-wide, d = 1,333,770), `P2P_WIRE_ROUNDS` rounds (default 30; the first third left out).
+ *
+ * Bytes are counted at the transport (the WebRTC data channels' framed bytes: frame headers and
+ * every message, `--timings` rows' wireUp / wireDown), per peer and round; a peer's figure is its
+ * median over the steady rounds, and the row reports the busiest peer, aggregators included.
+ * Target with k = n (issue 14): <= 1.15 d/8 + 300 bytes each way. The k = n rows also give the
+ * least any exact sharded vote can move, 2 (n-1)/n d/8 each way (a range's aggregator receives
+ * the other n-1 ballots' slices of it and sends its slice of the verdict to n-1 peers), and how
+ * far above it the measurement is. Round time: the time between the rounds
+ * every peer has applied (the last peer's row), so it does not depend on who aggregates.
+ *
+ * A build whose session config has no `voteShards` (the server stores the config it accepted,
+ * and this reads it back) gets a k = n row that says so instead of a number.
+ */
+import { spawn } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createSignalingServer } from '@signvote/signaling';
+import { createModel, type ModelName } from '../core/src/models';
+import { latency, type Bench, type BenchResult } from './harness';
+
+const PEERS = (process.env.P2P_WIRE_PEERS ?? '4,8,16').split(',').filter(Boolean).map(Number);
+const MODELS = (process.env.P2P_WIRE_MODELS ?? 'mlp,mlp-wide').split(',').filter(Boolean) as ModelName[];
+const ROUNDS = Number(process.env.P2P_WIRE_ROUNDS ?? 30);
+const WARMUP = Math.floor(ROUNDS / 3);
+const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/bin/signvote.mjs');
+
+interface WireRow {
+  round: number;
+  at: number;
+  wireUp: number;
+  wireDown: number;
+}
+
+interface WireRun {
+  /** the busiest peer's median bytes sent / received per round */
+  up: number;
+  down: number;
+  /** ms per round over the steady rounds, as the last peer applied them */
+  roundMs: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+type Created = { id: string; token: string } | { refused: string };
+
+/** Creates the session; `voteShards` is sent only for k > 1, and read back to see whether the server kept it. */
+async function createSession(url: string, model: ModelName, n: number, k: number): Promise<Created> {
+  const config = {
+    model,
+    dataset: 'mnist',
+    batchSize: 8,
+    expectedPeers: n,
+    rounds: ROUNDS,
+    evalEvery: 0,
+    // every ballot is waited for: the bytes of a round are those of n ballots
+    deadlineMs: 30_000,
+    seed: 3,
+    algorithm: { name: 'mv-sto-signsgd-sim', lr: 3e-3 },
+    ...(k > 1 ? { voteShards: k } : {}),
+  };
+  const res = await fetch(`${url}/api/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
+  const body = (await res.json()) as { id?: string; token?: string; error?: string };
+  if (!res.ok || !body.id || !body.token) return { refused: `the server refused voteShards: ${res.status} ${body.error ?? ''}` };
+  if (k > 1) {
+    const read = await fetch(`${url}/api/sessions/${body.id}/config`, { headers: { 'x-session-token': body.token } });
+    const held = ((await read.json()) as { config?: { voteShards?: unknown } }).config?.voteShards;
+    if (held !== k) return { refused: `the session config kept voteShards = ${JSON.stringify(held)}, not ${k}` };
+  }
+  return { id: body.id, token: body.token };
+}
+
+async function run(model: ModelName, n: number, session: { id: string; token: string }, url: string): Promise<WireRun> {
+  const perPeer = await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      new Promise<WireRow[]>((resolvePeer, reject) => {
+        const child = spawn(process.execPath, [bin, 'peer', '--server', url, '--session', session.id, '--token', session.token, '--json', '--timings', '--label', `wire-${i}`], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        const rows: WireRow[] = [];
+        let err = '';
+        child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-2000)));
+        createInterface({ input: child.stdout }).on('line', (line) => rows.push(JSON.parse(line) as WireRow));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 300_000 + 2000 * ROUNDS * n);
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          if (code === 0) resolvePeer(rows);
+          else reject(new Error(`${model} bench peer ${i} of ${n} exited ${code}: ${err}`));
+        });
+      }),
+    ),
+  );
+  const steady = (rows: WireRow[]) => rows.filter((r) => r.round >= WARMUP);
+  const up = Math.max(...perPeer.map((rows) => median(steady(rows).map((r) => r.wireUp))));
+  const down = Math.max(...perPeer.map((rows) => median(steady(rows).map((r) => r.wireDown))));
+  const lastAt = (round: number) => Math.max(...perPeer.map((rows) => rows.find((r) => r.round === round)?.at ?? NaN));
+  const roundMs = (lastAt(ROUNDS - 1) - lastAt(WARMUP)) / (ROUNDS - 1 - WARMUP);
+  return { up, down, roundMs };
+}
+
+export const benches: Bench[] = [
+  {
+    name: 'p2p wire: bytes per peer per round (busiest peer) and round time, star vote (k = 1) vs sharded (k = n)',
+    async run() {
+      const out: BenchResult[] = [];
+      const server = await createSignalingServer({ port: 0, logger: false });
+      try {
+        for (const model of MODELS) {
+          const d = createModel(model).d;
+          const oneBit = d / 8;
+          const limit = 1.15 * oneBit + 300;
+          const tag = `d = ${d.toLocaleString('en-US')} (${model})`;
+          for (const n of PEERS) {
+            const star = await createSession(server.url, model, n, 1);
+            if ('refused' in star) throw new Error(`${model}, ${n} peers: ${star.refused}`);
+            const k1 = await run(model, n, star, server.url);
+            const sharded = await createSession(server.url, model, n, n);
+            const kn = 'refused' in sharded ? null : await run(model, n, sharded, server.url);
+            const f = (x: number) => x.toFixed(0);
+            out.push(
+              latency(`p2p wire up, busiest peer, ${n} peers, ${tag}, k = 1`, 'B', k1.up, oneBit, `vs d/8 = ${f(oneBit)}; the aggregator sends n-1 verdicts`),
+              latency(`p2p wire down, busiest peer, ${n} peers, ${tag}, k = 1`, 'B', k1.down, oneBit, `vs d/8; the aggregator receives n-1 ballots`),
+              latency(`p2p round time, ${n} peers, ${tag}, k = 1`, 'ms', k1.roundMs, k1.roundMs, 'baseline of the k = n row'),
+            );
+            if (kn === null) {
+              const why = `k = n: not supported by this build (${(sharded as { refused: string }).refused})`;
+              out.push(
+                latency(`p2p wire up, busiest peer, ${n} peers, ${tag}, k = ${n}`, 'B', NaN, oneBit, why),
+                latency(`p2p wire down, busiest peer, ${n} peers, ${tag}, k = ${n}`, 'B', NaN, oneBit, why),
+                latency(`p2p round time, ${n} peers, ${tag}, k = ${n}`, 'ms', NaN, k1.roundMs, why),
+              );
+              continue;
+            }
+            // each shard aggregator needs the other n-1 ballots' slices of its range, and each
+            // peer the other n-1 ranges of the verdict: 2 (n-1)/n d/8 each way, framing aside
+            const bound = (2 * (n - 1) * oneBit) / n;
+            const verdict = (x: number) =>
+              `bound 2(n-1)/n d/8 = ${f(bound)} (+${((100 * (x - bound)) / bound).toFixed(1)}%); ${x <= limit ? 'meets' : 'MISSES'} the target 1.15 d/8 + 300 = ${f(limit)}`;
+            out.push(
+              latency(`p2p wire up, busiest peer, ${n} peers, ${tag}, k = ${n}`, 'B', kn.up, oneBit, `vs d/8; ${verdict(kn.up)}`),
+              latency(`p2p wire down, busiest peer, ${n} peers, ${tag}, k = ${n}`, 'B', kn.down, oneBit, `vs d/8; ${verdict(kn.down)}`),
+              latency(
+                `p2p round time, ${n} peers, ${tag}, k = ${n}`,
+                'ms',
+                kn.roundMs,
+                k1.roundMs,
+                `baseline: k = 1 (${k1.roundMs.toFixed(0)} ms)` +
+                  (n >= 16 && d >= 1_000_000 ? `; target at 16 peers, d = 1M: no worse than k = 1: ${kn.roundMs <= k1.roundMs ? 'met' : 'MISSED'}` : ''),
+              ),
+            );
+          }
+        }
+      } finally {
+        await server.close();
+      }
+      return out;
+    },
+  },
+];
