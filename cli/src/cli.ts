@@ -110,7 +110,7 @@ addSessionFlags(
   const { server, tls, lines } = await startServer(opts, false);
   const model = opts.model === undefined ? undefined : resolveModelFlag(opts.model);
   if (config.modelFile && model?.kind === 'file') server.storeModel(model.bytes, model.name);
-  const created = server.createSession(config, { listed: listed ?? false });
+  const created = await server.createSession(config, { listed: listed ?? false });
   // this machine's tabs open the loopback link: localhost is a secure context, a LAN address is not
   const localLink = `${server.url}/${new URL(created.url).search}`;
   for (const line of lines) console.log(line);
@@ -121,7 +121,7 @@ addSessionFlags(
   const children: ChildProcess[] = [];
   if (waitForTab && opts.local > 0) {
     console.log('the local peers start once a browser tab has joined');
-    while (server.members(created.id) === 0) await new Promise((r) => setTimeout(r, 500));
+    while ((await server.members(created.id)) === 0) await new Promise((r) => setTimeout(r, 500));
   }
   for (let i = 0; i < opts.local; i++) {
     const child = spawn(process.execPath, [binPath, 'peer', '--server', server.url, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`, ...(localData ? ['--data', localData] : [])], {
