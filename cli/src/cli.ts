@@ -56,7 +56,7 @@ addSessionCommands(program);
 program
   .command('peer')
   .description('run a headless Node peer in a session until its last round')
-  .requiredOption('--server <url>', 'signaling server URL')
+  .requiredOption('--server <urls>', 'signaling server URL; several server processes on one Redis: URL1,URL2 (the peer moves to the next when its server goes away)')
   .requiredOption('--session <id>', 'session id')
   .requiredOption('--token <token>', 'session token')
   .addOption(new Option('--backend <name>', 'gradient engine (node: onnxruntime-node, if installed)').choices(['wasm', 'node']).default('wasm'))
@@ -74,6 +74,7 @@ program
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN',
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN --json --checkpoint ckpt/peer1.bin',
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN --data iris.csv --export iris.onnx',
+      'signvote peer --server http://10.0.0.1:8080,http://10.0.0.2:8080 --session SESSION --token TOKEN   # servers on one Redis',
     ]) + '\nExit codes: 0 finished, 1 error or lost the server, 2 usage, 3 server unreachable, 4 refused (unknown session, wrong token, session full), 5 the session had already finished (its final numbers are printed), 6 this peer cannot reach the state the session record holds.\n',
   )
   .action(runPeer);
