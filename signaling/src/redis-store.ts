@@ -35,6 +35,8 @@ export interface RedisStoreOptions {
   /** a server that has not beaten this long is dead (default 10 s; it beats every third of it) */
   heartbeatTtlMs?: number;
   now?: () => number;
+  /** Redis connection errors (it reconnects by itself); default: ignored */
+  onError?: (err: Error) => void;
 }
 
 const seatSchema = z.object({
@@ -107,6 +109,13 @@ export class RedisStore implements SessionStore {
     this.heartbeatTtlMs = options.heartbeatTtlMs ?? 10_000;
     this.redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     this.tx = this.redis.duplicate();
+    for (const c of [this.redis, this.tx]) c.on('error', (err: Error) => this.onError(err));
+  }
+
+  private lastError: Error | undefined;
+  private onError(err: Error): void {
+    this.lastError = err;
+    this.options.onError?.(err);
   }
 
   /** Connects and starts beating; throws when Redis cannot be reached. */
@@ -117,7 +126,7 @@ export class RedisStore implements SessionStore {
     } catch (err) {
       store.redis.disconnect();
       store.tx.disconnect();
-      throw new Error(`cannot reach Redis at ${options.url}: ${(err as Error).message}`);
+      throw new Error(`cannot reach Redis at ${options.url}: ${(store.lastError ?? (err as Error)).message}`);
     }
     await store.beat();
     store.heartbeat = setInterval(() => void store.beat().catch(() => undefined), Math.max(100, Math.floor(store.heartbeatTtlMs / 3)));
@@ -125,10 +134,19 @@ export class RedisStore implements SessionStore {
     return store;
   }
 
-  /** the connection the socket.io adapter publishes on (it needs a second one to subscribe) */
+  /** the connection the socket.io adapter publishes on */
   get client(): Redis {
     return this.redis;
   }
+
+  /** a new connection for the adapter to subscribe on, closed with the store */
+  subscriber(): Redis {
+    const sub = this.redis.duplicate();
+    sub.on('error', (err: Error) => this.onError(err));
+    this.extra.push(sub);
+    return sub;
+  }
+  private readonly extra: Redis[] = [];
 
   private key(...parts: string[]): string {
     return this.prefix + parts.join(':');
@@ -379,6 +397,7 @@ export class RedisStore implements SessionStore {
     } finally {
       this.redis.disconnect();
       this.tx.disconnect();
+      for (const c of this.extra) c.disconnect();
     }
   }
 }

@@ -131,7 +131,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   const limits: SignalingLimits = { ...defaultLimits, ...options.limits };
   const log: Logger = options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? pino({ name: 'signaling' }));
   const store: SessionStore = options.redis
-    ? await RedisStore.connect({ url: options.redis, limits, prefix: options.redisPrefix, resumeGraceMs: options.resumeGraceMs })
+    ? await RedisStore.connect({ url: options.redis, limits, prefix: options.redisPrefix, resumeGraceMs: options.resumeGraceMs, onError: (err) => log.warn({ err }, 'redis') })
     : new MemoryStore(limits);
   const memory = store instanceof MemoryStore ? store.registry : undefined;
   const models = createModelRoutes({
@@ -262,7 +262,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     // each busy loading its engine): 25 s between pings, 60 s to answer.
     pingInterval: 25_000,
     pingTimeout: limits.pingTimeoutMs,
-    ...(store instanceof RedisStore ? { adapter: createAdapter(store.client, store.client.duplicate(), { key: `${options.redisPrefix ?? 'signvote:'}socket.io` }) } : {}),
+    ...(store instanceof RedisStore ? { adapter: createAdapter(store.client, store.subscriber(), { key: `${options.redisPrefix ?? 'signvote:'}socket.io` }) } : {}),
   });
 
   const publishMembership = (sessionId: string, membership: MembershipEpoch, except?: Socket): void => {
