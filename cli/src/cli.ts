@@ -124,8 +124,10 @@ addSessionFlags(
     console.log('the local peers start once a browser tab has joined');
     while ((await server.members(created.id)) === 0) await new Promise((r) => setTimeout(r, 500));
   }
+  // with --redis the local peers also know the other live server processes, to move to if this one goes away
+  const peerServers = [server.url, ...(await server.servers()).slice(1)].join(',');
   for (let i = 0; i < opts.local; i++) {
-    const child = spawn(process.execPath, [binPath, 'peer', '--server', server.url, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`, ...(localData ? ['--data', localData] : [])], {
+    const child = spawn(process.execPath, [binPath, 'peer', '--server', peerServers, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`, ...(localData ? ['--data', localData] : [])], {
       stdio: ['ignore', 'inherit', i === 0 ? 'inherit' : 'ignore'],
       // the local peers trust the certificate this server presents, self-signed or not
       env: tls ? { ...process.env, NODE_EXTRA_CA_CERTS: tls.certPath } : process.env,

@@ -14,6 +14,8 @@ import { WeightGrid } from './WeightGrid';
 
 interface Props {
   readonly server: string;
+  /** other server processes of the session, for when `server` goes away */
+  readonly fallbacks?: readonly string[];
   readonly session: string;
   readonly token: string;
   readonly onLeave: () => void;
@@ -22,8 +24,8 @@ interface Props {
   readonly localData?: TrainTest;
 }
 
-export function SessionView({ server, session, token, onLeave, config, localData }: Props) {
-  const t = useTraining(server, session, token, backendChoice(), localData);
+export function SessionView({ server, fallbacks, session, token, onLeave, config, localData }: Props) {
+  const t = useTraining(server, session, token, backendChoice(), localData, fallbacks);
   const info = useServerInfo(server);
   const s = t.snapshot;
   const x = t.model.series;

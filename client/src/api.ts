@@ -128,6 +128,29 @@ export function joinLink(base: string, session: string, token: string): string {
 export interface JoinParams {
   readonly session: string;
   readonly token: string;
+  /**
+   * `&servers=URL2,URL3`: other server processes of the same sessions (on one Redis); the tab
+   * moves to them when its server goes away (docs/signaling.md, "Several servers on one Redis")
+   */
+  readonly servers: readonly string[];
+}
+
+/** at most this many other servers in a link */
+const MAX_SERVERS = 8;
+
+/** the `servers` parameter: http(s) URLs only, anything else is dropped */
+function serverList(param: string | null): string[] {
+  if (!param) return [];
+  const out: string[] = [];
+  for (const part of param.split(',').slice(0, MAX_SERVERS)) {
+    try {
+      const u = new URL(part.trim());
+      if (u.protocol === 'http:' || u.protocol === 'https:') out.push(u.origin);
+    } catch {
+      // not a URL: ignored, the tab still has its own server
+    }
+  }
+  return out;
 }
 
 /** Reads `?session=&token=`; ids and tokens are opaque but bounded, so junk never reaches the server. */
@@ -136,7 +159,7 @@ export function readJoinParams(search: string): JoinParams | null {
   const session = q.get('session')?.trim() ?? '';
   const token = q.get('token')?.trim() ?? '';
   if (!session || !token || session.length > 200 || token.length > 500) return null;
-  return { session, token };
+  return { session, token, servers: serverList(q.get('servers')) };
 }
 
 /**

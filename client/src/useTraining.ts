@@ -23,7 +23,9 @@ const weightsEvery = 5;
  * This tab's peer, folded into a SessionModel for the view. The peer starts when the view
  * mounts: opening a join link joins.
  */
-export function useTraining(server: string, session: string, token: string, backend: BackendChoice, localData?: TrainTest): Training {
+export function useTraining(server: string, session: string, token: string, backend: BackendChoice, localData?: TrainTest, fallbacks: readonly string[] = []): Training {
+  // a new array each render must not restart the peer
+  const fallbackKey = fallbacks.join(',');
   const model = useMemo(() => new SessionModel(), []);
   const peer = useRef<BrowserPeer | null>(null);
 
@@ -38,8 +40,8 @@ export function useTraining(server: string, session: string, token: string, back
   const start = useCallback(() => {
     // one tab is one peer: a restart after an error or leaving replaces the old one
     void peer.current?.leave();
-    peer.current = startBrowserPeer({ server, session, token, backend, weightsEvery, localData, onMessage: (m) => model.apply(m) });
-  }, [model, server, session, token, backend, localData]);
+    peer.current = startBrowserPeer({ server, fallbacks: fallbackKey ? fallbackKey.split(',') : [], session, token, backend, weightsEvery, localData, onMessage: (m) => model.apply(m) });
+  }, [model, server, fallbackKey, session, token, backend, localData]);
 
   useEffect(() => {
     start();

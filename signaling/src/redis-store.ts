@@ -152,8 +152,25 @@ export class RedisStore implements SessionStore {
     return this.prefix + parts.join(':');
   }
 
+  /** the URL other machines reach this process at, once it listens (join links name the others) */
+  private shareUrl = '';
+
   private async beat(): Promise<void> {
-    await this.redis.multi().set(this.key('server', this.serverId), String(this.now()), 'PX', this.heartbeatTtlMs).sadd(this.key('servers'), this.serverId).exec();
+    await this.redis.multi().set(this.key('server', this.serverId), this.shareUrl, 'PX', this.heartbeatTtlMs).sadd(this.key('servers'), this.serverId).exec();
+  }
+
+  /** Tells the other processes where this one is reached (its share URL). */
+  async announce(shareUrl: string): Promise<void> {
+    this.shareUrl = shareUrl;
+    await this.beat();
+  }
+
+  /** the share URLs of the live server processes on this Redis and prefix, this one first */
+  async servers(): Promise<string[]> {
+    const ids = await this.redis.smembers(this.key('servers'));
+    const urls = ids.length ? await this.redis.mget(ids.map((id) => this.key('server', id))) : [];
+    const others = urls.filter((u, i): u is string => typeof u === 'string' && u.length > 0 && ids[i] !== this.serverId && u !== this.shareUrl);
+    return [this.shareUrl, ...[...new Set(others)].sort()];
   }
 
   // ---- (de)serialization: what comes back from Redis is validated like any input ----

@@ -119,6 +119,8 @@ export interface SignalingServer {
   createSession(config: SessionConfig, options?: { listed?: boolean }): Promise<{ id: string; token: string; url: string; admin: string }>;
   /** peers in a session now (0 for an unknown one) */
   members(sessionId: string): Promise<number>;
+  /** the server processes of these sessions (with Redis: every live one, this one first; else [shareUrl]) */
+  servers(): Promise<string[]>;
   /** stores a model file as POST /api/models does (for `signvote start --model FILE`); throws ModelImportError */
   storeModel(bytes: Uint8Array, name: string): ModelSummary;
   close(): Promise<void>;
@@ -155,7 +157,9 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     models.requireFile(config);
     const { session, token, admin } = await store.create(config);
     models.pin(config, session.id);
-    const url = `${base}/?session=${encodeURIComponent(session.id)}&token=${encodeURIComponent(token)}`;
+    // with Redis the link also names the other live server processes: a tab moves to them if this one goes away
+    const others = store instanceof RedisStore ? (await store.servers()).slice(1) : [];
+    const url = `${base}/?session=${encodeURIComponent(session.id)}&token=${encodeURIComponent(token)}${others.length ? `&servers=${others.map(encodeURIComponent).join(',')}` : ''}`;
     if (listed) await directory.list(session.id, token);
     log.info({ session: session.id, listed }, 'session created');
     // the peers fetch both splits right after joining; compressing them now saves that wait
@@ -322,7 +326,8 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   const dialHost = isWildcardHost(host) ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   const url = `${scheme}://${dialHost}:${port}`;
   shareUrl = shareBase({ scheme, host, port, publicUrl: options.publicUrl });
-  log.info({ url, shareUrl, host, port }, 'signaling server listening');
+  if (store instanceof RedisStore) await store.announce(shareUrl);
+  log.info({ url, shareUrl, host, port, store: store.kind }, 'signaling server listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -331,6 +336,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     port,
     createSession: (config, opts) => createSession(config, shareUrl, opts?.listed ?? false),
     members: async (sessionId) => (await store.get(sessionId))?.members.size ?? 0,
+    servers: async () => (store instanceof RedisStore ? store.servers() : [shareUrl]),
     storeModel: (bytes, name) => models.add(bytes, name),
     close: () =>
       (closing ??= new Promise<void>((resolvePromise) => {
