@@ -343,7 +343,8 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
         clearInterval(sweeper);
         if (reaper) clearInterval(reaper);
         closingNow = true;
-        io.disconnectSockets(true);
+        // this process's sockets only: with the Redis adapter io.disconnectSockets reaches every process
+        io.local.disconnectSockets(true);
         // io.close() also closes the http server; keep-alive sockets must not hold it open
         void io.close(() => resolvePromise());
         httpServer.closeAllConnections();

@@ -207,7 +207,8 @@ export function createSignalingClient(url: string | readonly string[], options: 
   socket.on('disconnect', (reason: string) => {
     if (closed || failover) return;
     // a peer the session dropped, or one that never joined, has no seat to resume
-    if (!joined || !resumeKey || dropped) return each((l) => l.disconnect?.(reason));
+    // with one URL there is nowhere to go: the disconnect is reported at once, as it always was
+    if (!joined || !resumeKey || dropped || urls.length === 1) return each((l) => l.disconnect?.(reason));
     moving = true;
     failover = moveOn(reason).finally(() => (failover = undefined));
   });
