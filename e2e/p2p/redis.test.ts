@@ -51,7 +51,7 @@ describe('two signaling processes on one Redis', () => {
   }, 200_000);
 
   it('kill -9 of one server mid-run: its peers resume their seats on the other, and all 4 finish on one hash', async () => {
-    const rounds = 80;
+    const rounds = 200;
     const session = await createSession(b.url, { ...base, expectedPeers: 4, rounds, seed: 9 });
     // this time a's peers are the ones that move
     const peers = fourPeers(a, b, session);
@@ -62,15 +62,18 @@ describe('two signaling processes on one Redis', () => {
     for (const p of peers) expect(checkContinuous(p.rounds, 0, rounds), p.name).toBeNull();
     expect(new Set(peers.map(finalHash)).size).toBe(1);
     // p1 and p2 moved to b, keeping their seats: no new epoch, so no new term, after the kill
-    for (const p of peers) expect(p.events.filter((e) => e.event === 'term' && Number(e.at) > killedAt), p.name).toEqual([]);
+    // (peers leaving after the last round make epochs of their own)
+    const endedAt = Math.min(...peers.map((p) => Number(p.events.find((e) => e.event === 'finished')!.seenAt)));
+    for (const p of peers) expect(p.events.filter((e) => e.event === 'term' && Number(e.at) > killedAt && Number(e.at) < endedAt), p.name).toEqual([]);
     for (const p of peers.slice(0, 2)) {
       const moved = p.events.find((e) => e.event === 'signaling' && e.ok === true);
       expect(moved, p.describe()).toMatchObject({ from: a.url, to: b.url });
       expect(Number(moved!.at) - killedAt).toBeLessThan(30_000);
     }
     for (const p of peers.slice(2)) expect(p.events.some((e) => e.event === 'signaling'), p.name).toBe(false);
-    const after = peers.map((p) => p.rounds.filter((r) => r.seenAt > killedAt + 2000));
-    for (const [i, rs] of after.entries()) expect(rs.length, peers[i].name).toBeGreaterThan(0);
+    // training went on after both had moved: every peer applied rounds after the later move
+    const resumedAt = Math.max(...peers.slice(0, 2).map((p) => Number(p.events.find((e) => e.event === 'signaling' && e.ok === true)!.at)));
+    for (const p of peers) expect(p.rounds.filter((r) => r.seenAt > resumedAt).length, p.name).toBeGreaterThan(0);
     const status = (await (await fetch(`${b.url}/api/sessions/${session.id}?token=${session.token}`)).json()) as { record: { status: string; hash: string }; members: number };
     expect(status.record).toMatchObject({ status: 'finished', hash: finalHash(peers[0]) });
   }, 300_000);
