@@ -45,6 +45,7 @@ const seatSchema = z.object({
   info: z.object({ backend: z.enum(['webgpu', 'wasm', 'node']), label: z.string().max(64).optional() }),
   resumeHash: z.string().regex(/^[0-9a-f]{64}$/),
   server: z.string(),
+  socket: z.string(),
 });
 
 const pointsSchema = z.array(z.tuple([z.number(), z.string()]));

@@ -1,3 +1,4 @@
+import { io } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSignalingClient, type MembershipEpoch, type SignalData, type SignalingClient } from '@signvote/core';
 import { startRedisServer, type RedisServer } from './redis-server';
@@ -118,6 +119,34 @@ describe('signaling servers on one Redis', () => {
     expect(victim.url).toBe(a.url);
     await until(() => reporter.membership?.peers.length === 1);
     expect(await a.members(id)).toBe(1);
+  });
+
+  it('a socket that closes after its peer resumed elsewhere does not take the seat away', async () => {
+    const [a, b] = await pair();
+    const { id, token } = await client(b.url).createSession({ expectedPeers: 2 });
+    const other = client(b.url);
+    const raw = [io(a.url, { transports: ['websocket'], reconnection: false }), io(b.url, { transports: ['websocket'], reconnection: false })];
+    try {
+      const first = (await raw[0].emitWithAck('session:join', { sessionId: id, token, info: node })) as { ok: true; peerId: string; resumeKey: string };
+      expect(first).toMatchObject({ ok: true, resumeKey: expect.any(String) });
+      await other.join({ sessionId: id, token, info: node });
+      const epochs: MembershipEpoch[] = [];
+      other.subscribe({ membership: (m) => epochs.push(m) });
+      // as when the peer lost its link to a while a still held its socket
+      const back = (await raw[1].emitWithAck('session:join', { sessionId: id, token, info: node, resume: { peerId: first.peerId, key: first.resumeKey } })) as { ok: boolean; peerId: string };
+      expect(back).toMatchObject({ ok: true, peerId: first.peerId });
+      raw[0].disconnect();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(epochs).toEqual([]);
+      expect(await a.members(id)).toBe(2);
+      // a wrong key takes nothing
+      const thief = io(b.url, { transports: ['websocket'], reconnection: false });
+      raw.push(thief);
+      const refused = (await thief.emitWithAck('session:join', { sessionId: id, token, info: node, resume: { peerId: first.peerId, key: 'x'.repeat(24) } })) as { ok: boolean; code: string };
+      expect(refused).toMatchObject({ ok: false, code: 'bad-token' });
+    } finally {
+      for (const r of raw) r.disconnect();
+    }
   });
 
   it('a client with one server hears the disconnect at once', async () => {

@@ -37,6 +37,11 @@ export interface Seat extends Omit<Member, 'shard'> {
   readonly resumeHash: string;
   /** the server process whose socket holds the peer ('local' without Redis) */
   server: string;
+  /**
+   * that socket's id: a socket that closes after its peer resumed elsewhere no longer holds the
+   * seat, so its disconnect does not take the seat away
+   */
+  socket: string;
 }
 
 export interface RegistryLimits {
@@ -169,7 +174,7 @@ export class SessionRegistry {
    * A new member with its shard (a resumed peer asks for its own). A finished session admits
    * nobody: it is refused with its record, so the joiner learns the final numbers instead.
    */
-  join(session: SignalingSession, info: PeerInfo, preferredShard?: number, server = 'local'): Member & { resumeKey: string } {
+  join(session: SignalingSession, info: PeerInfo, preferredShard?: number, server = 'local', socket = ''): Member & { resumeKey: string } {
     if (session.ledger.isFinished) {
       const record = session.ledger.view();
       const f = record.finished!;
@@ -186,7 +191,7 @@ export class SessionRegistry {
     let id = randomId(6);
     while (session.members.has(id)) id = randomId(6);
     const resumeKey = randomId(18);
-    const member: Seat = { id, seq: session.nextSeq++, info, resumeHash: hashToken(resumeKey).toString('hex'), server };
+    const member: Seat = { id, seq: session.nextSeq++, info, resumeHash: hashToken(resumeKey).toString('hex'), server, socket };
     session.members.set(id, member);
     const shard = session.ledger.join(id, preferredShard);
     session.idleSince = null;
@@ -199,13 +204,14 @@ export class SessionRegistry {
    * join sequence and shard, and no new epoch, so training goes on. Refused when the seat is gone
    * (the peer left, was dropped, or its grace ran out) or the key is wrong.
    */
-  resume(session: SignalingSession, peerId: string, resumeKey: string, server = 'local'): Member {
+  resume(session: SignalingSession, peerId: string, resumeKey: string, server = 'local', socket = ''): Member {
     const seat = session.members.get(peerId);
     if (!seat) throw new RegistryError('unknown-peer', `peer ${peerId} is no longer a member of session ${session.id}: join as a new peer`);
     if (!timingSafeEqual(hashToken(resumeKey), Buffer.from(seat.resumeHash, 'hex'))) {
       throw new RegistryError('bad-token', `wrong resume key for peer ${peerId}`);
     }
     seat.server = server;
+    seat.socket = socket;
     return { id: seat.id, seq: seat.seq, info: seat.info, shard: session.ledger.shard(peerId) ?? 0 };
   }
 

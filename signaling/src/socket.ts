@@ -202,8 +202,8 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
     const joined = await store.update(req.sessionId, (session, registry) => {
       const before = session.ledger.view().status;
       const member = resume
-        ? { ...registry.resume(session, resume.peerId, resume.key, store.serverId), resumeKey: resume.key }
-        : registry.join(session, req.info, req.shard, store.serverId);
+        ? { ...registry.resume(session, resume.peerId, resume.key, store.serverId, socket.id), resumeKey: resume.key }
+        : registry.join(session, req.info, req.shard, store.serverId, socket.id);
       const record = session.ledger.view();
       return { member, config: session.config, membership: registry.membership(session), record, recordChanged: record.status !== before };
     });
@@ -303,7 +303,12 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
       // a closing server on Redis hands its peers over: they resume their seats elsewhere
       if (ctx.closing() && store.kind === 'redis') return;
       try {
-        const left = await store.update(sessionId, (session, registry) => (registry.leave(session, peerId) ? registry.membership(session) : null));
+        const left = await store.update(sessionId, (session, registry) => {
+          // the peer resumed its seat through another socket (another server): that one holds it now
+          const seat = session.members.get(peerId);
+          if (seat && seat.socket !== '' && seat.socket !== socket.id) return null;
+          return registry.leave(session, peerId) ? registry.membership(session) : null;
+        });
         if (left) {
           log.info({ session: sessionId, peer: peerId }, 'peer left');
           publishMembership(sessionId, left);
