@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { z } from 'zod';
-import { RecordError, RecordLedger, describeIssues, parseSessionConfig, recordEvalSchema } from '@signvote/core';
+import { RecordError, RecordLedger, describeIssues, parseSessionConfig } from '@signvote/core';
 import type { LedgerState, SessionConfig, SessionRecordView } from '@signvote/core';
+import { storedSessionSchema, type StoredSession } from './redis-schema';
 import { RegistryError, SessionRegistry, type RegistryLimits, type Seat, type SignalingSession } from './sessions';
 import type { SessionStore } from './store';
 
@@ -38,52 +38,6 @@ export interface RedisStoreOptions {
   /** Redis connection errors (it reconnects by itself); default: ignored */
   onError?: (err: Error) => void;
 }
-
-const seatSchema = z.object({
-  id: z.string(),
-  seq: z.number().int().nonnegative(),
-  info: z.object({ backend: z.enum(['webgpu', 'wasm', 'node']), label: z.string().max(64).optional() }),
-  resumeHash: z.string().regex(/^[0-9a-f]{64}$/),
-  server: z.string(),
-  socket: z.string(),
-});
-
-const pointsSchema = z.array(z.tuple([z.number(), z.string()]));
-const ledgerStateSchema = z.object({
-  status: z.enum(['waiting', 'running', 'finished']),
-  round: z.number().int().nonnegative(),
-  hash: z.string().nullable(),
-  term: z.number().int().nonnegative(),
-  shards: z.number().int().positive().nullable(),
-  startedAt: z.number().nullable(),
-  finished: z.object({ round: z.number(), hash: z.string(), at: z.number() }).nullable(),
-  eval: recordEvalSchema.nullable(),
-  snapshot: z.object({ round: z.number(), hash: z.string(), size: z.number().int().nonnegative() }).nullable(),
-  evals: z.object({ points: z.array(recordEvalSchema), tail: recordEvalSchema.nullable(), stride: z.number().int().positive(), seen: z.number().int().nonnegative() }),
-  resumable: z.boolean(),
-  updatedAt: z.number(),
-  members: z.array(z.string()),
-  epoch: z.number().int().nonnegative(),
-  leaders: pointsSchema,
-  shardOf: z.array(z.tuple([z.string(), z.number().int().nonnegative()])),
-  recent: pointsSchema,
-  checkpoints: pointsSchema,
-});
-
-const storedSessionSchema = z.object({
-  id: z.string(),
-  config: z.unknown(),
-  createdAt: z.number(),
-  tokenHash: z.string().regex(/^[0-9a-f]{64}$/),
-  adminHash: z.string().regex(/^[0-9a-f]{64}$/),
-  seats: z.array(seatSchema),
-  nextSeq: z.number().int().nonnegative(),
-  epoch: z.number().int().nonnegative(),
-  reports: z.array(z.tuple([z.string(), z.array(z.string())])),
-  idleSince: z.number().nullable(),
-  ledger: ledgerStateSchema,
-});
-type StoredSession = z.infer<typeof storedSessionSchema>;
 
 /** transactions that lost to another process this many times in a row give up */
 const MAX_RETRIES = 50;

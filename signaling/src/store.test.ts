@@ -48,7 +48,7 @@ const backends: [string, Open][] = [
 
 const params = (r: number) => Float32Array.from({ length: 8 }, (_, i) => r + i / 8);
 
-describe.each(backends)('session store (%s)', (kind, open) => {
+describe.each(backends)('session store (%s)', (_kind, open) => {
   it('creates sessions, checks tokens and creator keys with distinct codes, and caps the count', async () => {
     const [store] = await open(1);
     const { session, token, admin } = await store.create(config);
@@ -131,7 +131,6 @@ describe.each(backends)('session store (%s)', (kind, open) => {
     const { session, token } = await a.create(config);
     await a.list(session.id, token);
     expect(await b.listed()).toEqual(new Map([[session.id, token]]));
-    expect(kind).toMatch(/memory|redis/);
   });
 });
 

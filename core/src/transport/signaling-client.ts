@@ -28,6 +28,9 @@ import type { PeerId } from './transport';
  * Redis"), it connects to the first that answers, and when its server goes away after the join it
  * resumes its seat through the next (same peer id, join sequence and shard, no new epoch);
  * listeners hear `disconnect` only when no server took it back.
+ *
+ * Over 400 lines: the failover (moveOn, connected, request) changes the socket under every
+ * handler and request here, so it stays in this one closure with them.
  */
 
 export interface SignalingListener {
