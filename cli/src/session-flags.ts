@@ -44,6 +44,7 @@ export interface SessionFlags {
   deadlineMs?: number;
   evalEvery?: number;
   checkpointEvery?: number;
+  voteShards?: number;
   ice?: string[];
 }
 
@@ -70,6 +71,7 @@ export function addSessionFlags(cmd: Command): Command {
     .option('--deadline-ms <n>', 'straggler deadline per round', int('deadline-ms', 50))
     .option('--eval-every <n>', 'evaluate test accuracy every n rounds', int('eval-every'))
     .option('--checkpoint-every <n>', 'checkpoint every n rounds', int('checkpoint-every'))
+    .option('--vote-shards <k>', 'cut the vote into k ranges of the coordinates, each tallied by its own peer (at most one per peer; 1 = one aggregator)', int('vote-shards', 1))
     .option('--ice <url...>', 'STUN/TURN server URLs for peers on other networks');
 }
 
@@ -131,6 +133,7 @@ export function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput 
   set(config, 'deadlineMs', flags.deadlineMs);
   set(config, 'evalEvery', flags.evalEvery);
   set(config, 'checkpointEvery', flags.checkpointEvery);
+  set(config, 'voteShards', flags.voteShards);
   if (flags.dirichlet !== undefined) config.partition = { kind: 'dirichlet', alpha: flags.dirichlet };
   if (flags.ice) config.iceServers = flags.ice.map((urls) => ({ urls }));
   // validate here too, so a typo fails before anything reaches the server

@@ -70,7 +70,7 @@ export function CreateSession({ server, onOpen }: Props) {
     setBusy(true);
     try {
       const made = await createSession({ ...result.config, ...own.choice }, server, listed);
-      rememberSession(made.id, made.token);
+      rememberSession(made.id, made.token, { admin: made.admin });
       setCreated({ id: made.id, token: made.token });
     } catch (err) {
       setFailure((err as Error).message);
@@ -122,7 +122,7 @@ export function CreateSession({ server, onOpen }: Props) {
     return (
       <section className="panel created" aria-labelledby="created-title">
         <h1 id="created-title">Session created</h1>
-        <p>Open this link in other tabs or on other machines; each one joins as a peer. Training starts once {form.expectedPeers} peers are in.</p>
+        <p>Open this link in other tabs or on other machines; each one joins as a peer. Training starts once {form.expectedPeers} peers are in, or earlier when you press <b>Start now</b> in the session view (this browser keeps the session's creator key).</p>
         <ShareLink link={link} info={info} />
         <p>Headless Node peer, from a checkout of signvote:</p>
         <pre className="command" data-testid="cli-command">
@@ -179,6 +179,7 @@ export function CreateSession({ server, onOpen }: Props) {
       <fieldset>
         <legend>Session</legend>
         {num('expectedPeers', { hint: 'training starts when this many have joined' })}
+        {num('voteShards', { hint: '1: one aggregator tallies all; k: k members each tally a range, so no link carries every ballot' })}
         {num('batchSize')}
         {num('rounds')}
         {num('deadlineMs', { hint: 'the aggregator tallies what arrived by then' })}

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import { imageToSample, type SessionConfig } from '@signvote/core';
+import { saveBytes } from './save-file';
 import type { Training } from './useTraining';
 
 /**
@@ -37,15 +38,7 @@ export function ModelTools({ training, config }: Props) {
 
   const download = () => {
     const exported = training.peer()?.exportModel();
-    if (!exported) return;
-    const url = URL.createObjectURL(new Blob([exported.bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = `${exported.name}-round${exported.round}.onnx`;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
+    if (exported) saveBytes(exported.bytes, `${exported.name}-round${exported.round}.onnx`);
   };
 
   const predict = (sample: Float32Array) => {

@@ -1,6 +1,8 @@
 import { useEffect, useState } from 'react';
-import { fetchSessionConfig, type SessionConfig, type TrainTest } from '@signvote/core';
+import { fetchSessionConfig, type SessionConfig, type SessionRecordView, type TrainTest } from '@signvote/core';
+import { fetchSessionRecord } from './api';
 import { DataPicker } from './DataPicker';
+import { FinishedView } from './FinishedView';
 import { SessionView } from './SessionView';
 
 interface Props {
@@ -13,13 +15,16 @@ interface Props {
 }
 
 /**
- * Reads the session's config before this tab joins: a session whose peers bring their own data
- * first asks for it (DataPicker); any other starts the peer at once (SessionView).
+ * Reads the session's config and record before this tab joins: a finished session is shown as
+ * such (FinishedView) and joins nothing; a session whose peers bring their own data first asks
+ * for it (DataPicker); any other starts the peer at once (SessionView).
  */
 export function SessionGate(props: Props) {
   const [config, setConfig] = useState<SessionConfig | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
   const [data, setData] = useState<TrainTest | null>(null);
+  // undefined until read; null when unreadable (the join then says what is wrong)
+  const [record, setRecord] = useState<SessionRecordView | null | undefined>(undefined);
 
   useEffect(() => {
     let live = true;
@@ -30,6 +35,10 @@ export function SessionGate(props: Props) {
         const code = (err as { code?: string }).code;
         setFailure(code === 'unknown-session' ? 'this session does not exist (it may have expired)' : code === 'bad-token' ? 'the join link has a wrong token' : (err as Error).message);
       },
+    );
+    fetchSessionRecord(props.server, props.session, props.token).then(
+      (status) => live && setRecord(status.record),
+      () => live && setRecord(null),
     );
     return () => {
       live = false;
@@ -51,7 +60,8 @@ export function SessionGate(props: Props) {
       </section>
     );
   }
-  if (!config) return <p className="panel">Reading the session…</p>;
+  if (!config || record === undefined) return <p className="panel">Reading the session…</p>;
+  if (record?.finished) return <FinishedView {...props} config={config} record={record} />;
   if (config.data && !data) return <DataPicker server={props.server} config={config} onJoin={setData} />;
-  return <SessionView {...props} config={config} localData={data ?? undefined} />;
+  return <SessionView {...props} config={config} localData={data ?? undefined} onEnded={setRecord} />;
 }

@@ -1,12 +1,14 @@
 import { useCallback, useEffect } from 'react';
-import type { SessionConfig, TrainTest } from '@signvote/core';
+import type { SessionConfig, SessionRecordView, TrainTest } from '@signvote/core';
 import { ModelTools } from './ModelTools';
 import type uPlot from 'uplot';
 import { Chart } from './Chart';
+import { Fact } from './Fact';
 import type { BackendChoice } from './oracle-protocol';
 import { shareLink } from './api';
 import { rememberSession } from './known-sessions';
 import { ShareLink, useServerInfo } from './ShareLink';
+import { StartNow } from './StartNow';
 import { formatDuration, formatRate } from '@signvote/core';
 import { aggregatorRecentlyChanged, describeState, recentlyNotCounted, short, type SessionSnapshot } from './session-model';
 import { useTraining } from './useTraining';
@@ -22,10 +24,12 @@ interface Props {
   readonly config: SessionConfig;
   /** this tab's own data (sessions whose peers bring their own) */
   readonly localData?: TrainTest;
+  /** the session finished before this tab could join: show it finished */
+  readonly onEnded?: (record: SessionRecordView) => void;
 }
 
-export function SessionView({ server, fallbacks, session, token, onLeave, config, localData }: Props) {
-  const t = useTraining(server, session, token, backendChoice(), localData, fallbacks);
+export function SessionView({ server, fallbacks, session, token, onLeave, config, localData, onEnded }: Props) {
+  const t = useTraining(server, session, token, backendChoice(), localData, onEnded, fallbacks);
   const info = useServerInfo(server);
   const s = t.snapshot;
   const x = t.model.series;
@@ -111,6 +115,7 @@ export function SessionView({ server, fallbacks, session, token, onLeave, config
               New session
             </button>
           </div>
+          <StartNow server={server} session={session} waiting={s.state === 'waiting'} present={s.peers.length} expected={s.expectedPeers} />
         </section>
         <section className="panel invite" aria-labelledby="invite-title">
           <h2 id="invite-title">Invite peers</h2>
@@ -199,22 +204,6 @@ function positive(v: number | null): number | null {
 function backendChoice(): BackendChoice {
   const named = new URLSearchParams(window.location.search).get('backend');
   return named === 'wasm' || named === 'webgpu' ? named : 'auto';
-}
-
-function Fact({ label, value, raw, testId, title, mono, note }: { label: string; value: string; raw: string | number; testId: string; title?: string; mono?: boolean; note?: string }) {
-  return (
-    <div>
-      <dt>{label}</dt>
-      <dd data-testid={testId} data-value={raw} title={title} className={mono ? 'mono' : undefined}>
-        {value}
-      </dd>
-      {note && (
-        <dd className="hint" data-testid={`${testId}-reason`}>
-          {note}
-        </dd>
-      )}
-    </div>
-  );
 }
 
 function PeersTable({ s }: { s: SessionSnapshot }) {

@@ -1,11 +1,13 @@
 import { z } from 'zod';
-import { evalHistorySchema, type EvalHistory, type SessionConfig } from '@signvote/core';
+import { evalHistorySchema, sessionStatusSchema, startAnswerSchema, type EvalHistory, type SessionConfig, type SessionStatus, type StartAnswer } from '@signvote/core';
 
 /** What the signaling server answers to POST /api/sessions. */
 const createdSchema = z.object({
   id: z.string().min(1).max(200),
   token: z.string().min(1).max(500),
   url: z.string().min(1).max(2000),
+  /** the creator key: starts the session before expectedPeers have joined */
+  admin: z.string().min(1).max(500),
 });
 export type CreatedSession = z.infer<typeof createdSchema>;
 
@@ -55,16 +57,25 @@ const serverInfoSchema = z.object({ shareUrl: z.string().max(2000), https: z.boo
 export type ServerInfo = z.infer<typeof serverInfoSchema>;
 
 async function getJson<T>(url: URL, schema: z.ZodType<T>, init?: RequestInit): Promise<T> {
-  let response: Response;
-  try {
-    response = await fetch(url, init);
-  } catch (err) {
-    throw new Error(`cannot reach the signaling server (${(err as Error).message})`);
-  }
-  if (!response.ok) throw new Error(`the server answered ${response.status} ${response.statusText}`);
+  const response = await reach(url, init);
+  if (!response.ok) throw new Error(await refusal(response));
   const parsed = schema.safeParse(await response.json().catch(() => null));
   if (!parsed.success) throw new Error(`the server sent an unexpected answer to ${url.pathname}`);
   return parsed.data;
+}
+
+async function reach(url: URL, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    throw new Error(`cannot reach the signaling server (${(err as Error).message})`);
+  }
+}
+
+/** the server's own sentence for a refusal (`{ error }`), else the HTTP status */
+async function refusal(response: Response): Promise<string> {
+  const reason = errorSchema.safeParse(await response.json().catch(() => null));
+  return reason.success ? reason.data.error : `the server answered ${response.status} ${response.statusText}`;
 }
 
 /** The sessions anyone on this server may join. */
@@ -89,6 +100,38 @@ export async function fetchSessionStatus(base: string, known: readonly { id: str
 export async function fetchEvalHistory(base: string, session: string, token: string): Promise<EvalHistory['evals']> {
   const url = new URL(`api/sessions/${encodeURIComponent(session)}/history`, withSlash(base));
   return (await getJson(url, evalHistorySchema, { headers: { 'x-session-token': token } })).evals;
+}
+
+/**
+ * Where one session stands (GET /api/sessions/<id>): its config, its record (waiting, running,
+ * or finished with its final round, hash and evaluation) and the peers present. Throws with the
+ * server's sentence (unknown session, wrong token).
+ */
+export async function fetchSessionRecord(base: string, session: string, token: string): Promise<SessionStatus> {
+  const url = new URL(`api/sessions/${encodeURIComponent(session)}`, withSlash(base));
+  return getJson(url, sessionStatusSchema, { headers: { authorization: `Bearer ${token}` } });
+}
+
+/**
+ * The creator's "start now" (POST /api/sessions/<id>/start with the creator key): the session
+ * starts with the peers present and the training set is split over them. Throws with the
+ * server's sentence (wrong key, already running, finished, nobody here).
+ */
+export async function startSessionNow(base: string, session: string, admin: string): Promise<StartAnswer> {
+  const url = new URL(`api/sessions/${encodeURIComponent(session)}/start`, withSlash(base));
+  return getJson(url, startAnswerSchema, { method: 'POST', headers: { authorization: `Bearer ${admin}` } });
+}
+
+/**
+ * The session's stored snapshot (GET /api/sessions/<id>/snapshot): an encoded checkpoint of its
+ * parameters at the latest stored round (the final one once it finished). Throws with the
+ * server's sentence when it holds none.
+ */
+export async function fetchSnapshot(base: string, session: string, token: string): Promise<Uint8Array> {
+  const url = new URL(`api/sessions/${encodeURIComponent(session)}/snapshot`, withSlash(base));
+  const response = await reach(url, { headers: { authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new Error(await refusal(response));
+  return new Uint8Array(await response.arrayBuffer());
 }
 
 export async function fetchServerInfo(base: string): Promise<ServerInfo> {

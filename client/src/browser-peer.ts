@@ -11,6 +11,8 @@ import {
   exportOnnx,
   predictProbabilities,
   sessionModelName,
+  RecordError,
+  type SessionRecordView,
 } from '@signvote/core';
 import type { BackendChoice } from './oracle-protocol';
 import type { PeerInfo, ViewMessage } from './peer-messages';
@@ -35,6 +37,8 @@ export interface BrowserPeerOptions {
   /** this tab's own data, prepared by the data picker (sessions whose peers bring their own) */
   readonly localData?: TrainTest;
   readonly onMessage: (msg: ViewMessage) => void;
+  /** the session finished before this tab could join (the join was refused with its record) */
+  readonly onEnded?: (record: SessionRecordView) => void;
 }
 
 export interface BrowserPeer {
@@ -231,6 +235,8 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
 
   run().catch((err: unknown) => {
     gradients?.terminate('failed to start');
+    // it finished while this tab was loading: the page shows the finished session instead
+    if (err instanceof RecordError && err.code === 'finished' && err.record?.finished && options.onEnded && !leaving) return options.onEnded(err.record);
     fail(describeError(err));
   });
 

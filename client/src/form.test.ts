@@ -18,6 +18,7 @@ describe('session form', () => {
       batchSize: 16,
       rounds: 90,
       expectedPeers: 3,
+      voteShards: 3,
       seed: 42,
       deadlineMs: 800,
       evalEvery: 5,
@@ -28,7 +29,7 @@ describe('session form', () => {
   });
 
   it('reports each bad value on its own field in plain words', () => {
-    const f = { ...defaultForm(), lr: '-1', theta: '1', K: '2.5', batchSize: '', seed: 'abc', partition: 'dirichlet' as const, dirichletAlpha: '0' };
+    const f = { ...defaultForm(), voteShards: '0', lr: '-1', theta: '1', K: '2.5', batchSize: '', seed: 'abc', partition: 'dirichlet' as const, dirichletAlpha: '0' };
     const r = formToConfig(f);
     expect(r.ok).toBe(false);
     if (r.ok) return;
@@ -38,6 +39,7 @@ describe('session form', () => {
     expect(r.errors.batchSize).toBe('must be a number');
     expect(r.errors.seed).toBe('must be a number');
     expect(r.errors.dirichletAlpha).toBe('must be greater than 0');
+    expect(r.errors.voteShards).toBe('must be at least 1');
     expect(r.errors.rounds).toBeUndefined();
   });
 

@@ -26,6 +26,8 @@ export interface FormState {
   dataset: (typeof datasetNames)[number];
   algorithm: AlgorithmName;
   expectedPeers: string;
+  /** k: the coordinates are tallied in k ranges, each by its own member (docs/session.md "Vote shards") */
+  voteShards: string;
   batchSize: string;
   rounds: string;
   lr: string;
@@ -60,6 +62,7 @@ export const fieldLabels: Record<FieldName, string> = {
   dataset: 'Dataset',
   algorithm: 'Algorithm',
   expectedPeers: 'Expected peers',
+  voteShards: 'Vote shards',
   batchSize: 'Batch size',
   rounds: 'Rounds',
   lr: 'Learning rate γ',
@@ -107,6 +110,7 @@ export function configToForm(c: SessionConfig): FormState {
     dataset: c.dataset,
     algorithm: a.name,
     expectedPeers: String(c.expectedPeers),
+    voteShards: String(c.voteShards),
     batchSize: String(c.batchSize),
     rounds: String(c.rounds),
     lr: String(a.lr),
@@ -235,6 +239,7 @@ export function formToInput(f: FormState): { input: SessionConfigInput; errors: 
     batchSize: num(f.batchSize),
     rounds: num(f.rounds),
     expectedPeers: num(f.expectedPeers),
+    voteShards: num(f.voteShards),
     seed: num(f.seed),
     deadlineMs: num(f.deadlineMs),
     evalEvery: num(f.evalEvery),

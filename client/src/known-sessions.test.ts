@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { forgetSessions, knownSessions, maxKnown, rememberSession } from './known-sessions';
+import { creatorKey, forgetSessions, knownSessions, maxKnown, rememberSession } from './known-sessions';
 import { peerCommand } from './api';
 
 /** the Storage interface over a Map: Node has no localStorage */
@@ -20,15 +20,28 @@ function memoryStorage(): Storage {
 describe('sessions this browser knows', () => {
   it('keeps the newest first, once each, at most maxKnown, and forgets the ones named', () => {
     const store = memoryStorage();
-    rememberSession('a', 'ta', 1, store);
-    rememberSession('b', 'tb', 2, store);
-    rememberSession('a', 'ta', 3, store);
+    rememberSession('a', 'ta', { now: 1, store });
+    rememberSession('b', 'tb', { now: 2, store });
+    rememberSession('a', 'ta', { now: 3, store });
     expect(knownSessions(store).map((s) => s.id)).toEqual(['a', 'b']);
-    for (let i = 0; i < maxKnown + 5; i++) rememberSession(`s${i}`, 't', 10 + i, store);
+    for (let i = 0; i < maxKnown + 5; i++) rememberSession(`s${i}`, 't', { now: 10 + i, store });
     expect(knownSessions(store)).toHaveLength(maxKnown);
     expect(knownSessions(store)[0].id).toBe(`s${maxKnown + 4}`);
     forgetSessions([`s${maxKnown + 4}`], store);
     expect(knownSessions(store)[0].id).toBe(`s${maxKnown + 3}`);
+  });
+
+  it('keeps the creator key of a session created here when it is opened again, and knows none for others', () => {
+    const store = memoryStorage();
+    rememberSession('mine', 'tm', { admin: 'key-1', now: 1, store });
+    rememberSession('theirs', 'tt', { now: 2, store });
+    // the session view remembers the session again on every open, without the key
+    rememberSession('mine', 'tm', { now: 3, store });
+    expect(creatorKey('mine', store)).toBe('key-1');
+    expect(creatorKey('theirs', store)).toBeNull();
+    expect(creatorKey('unknown', store)).toBeNull();
+    forgetSessions(['mine'], store);
+    expect(creatorKey('mine', store)).toBeNull();
   });
 
   it('reads junk in storage as nothing known', () => {

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
-import type { TrainTest } from '@signvote/core';
+import type { SessionRecordView, TrainTest } from '@signvote/core';
 import { fetchEvalHistory } from './api';
 import { startBrowserPeer, type BrowserPeer } from './browser-peer';
 import type { BackendChoice } from './oracle-protocol';
@@ -23,11 +23,24 @@ const weightsEvery = 5;
  * This tab's peer, folded into a SessionModel for the view. The peer starts when the view
  * mounts: opening a join link joins.
  */
-export function useTraining(server: string, session: string, token: string, backend: BackendChoice, localData?: TrainTest, fallbacks: readonly string[] = []): Training {
+export function useTraining(
+  server: string,
+  session: string,
+  token: string,
+  backend: BackendChoice,
+  localData?: TrainTest,
+  /** the session finished before this tab joined */
+  onEnded?: (record: SessionRecordView) => void,
+  /** other server processes of the session, for when `server` goes away */
+  fallbacks: readonly string[] = [],
+): Training {
   // a new array each render must not restart the peer
   const fallbackKey = fallbacks.join(',');
   const model = useMemo(() => new SessionModel(), []);
   const peer = useRef<BrowserPeer | null>(null);
+  // read when it fires: a new callback must not restart the peer
+  const ended = useRef(onEnded);
+  ended.current = onEnded;
 
   const leave = useCallback(() => {
     const p = peer.current;
@@ -40,7 +53,17 @@ export function useTraining(server: string, session: string, token: string, back
   const start = useCallback(() => {
     // one tab is one peer: a restart after an error or leaving replaces the old one
     void peer.current?.leave();
-    peer.current = startBrowserPeer({ server, fallbacks: fallbackKey ? fallbackKey.split(',') : [], session, token, backend, weightsEvery, localData, onMessage: (m) => model.apply(m) });
+    peer.current = startBrowserPeer({
+      server,
+      fallbacks: fallbackKey ? fallbackKey.split(',') : [],
+      session,
+      token,
+      backend,
+      weightsEvery,
+      localData,
+      onMessage: (m) => model.apply(m),
+      onEnded: (record) => ended.current?.(record),
+    });
   }, [model, server, fallbackKey, session, token, backend, localData]);
 
   useEffect(() => {

@@ -119,6 +119,13 @@ export const sessionConfigSchema = z.object({
   evalEvery: z.number().int().min(0).max(1_000_000).default(10),
   /** checkpoint every this many rounds (0: never) */
   checkpointEvery: z.number().int().min(0).max(1_000_000).default(0),
+  /**
+   * vote shards k: the coordinates are cut into k contiguous ranges, each tallied by its own
+   * aggregator (member j of the term in join order tallies range j), so no peer's link carries
+   * every ballot (docs/session.md, "Vote shards"). A term has min(voteShards, its members,
+   * ceil(d/8)); 1 is the star (one aggregator for everything). Ends on the same parameters as 1.
+   */
+  voteShards: z.number().int().min(1).max(1000).default(1),
   /** STUN/TURN servers for peers on other networks; none works on one machine and a LAN */
   iceServers: z.array(iceServerSchema).max(8).default([]),
 });

@@ -102,6 +102,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .option('--d <n>', 'synthetic problem dimension', integer(1), 100)
     .option('--noise <x>', 'synthetic noise scale sigma', real, 1)
     .option('--heterogeneity <x>', 'synthetic non-IID spread of the peers\' optima', real, 0)
+    .option('--vote-shards <k>', 'vote shards: k ranges of the coordinates, each tallied by its own peer (same result; docs/session.md)', integer(1), 1)
     .option('--json', 'print results as JSON instead of a table')
     .option('--quiet', 'no progress lines')
     .exitOverride();
@@ -110,7 +111,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     algo: AlgorithmName | 'all'; peers: number; batch?: number; rounds?: number; seed: number; lr?: number;
     theta?: number; R?: number; alpha?: number; K?: number; eta?: number; weightDecay?: number; ties?: AlgorithmConfig['ties'];
     model?: string; dataset: Exclude<DatasetName, 'synthetic'>; dirichlet?: number; backend: NodeBackend; evalEvery?: number; limit?: number;
-    d: number; noise: number; heterogeneity: number; json?: boolean; quiet?: boolean;
+    d: number; noise: number; heterogeneity: number; voteShards: number; json?: boolean; quiet?: boolean;
   }>();
   const model = o.model;
   for (const [flag, set] of [['--dirichlet', o.dirichlet], ['--eval-every', o.evalEvery], ['--limit', o.limit]] as const) {
@@ -156,6 +157,7 @@ export async function main(argv: readonly string[]): Promise<void> {
           partition,
           ...chosen.config,
           dataset: o.dataset,
+          voteShards: o.voteShards,
           ...(o.evalEvery !== undefined && { evalEvery: o.evalEvery }),
           onProgress: (p) => progress(
             `${name} round ${p.round}/${rounds} train loss ${Number.isNaN(p.trainLoss) ? '-' : p.trainLoss.toPrecision(4)} ` +
@@ -170,6 +172,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     for (const name of names) {
       results.push(await runSimulation({
         algorithm: algorithm(name),
+        voteShards: o.voteShards,
         peers: o.peers,
         batch,
         rounds,

@@ -34,6 +34,7 @@ export {
   trustUpdate,
 } from './codec';
 export { lrAt } from './schedule';
+export { effectiveVoteShards, voteShardRanges, sliceBallot, joinUpdates, type VoteShardRange } from './vote-shards';
 
 export type AlgorithmConfigInput = z.input<typeof algorithmConfigSchema>;
 

@@ -1,5 +1,5 @@
 import type { AlgorithmConfig, AlgorithmName } from '../config';
-import { createRng, type Rng } from '../random';
+import { createRng } from '../random';
 import { applyVerdict, majorityVerdict, momentumStochasticSignPack, packSigns, stochasticSignPack } from '../signs';
 import { ballotBytes, updateBytes } from './codec';
 import { lrAt } from './schedule';
@@ -89,14 +89,15 @@ export function createSignVoteStrategy(config: AlgorithmConfig): Strategy {
   // round (after a failover, or in a resumed session) breaks its ties the same way.
   const tieCoins = createRng('tie-break');
 
-  function aggregate(tally: Tally, d: number, round: number): TrustedUpdate {
+  function aggregate(tally: Tally, d: number, round: number, offset = 0): TrustedUpdate {
+    if (!(Number.isInteger(offset) && offset >= 0 && offset % 8 === 0)) throw new RangeError(`offset must be a multiple of 8 >= 0, got ${offset}`);
     const ballots = ballotsOf(tally, 'signs', name);
     const verdict = majorityVerdict(
       ballots.map((b) => b.bits),
       d,
     );
     // a majority of well-formed sign vectors is a well-formed verdict: trusted as built
-    if (config.ties === 'coin' && verdict.ties) return { kind: 'verdict', signs: breakTies(verdict.signs, verdict.ties, tieCoins.fork(round)), ties: null } as TrustedUpdate;
+    if (config.ties === 'coin' && verdict.ties) return { kind: 'verdict', signs: breakTies(verdict.signs, verdict.ties, tieCoins.fork(round).u32(), offset >>> 3), ties: null } as TrustedUpdate;
     return { kind: 'verdict', signs: verdict.signs, ties: verdict.ties } as TrustedUpdate;
   }
 
@@ -133,11 +134,25 @@ async function localSteps(ctx: WorkerContext, state: WorkerState, y: Float32Arra
   return z;
 }
 
-/** Resolves every tied coordinate to +1 or -1 with a fair coin (the tie bits are zero in `signs`). */
-function breakTies(signs: Uint8Array, ties: Uint8Array, rng: Rng): Uint8Array {
+/**
+ * Resolves every tied coordinate to +1 or -1 with a fair coin (the tie bits are zero in
+ * `signs`). The coins of byte i of the model (`firstByte` + the index here) are a hash of
+ * (the round's seed, i), not the next draws of a stream: so they do not depend on how many
+ * tied bytes come before, and a vote shard that decides a range of the model alone flips the
+ * coins the whole vote would (docs/session.md, "Vote shards").
+ */
+function breakTies(signs: Uint8Array, ties: Uint8Array, seed: number, firstByte: number): Uint8Array {
   const out = Uint8Array.from(signs);
   for (let i = 0; i < ties.length; i++) {
-    if (ties[i] !== 0) out[i] |= ties[i] & rng.u32();
+    if (ties[i] !== 0) out[i] |= ties[i] & coinByte(seed, firstByte + i);
   }
   return out;
+}
+
+/** 32 well-mixed bits of (seed, index): splitmix32's finaliser over a Weyl step (index < 2^29). */
+function coinByte(seed: number, index: number): number {
+  let z = (seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
 }

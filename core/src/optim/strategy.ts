@@ -115,8 +115,15 @@ export interface Strategy {
    * Any randomness (tie coins) is seeded by the round, so every aggregator, a new one after
    * failover or a resumed one included, decides a round the same way. Throws on n = 0 or a
    * ballot of another kind (a caller's bug: the session decodes ballots with `ballotKind`).
+   *
+   * Every strategy is coordinate-wise: the update's coordinate i depends only on the ballots'
+   * coordinate i (and a ballot's scalar, EF-signSGD's scale). So a vote shard can aggregate
+   * coordinates [offset, offset + d) of the model alone, from ballots cut to that range
+   * (./vote-shards.ts), and get exactly those coordinates of the whole vote; `offset` (a
+   * multiple of 8, default 0) places the range, so the tie coin of coordinate i is the same
+   * whichever range holds it.
    */
-  aggregate(tally: Tally, d: number, round: number): TrustedUpdate;
+  aggregate(tally: Tally, d: number, round: number, offset?: number): TrustedUpdate;
   /**
    * x <- x - step(update, round); identical on every peer, stateless. Throws on an update of
    * another kind or length than x (a caller's bug: the session decodes with `updateKind`).

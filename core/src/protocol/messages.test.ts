@@ -16,6 +16,9 @@ const samples: Message[] = [
   { ...base, type: 'verdict', term: 4, round: 17, origin: 4, base: hash, hash, counted: new Uint8Array([0b1101, 0b1]), payload: new Uint8Array(9), latencies: [0, 127, 128, 70_000] },
   // as broadcast fresh, before the aggregator has applied it: no result hash
   { ...base, type: 'verdict', term: 4, round: 18, origin: 4, base: hash, counted: new Uint8Array([0b1]), payload: new Uint8Array(9) },
+  // vote shards: a slice of a ballot, and a range's part of a fresh verdict
+  { ...base, type: 'ballot', term: 3, round: 17, hash, payload: new Uint8Array([1, 0xaa]), slice: 2 },
+  { ...base, type: 'verdict', term: 4, round: 18, origin: 4, base: hash, counted: new Uint8Array([0b1]), payload: new Uint8Array(3), slice: 1 },
 ];
 
 const reason = (f: () => unknown): string => {
@@ -65,6 +68,10 @@ describe('wire messages', () => {
     expect(reason(() => encodeMessage({ ...samples[2], hash: 'nope' } as Message))).toBe('invalid');
     // optional fields: checked when present
     expect(reason(() => decodeMessage(pack({ ...samples[3], started: 1 })))).toBe('invalid');
+    expect(reason(() => decodeMessage(pack({ ...samples[0], slice: -1 })))).toBe('invalid');
+    expect(reason(() => decodeMessage(pack({ ...samples[0], slice: 4096 })))).toBe('invalid');
+    // a range's part is never a replay: replays are whole verdicts
+    expect(reason(() => decodeMessage(pack({ ...samples[1], slice: 0 })))).toBe('invalid');
     expect(reason(() => decodeMessage(pack({ ...samples[1], hash: 'not a hash' })))).toBe('invalid');
     expect(reason(() => decodeMessage(pack({ ...samples[1], hash: null })))).toBe('invalid');
     expect(reason(() => decodeMessage(pack({ ...samples[1], latencies: [1, 2, 3] })))).toBe('invalid'); // 2 counted

@@ -25,6 +25,8 @@ const MAX_COUNTED_BYTES = 1024;
 /** a latency (ms) above this is a bug or a hostile peer, not a slow one */
 const MAX_LATENCY_MS = 0xffffffff;
 const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
+/** vote shards of a term (config.voteShards is at most 1000) */
+const MAX_VOTE_SHARDS = 1024;
 
 export type Hash = string;
 
@@ -33,13 +35,18 @@ interface Header {
   readonly session: string;
 }
 
-/** worker -> aggregator: this peer's ballot for `round`, computed at parameters with `hash` */
+/**
+ * worker -> aggregator: this peer's ballot for `round`, computed at parameters with `hash`.
+ * With `slice` j (a term of k > 1 vote shards, docs/session.md "Vote shards"): the ballot cut to
+ * vote shard j's range, sent to that shard's aggregator; absent: the whole ballot.
+ */
 export interface BallotMessage extends Header {
   readonly type: 'ballot';
   readonly term: number;
   readonly round: number;
   readonly hash: Hash;
   readonly payload: Uint8Array;
+  readonly slice?: number;
 }
 
 /**
@@ -54,7 +61,10 @@ export interface BallotMessage extends Header {
  * peer can show every peer's latency). `agreement`, when present, is one byte per counted ballot
  * in the same order: round(255 x the share of coordinates on which that ballot agreed with this
  * update), so every peer can show who votes against the group (docs/session.md). Both are
- * optional: a decoder of this version that predates a field ignores it.
+ * optional: a decoder of this version that predates a field ignores it. With `slice` j, the
+ * message is vote shard j's part of a fresh verdict, broadcast by that shard's aggregator: its
+ * payload is the update of the shard's range only, and `counted`, `latencies` and `agreement`
+ * are that shard's tally (never a replay: replays are whole verdicts).
  */
 export interface VerdictMessage extends Header {
   readonly type: 'verdict';
@@ -67,6 +77,7 @@ export interface VerdictMessage extends Header {
   readonly payload: Uint8Array;
   readonly latencies?: readonly number[];
   readonly agreement?: Uint8Array;
+  readonly slice?: number;
 }
 
 /** aggregator -> peer: voting for `round` is open in this term; parameters should hash to `hash` */
@@ -198,6 +209,7 @@ function validate(m: Record<string, unknown>, own: boolean): void {
       uint(m, t, 'round');
       hash(m, t, 'hash');
       put(m, 'payload', bin(m, t, 'payload', MAX_MESSAGE_BYTES), own);
+      if (m.slice !== undefined) slice(m, t);
       return;
     case 'verdict':
       uint(m, t, 'round');
@@ -212,6 +224,10 @@ function validate(m: Record<string, unknown>, own: boolean): void {
         const a = bin(m, t, 'agreement', MAX_COUNTED_BYTES * 8);
         if (a.byteLength !== countBits(m.counted as Uint8Array)) throw invalid(t, 'agreement', 'one byte per counted ballot');
         put(m, 'agreement', a, own);
+      }
+      if (m.slice !== undefined) {
+        slice(m, t);
+        if (m.hash !== undefined) throw invalid(t, 'hash', 'absent on a vote shard\'s part (replays are whole verdicts)');
       }
       return;
     case 'open':
@@ -266,6 +282,11 @@ function invalid(type: MessageType, field: string, expected: string): ProtocolEr
 function uint(m: Record<string, unknown>, type: MessageType, field: string): void {
   const x = m[field];
   if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) throw invalid(type, field, 'a non-negative integer');
+}
+
+function slice(m: Record<string, unknown>, type: MessageType): void {
+  uint(m, type, 'slice');
+  if ((m.slice as number) >= MAX_VOTE_SHARDS) throw invalid(type, 'slice', `a vote shard below ${MAX_VOTE_SHARDS}`);
 }
 
 function latencies(x: unknown, voters: number): void {

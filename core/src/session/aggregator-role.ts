@@ -7,6 +7,7 @@ import type { PeerId } from '../transport/transport';
 import { verdictBody, type PeerContext } from './context';
 import type { Refused } from './record-link';
 import { termStart } from './term-start';
+import { ShardTally } from './vote-shard';
 import { applyVerdict } from './worker-role';
 
 /**
@@ -44,6 +45,12 @@ import { applyVerdict } from './worker-role';
  *
  * Before it opens a round, every member is brought up to this peer's state: the verdicts it
  * lacks when this peer holds them and they apply to its hash, else a snapshot.
+ *
+ * With k > 1 vote shards (vote-shard.ts) the term is the same, but 'running' tallies only
+ * range 0, in a ShardTally with this role's duties as hooks (a ballot at another hash gets its
+ * voter a snapshot; a counted one is a replicated point); the other ranges are tallied by
+ * members 1 .. k-1. The round is applied when the worker role holds all k parts
+ * (`onAssembled`), and the next one opens then.
  */
 
 /**
@@ -87,9 +94,29 @@ export class AggregatorRole {
   /** the gather deadline passed once with members missing that might hold the record's state */
   private gatherRetried = false;
   private disposed = false;
+  /** k > 1 vote shards: the tally of range 0 (null: k = 1, this role tallies whole ballots) */
+  private readonly tally: ShardTally | null;
 
   constructor(private readonly ctx: PeerContext) {
     this.recordRead = ctx.record === null;
+    const plan = ctx.view.plan;
+    this.tally =
+      plan.k > 1
+        ? new ShardTally(ctx, 0, plan.ranges[0], (part) => ctx.partDecided(0, part), {
+            mismatch: (from, detail) => {
+              this.ctx.drop('hash-mismatch', from, detail);
+              this.ctx.sendSnapshot(from);
+              this.resyncing.add(from);
+              return true;
+            },
+            accepted: (from, round, hash) => {
+              this.resyncing.delete(from);
+              this.missedDeadlines.delete(from);
+              if (from !== ctx.self) ctx.record?.replicated({ round, hash });
+            },
+            skip: (p) => this.resyncing.has(p),
+          })
+        : null;
   }
 
   /** Gathers the members' statuses (this peer's own first) until all are in or the deadline passes. */
@@ -119,6 +146,7 @@ export class AggregatorRole {
 
   dispose(): void {
     this.disposed = true;
+    this.tally?.dispose();
     if (this.timer !== null) this.ctx.clock.clearTimeout(this.timer);
     this.timer = null;
     this.ctx.record?.endTerm();
@@ -172,6 +200,8 @@ export class AggregatorRole {
 
   /** A ballot, from a member over the wire or from this peer itself. */
   acceptBallot(from: PeerId, round: number, ballotHash: string, payload: Uint8Array): void {
+    // k > 1: a slice of range 0, kept by the tally until its round opens if it is early
+    if (this.tally !== null) return this.tally.accept(from, round, ballotHash, payload);
     const { replica, strategy, clock } = this.ctx;
     // alive, even if too late for this round: wait for it again
     this.missedDeadlines.delete(from);
@@ -337,6 +367,7 @@ export class AggregatorRole {
     this.stage = 'halted';
     this.votingRound = -1;
     this.clearTimer();
+    this.tally?.dispose();
     this.ctx.emit({ type: 'error', error: `the session record refused term ${view.term}'s report: ${e.message}` });
     // a newer term reported, or the session finished: the next epoch (or the finish) takes over
     if (kind !== 'moved' || record === null) return;
@@ -376,8 +407,23 @@ export class AggregatorRole {
     if (!announce) this.resyncing = new Set();
     if (announce) this.ctx.broadcast({ type: 'open', round, hash: replica.hash });
     this.ctx.report.roundOpened();
-    this.armDeadline(round);
+    if (this.tally !== null) this.tally.open(round, true);
+    else this.armDeadline(round);
     this.ctx.vote(round);
+  }
+
+  /** k > 1: the worker role applied a round from its k parts; the next one opens (or the term is done). */
+  onAssembled(): void {
+    if (this.stage !== 'running') return;
+    const { replica, config, record } = this.ctx;
+    record?.passedPoint({ round: replica.round, hash: replica.hash }, replica);
+    if (replica.round >= config.rounds) {
+      this.stage = 'done';
+      this.votingRound = -1;
+      this.reportLastRound();
+    } else {
+      this.openVoting(replica.round, false);
+    }
   }
 
   private armDeadline(round: number): void {

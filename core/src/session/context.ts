@@ -6,6 +6,7 @@ import type { DropReason, SessionEvent } from './events';
 import type { RecordLink } from './record-link';
 import type { Replica, VerdictRecord } from './replica';
 import type { RoundReport } from './round-report';
+import type { VerdictPart, VoteShardPlan } from './vote-shard';
 
 /** What the roles of one peer share, and how they reach the network (peer.ts builds it). */
 
@@ -39,6 +40,8 @@ export interface SessionView {
    * again, while a running one goes on when peers leave (docs/session.md, "Starting").
    */
   started: boolean;
+  /** the term's vote shards (k = 1: the aggregator tallies whole ballots) */
+  plan: VoteShardPlan;
 }
 
 export interface PeerContext {
@@ -72,6 +75,14 @@ export interface PeerContext {
   vote(round: number): void;
   /** the aggregator role: this peer's own ballot, without the wire */
   acceptOwnBallot(round: number, hash: string, payload: Uint8Array): void;
+  /** the tally of vote shard `shard` on this peer: this peer's own ballot cut to its range */
+  acceptOwnSlice(shard: number, round: number, hash: string, payload: Uint8Array): void;
+  /** this peer's tally of vote shard `shard` decided its part of a round */
+  partDecided(shard: number, part: VerdictPart): void;
+  /** this peer votes in `round` (its own tally of a vote shard, if any, opens it) */
+  opening(round: number): void;
+  /** the term's aggregator applied a round assembled from its vote shards' parts */
+  assembledApplied(): void;
   /** installs the session record's stored snapshot at `point`: the reason it cannot, or null */
   takeFromRecord(point: { readonly round: number; readonly hash: string }): Promise<string | null>;
   /** this peer gives up: it cannot reach the record's state (diverged) or is not counted (dropped) */

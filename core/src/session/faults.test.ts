@@ -12,13 +12,17 @@ import { FaultNet, type FaultNetOptions, type FaultPeer } from '../sim/fault-net
  * parameter hash, with no error) and then what that fault should cost, and no more.
  *
  * Peer 0 (p1) leads the first term; the worker hit is p3 unless a cell says otherwise.
+ *
+ * Over 400 lines: the cells are the table of docs/session.md, one per line of it, and share the
+ * helpers and the invariants below, so they stay in one file.
  */
 
 type Fault = 'drop' | 'slow' | 'die before send' | 'die during send' | 'die after send' | 'stall' | 'rejoin' | 'corrupt' | 'garbage';
 
 interface Cell {
   readonly fault: Fault;
-  readonly role: Role;
+  /** 'shard aggregator': with k > 1 vote shards, the member that tallies range 2 (p3), not the term's aggregator */
+  readonly role: Role | 'shard aggregator';
   /** what happens, in words */
   readonly what: string;
   readonly net?: Partial<FaultNetOptions>;
@@ -371,8 +375,153 @@ const compound: Cell[] = [
   }),
 ];
 
+/**
+ * Vote shards (k = 5 of 5 members, docs/session.md "Vote shards"): p3 tallies range 2. When it
+ * dies the next term has k = 4 and decides the open round again from the cached ballots; when
+ * it dies in the middle of broadcasting its part, the peers that got every part applied the
+ * round and the rest are brought up by replays of the whole verdict, as with a star aggregator.
+ */
+const sharded = (cell: Omit<Cell, 'role'> & { net?: Partial<FaultNetOptions> }): Cell => ({
+  ...cell,
+  role: 'shard aggregator',
+  net: { ...cell.net, config: { rounds: 30, voteShards: 5, ...cell.net?.config } },
+});
+const partOf = (msg: Message, round: number): boolean => msg.type === 'verdict' && msg.slice !== undefined && msg.round === round;
+const voteShardCells: Cell[] = [
+  sharded({
+    fault: 'drop', what: 'its part of verdict 5 to p4 is lost: p4 gets its part of a later round, knows one was lost and is resynced',
+    inject: (net) => net.hub.setFault(({ from, to, bytes }) => (from === 'p3' && to === 'p4' && partOf(messageOf(bytes), 5) ? 'drop' : 'deliver')),
+    check: (net) => {
+      expect(net.at(3).peer.stats().snapshotsInstalled).toBe(1);
+      expect(net.peers.filter((p) => p !== net.at(3)).every((p) => p.peer.stats().snapshotsInstalled === 0)).toBe(true);
+    },
+  }),
+  sharded({
+    fault: 'drop', what: 'every open from the term aggregator to it is lost (at the start, and again when p5 leaves after round 5): the first slice at its state opens its range, no deadline',
+    inject: (net) => {
+      afterRound(net, 0, 5, () => queueMicrotask(() => net.leave(net.at(4))));
+      net.hub.setFault(({ from, to, bytes }) => (from === 'p1' && to === 'p3' && messageOf(bytes).type === 'open' ? 'drop' : 'deliver'));
+    },
+    check: (net) => {
+      expect(roundEvent(net.at(0), 6).counted).toBe(4);
+      expect(net.clock.deadlinesFired).toBe(0);
+    },
+  }),
+  sharded({
+    fault: 'slow', what: 'its own ballot for round 5 is late: every range closes at the deadline without it, and it counts again in round 6',
+    inject: (net) => (net.gradientTime = (i, r) => (i === P3 && r === 5 ? 150 : undefined)),
+    check: (net) => {
+      expect(roundEvent(net.at(0), 5).voters).toEqual(['p1', 'p2', 'p4', 'p5']);
+      expect(roundEvent(net.at(0), 6).counted).toBe(5);
+    },
+  }),
+  sharded({
+    fault: 'die before send', what: 'it crashes while computing its ballot for round 5: a term of 4 vote shards decides round 5 without it, at once',
+    inject: (net) => (net.gradientTime = (i, r) => {
+      if (i !== P3 || r !== 5) return undefined;
+      queueMicrotask(() => net.leave(net.at(P3)));
+      return Infinity;
+    }),
+    check: (net) => {
+      const agg = net.at(0);
+      expect(roundEvent(agg, 5).term).toBeGreaterThan(roundEvent(agg, 4).term);
+      expect(roundEvent(agg, 5).counted).toBe(4);
+      expect(net.clock.deadlinesFired).toBe(0);
+    },
+  }),
+  ...([['the term\'s aggregator', ['p1', 'p4']], ['only a later worker', ['p5']]] as const).map(([who, lucky]) => sharded({
+    fault: 'die during send',
+    what: `it crashes while broadcasting its part of verdict 12, which ${who} received: the whole verdict is replayed to the rest, never decided twice, no snapshot`,
+    net: { n: 6, config: { voteShards: 6 } },
+    inject: (net) => {
+      let killed = false;
+      net.hub.setFault(({ from, to, bytes }) => {
+        if (from !== 'p3') return 'deliver';
+        if (killed) return 'drop';
+        if (!partOf(messageOf(bytes), 12)) return 'deliver';
+        if (to === net.hub.epoch.peers.at(-1)) {
+          killed = true;
+          queueMicrotask(() => net.leave(net.at(P3)));
+        }
+        return (lucky as readonly string[]).includes(to) ? 'deliver' : 'drop';
+      });
+    },
+    check: (net) => {
+      expect(net.present(net.at(P3))).toBe(false);
+      expect(net.peers.every((p) => p.peer.stats().snapshotsInstalled === 0)).toBe(true);
+      // decided once, in the term of 6 with every ballot; decided again it would count five
+      for (const p of net.peers.filter((q) => net.present(q))) expect(roundEvent(p, 12).counted).toBe(6);
+    },
+  })),
+  sharded({
+    fault: 'die during send', what: 'the term aggregator p1 (range 0) dies while broadcasting its part of verdict 12, which only p5 received: p2 leads, verdict 12 is fetched and replayed, never decided twice',
+    net: { n: 6, config: { voteShards: 6 } },
+    inject: (net) => {
+      let killed = false;
+      net.hub.setFault(({ from, to, bytes }) => {
+        if (from !== 'p1') return 'deliver';
+        if (killed) return 'drop';
+        if (!partOf(messageOf(bytes), 12)) return 'deliver';
+        if (to === net.hub.epoch.peers.at(-1)) {
+          killed = true;
+          queueMicrotask(() => net.leave(net.at(0)));
+        }
+        return to === 'p5' ? 'deliver' : 'drop';
+      });
+    },
+    check: (net) => {
+      expect(net.present(net.at(0))).toBe(false);
+      expect(net.at(1).peer.state().aggregator).toBe('p2');
+      expect(net.peers.every((p) => p.peer.stats().snapshotsInstalled === 0)).toBe(true);
+      for (const p of net.peers.filter((q) => net.present(q))) expect(roundEvent(p, 12).counted).toBe(6);
+    },
+  }),
+  sharded({
+    fault: 'die after send', what: 'it crashes right after applying round 10: a term of 4 vote shards goes on from round 11, no deadline waited',
+    inject: (net) => afterRound(net, P3, 10, () => queueMicrotask(() => net.leave(net.at(P3)))),
+    check: (net) => {
+      expect(roundEvent(net.at(0), 11).counted).toBe(4);
+      expect(roundEvent(net.at(0), 11).term).toBeGreaterThan(roundEvent(net.at(0), 10).term);
+      expect(net.clock.deadlinesFired).toBe(0);
+    },
+  }),
+  sharded({
+    fault: 'stall', what: 'it hangs after round 5 (silent, still connected) until a worker\'s transport reports it unreachable: the next term goes on without it',
+    inject: (net) => afterRound(net, P3, 5, () => {
+      net.hub.dropOutgoing('p3', true);
+      net.clock.after(3 * net.config.deadlineMs, () => net.at(1).transport.reportUnreachable?.('p3'));
+    }),
+    check: (net) => {
+      expect(net.present(net.at(P3))).toBe(false);
+      expect(rounds(net.at(0)).at(-1)!.counted).toBe(4);
+    },
+  }),
+  sharded({
+    fault: 'rejoin', what: 'it leaves at round 8 (4 ranges become 3) and a fresh peer joins at round 20 and tallies range 3: a snapshot, then its ballots count',
+    net: { n: 4 },
+    inject: (net) => {
+      afterRound(net, 0, 8, () => queueMicrotask(() => net.leave(net.at(P3))));
+      afterRound(net, 0, 20, () => net.join());
+    },
+    check: (net) => {
+      const late = net.peers.at(-1)!;
+      expect(late.peer.stats().snapshotsInstalled).toBe(1);
+      expect(rounds(late).filter((e) => e.mine).length).toBeGreaterThan(5);
+      expect(rounds(net.at(0)).at(-1)!.counted).toBe(4);
+    },
+  }),
+  sharded({
+    fault: 'corrupt', what: 'a bit of its parameters flips after round 10: the term\'s aggregator resyncs it, its part at the wrong base is never applied',
+    inject: (net) => afterRound(net, P3, 10, () => (net.at(P3).peer.state().x[5] += 1)),
+    check: (net) => {
+      expect(net.at(P3).peer.stats().snapshotsInstalled).toBe(1);
+      expect(net.peers.filter((p) => p !== net.at(P3)).every((p) => p.peer.stats().snapshotsInstalled === 0)).toBe(true);
+    },
+  }),
+];
+
 describe('fault matrix', () => {
-  for (const cell of [...matrix, ...compound]) {
+  for (const cell of [...matrix, ...compound, ...voteShardCells]) {
     it(`${cell.fault} x ${cell.role}: ${cell.what}`, async () => {
       const net = new FaultNet({ n: 5, ...cell.net });
       cell.inject(net);

@@ -14,6 +14,7 @@ import { createOutbox } from './outbox';
 import { RecordLink } from './record-link';
 import { RecordWatch } from './record-watch';
 import { SnapshotAssembler } from './snapshot';
+import { planVoteShards, ShardTally } from './vote-shard';
 import { WorkerRole, type DataPosition, type SessionGradient } from './worker-role';
 
 /**
@@ -28,6 +29,11 @@ import { WorkerRole, type DataPosition, type SessionGradient } from './worker-ro
  *   round-report.ts     round events, evaluations, checkpoints, counters
  *   outbox.ts           how messages leave: framing, encoding, broadcast, snapshots
  *   record-link.ts      the session record: reports, and the state a session committed or ended with
+ *
+ *   vote-shard.ts       k > 1 vote shards: who tallies which range, a range's tally, the assembly
+ *
+ * Over 400 lines because the routing of every message type and the term change are one switch
+ * over one peer's state; what each message does is in the roles.
  *
  * Election: term = membership epoch, aggregator = first peer of the epoch in join order. Every
  * peer computes it from the same epoch, so one term never has two aggregators; messages carry
@@ -112,7 +118,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   const memory = strategy.createWorkerState(d);
   const replica = new Replica(options.params, strategy, options.keepVerdicts ?? 16);
 
-  const view: SessionView = { term: 0, peers: [], aggregator: null, started: false };
+  const view: SessionView = { term: 0, peers: [], aggregator: null, started: false, plan: planVoteShards(config.voteShards, [], d) };
   const membersOfTerm = new Map<number, readonly PeerId[]>();
   let stopped = false;
   const laterTerm: { from: PeerId; msg: Message; size: number }[] = [];
@@ -121,6 +127,8 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   /** besides the aggregator, the peer a snapshot is expected from (asked for, or a catch-up source) */
   let snapshotSource: PeerId | null = null;
   let aggregatorRole: AggregatorRole | null = null;
+  /** this peer's tally of vote shard j > 0 in this term (shard 0 is the aggregator role's) */
+  let shardTally: ShardTally | null = null;
 
   const fail = (where: string, e: unknown): void => {
     emit({ type: 'error', error: `${where}: ${e instanceof Error ? e.message : String(e)}` });
@@ -159,6 +167,13 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
       report.applied(rec, { term: view.term, role: roleNow(), loss: worker.lossIn(rec.round), members: membersOfTerm.get(rec.decidedInTerm) }),
     vote: (round) => worker.vote(round),
     acceptOwnBallot: (round, hash, payload) => aggregatorRole?.acceptBallot(self, round, hash, payload),
+    acceptOwnSlice: (shard, round, hash, payload) => {
+      if (shard === 0) aggregatorRole?.acceptBallot(self, round, hash, payload);
+      else if (shardTally?.shard === shard) shardTally.accept(self, round, hash, payload);
+    },
+    partDecided: (shard, part) => worker.ownPart(shard, part),
+    opening: (round) => shardTally?.open(round),
+    assembledApplied: () => aggregatorRole?.onAssembled(),
     takeFromRecord: (point) => watch!.takeFromRecord(point),
     giveUp: (kind, reason) => giveUp(kind, reason),
     isStopped: () => stopped,
@@ -265,13 +280,25 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
 
   function deliver(from: PeerId, msg: Message): void {
     switch (msg.type) {
-      case 'ballot':
+      case 'ballot': {
+        // k > 1 vote shards: a slice to the tally of its range; k = 1: a whole ballot to the aggregator
+        const slice = msg.slice ?? -1;
+        if (view.plan.k > 1 && slice > 0) {
+          if (shardTally?.shard !== slice) return drop('not-aggregator', from, `slice of vote shard ${slice} sent to a peer that does not tally it`);
+          // a member votes at this peer's state: the round is open, even if this peer's `open`
+          // was lost (its range would never be decided otherwise); vote, which opens the tally
+          if (msg.round === replica.round && msg.hash === replica.hash) worker.vote(msg.round);
+          return shardTally.accept(from, msg.round, msg.hash, msg.payload);
+        }
         if (aggregatorRole === null) return drop('not-aggregator', from, 'ballot sent to a worker');
+        if (slice !== (view.plan.k > 1 ? 0 : -1)) return drop('not-aggregator', from, `ballot ${slice < 0 ? 'whole' : `of vote shard ${slice}`} in a term of ${view.plan.k} vote shards`);
         return aggregatorRole.acceptBallot(from, msg.round, msg.hash, msg.payload);
+      }
       case 'status':
         if (aggregatorRole === null) return drop('not-aggregator', from, 'status sent to a worker');
         return aggregatorRole.onStatus(from, msg);
       case 'verdict':
+        if (msg.slice !== undefined) return worker.onSliceVerdict(from, msg);
         if (aggregatorRole?.isCatchUpSource(from)) return aggregatorRole.onCatchUpVerdict(from, msg);
         return worker.onVerdict(from, msg);
       case 'open':
@@ -307,6 +334,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     view.term = m.epoch;
     view.peers = m.peers;
     view.aggregator = m.peers[0];
+    view.plan = planVoteShards(config.voteShards, m.peers, d);
     // with a record, the record alone says when the session starts (and a new quorum after
     // everyone left); without one, a membership of expectedPeers does
     if (link === null && m.peers.length >= config.expectedPeers) view.started = true;
@@ -317,6 +345,8 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     endTerm();
     emit({ type: 'term', term: view.term, peers: view.peers, aggregator: view.aggregator });
     if (view.aggregator !== previous) emit({ type: 'aggregator', term: view.term, aggregator: view.aggregator, previous });
+    const shard = view.plan.aggregators.indexOf(self);
+    if (shard > 0) shardTally = new ShardTally(ctx, shard, view.plan.ranges[shard], (part) => worker.ownPart(shard, part));
     if (view.aggregator === self) {
       // assigned before it starts: starting may already open a round and cast this peer's ballot
       aggregatorRole = new AggregatorRole(ctx);
@@ -339,6 +369,8 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   function endTerm(): void {
     aggregatorRole?.dispose();
     aggregatorRole = null;
+    shardTally?.dispose();
+    shardTally = null;
     outbox.newTerm();
   }
 

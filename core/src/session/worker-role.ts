@@ -1,10 +1,12 @@
 import { decodeUpdate, encodeBallot } from '../optim/codec';
+import { sliceBallot } from '../optim/vote-shards';
 import type { Ballot, TrustedUpdate, WorkerState } from '../optim/strategy';
 import type { FetchMessage, OpenMessage, VerdictMessage } from '../protocol/messages';
 import { restoreRng, type Rng } from '../random';
 import type { PeerId } from '../transport/transport';
 import type { WorkerMemory } from './checkpoint';
 import { verdictBody, type PeerContext } from './context';
+import { VerdictAssembly, type AssembledVerdict, type VerdictPart } from './vote-shard';
 
 /**
  * What every peer does in every term, the aggregator included: vote in the round its
@@ -17,6 +19,9 @@ import { verdictBody, type PeerContext } from './context';
  * next ballot comes in time again. The ballot of a step is kept per (round, parameter hash):
  * a round re-opened in a new term (failover) gets the same ballot again, and the momentum is
  * not advanced twice.
+ *
+ * In a term of k > 1 vote shards (vote-shard.ts) the ballot goes out cut into k ranges, one to
+ * each range's aggregator, and a round is applied once all k parts of its verdict are in.
  */
 
 /** Per-round gradient hook: a gradient at `at` (optionally with the batch loss, for events). */
@@ -48,6 +53,8 @@ export class WorkerRole {
   private syncAsked: { term: number; round: number; hash: string } | null = null;
   /** rounds in a row this peer voted in and its ballot was not counted */
   private uncounted = 0;
+  /** the parts of this term's verdicts (k > 1 vote shards) */
+  private readonly assembly: VerdictAssembly;
 
   /**
    * @param coins this peer's stream for stochastic signs
@@ -59,12 +66,15 @@ export class WorkerRole {
     readonly memory: WorkerState,
     private readonly gradient: SessionGradient,
     private readonly data: DataPosition | undefined,
-  ) {}
+  ) {
+    this.assembly = new VerdictAssembly(ctx.replica.d);
+  }
 
   /** a new term: nothing is open yet, and a sync may be asked again */
   newTerm(): void {
     this.votingIn = null;
     this.syncAsked = null;
+    this.assembly.newTerm(this.ctx.view.plan);
   }
 
   /** the parameters were replaced (snapshot, checkpoint): a kept ballot may not be reused */
@@ -133,8 +143,75 @@ export class WorkerRole {
     }
   }
 
+  /** Vote shard `msg.slice`'s part of a fresh verdict of this term, from that shard's aggregator. */
+  onSliceVerdict(from: PeerId, msg: VerdictMessage): void {
+    const { view, replica, strategy } = this.ctx;
+    const j = msg.slice!;
+    const plan = view.plan;
+    if (j >= plan.k || plan.aggregators[j] !== from) return this.ctx.drop('not-aggregator', from, `part of vote shard ${j} from a peer that does not tally it in this term`);
+    if (msg.origin !== view.term) return this.ctx.drop('stale-term', from, `part of vote shard ${j} decided in term ${msg.origin}`);
+    const range = plan.ranges[j];
+    let update: TrustedUpdate;
+    try {
+      update = decodeUpdate(msg.payload, range.end - range.start, strategy.updateKind);
+    } catch (e) {
+      return this.ctx.drop('bad-payload', from, `vote shard ${j}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    // decided in this very term: the session runs
+    view.started = true;
+    this.ownPart(j, { round: msg.round, origin: msg.origin, base: msg.base, counted: msg.counted, latencies: msg.latencies, agreement: msg.agreement, update }, from);
+  }
+
+  /** A part of a verdict, this peer's own tally's or one that arrived; applies what is complete. */
+  ownPart(shard: number, part: VerdictPart, from = this.ctx.self): void {
+    if (!this.assembly.add(shard, part, this.ctx.replica.round)) {
+      if (part.round < this.ctx.replica.round) return this.ctx.drop('duplicate', from, `part of vote shard ${shard} for round ${part.round}, already applied`);
+      return this.ctx.drop('unexpected', from, `part of vote shard ${shard} for round ${part.round}, this peer is at round ${this.ctx.replica.round}`);
+    }
+    // shard j decides round t + 1 only after applying t, and each pair's messages arrive in
+    // order: its part of a later round, and none of this peer's round, means that one was lost
+    const { replica } = this.ctx;
+    if (part.round > replica.round && from !== this.ctx.self && !this.assembly.has(replica.round, shard)) return this.askSync(part.round, part.base);
+    this.applyComplete();
+  }
+
+  /**
+   * Applies the rounds whose parts are all in, in order. A complete round this peer cannot apply
+   * asks for the state: another base at its round, or a later round (each shard's aggregator
+   * decides round t + 1 only after applying t, and each pair's messages arrive in order, so a
+   * complete later round means a part of this peer's round was lost).
+   */
+  private applyComplete(): void {
+    const { replica } = this.ctx;
+    for (;;) {
+      const v = this.assembly.take(replica.round, replica.hash);
+      if (v === null) break;
+      if (!this.applyAssembled(v)) return;
+    }
+    for (const c of this.assembly.complete()) {
+      if ((c.round === replica.round && c.base !== replica.hash) || c.round > replica.round) return this.askSync(c.round, c.base);
+    }
+  }
+
+  private applyAssembled(v: AssembledVerdict): boolean {
+    const { view, replica, config, self } = this.ctx;
+    const leader = view.aggregator ?? self;
+    if (!applyVerdict(this.ctx, leader, v, (round, hash) => this.askSync(round, hash), v.update)) return false;
+    this.countedOrNot(v);
+    if (leader === self) {
+      this.ctx.assembledApplied();
+      return true;
+    }
+    if (replica.round < config.rounds) this.vote(replica.round);
+    // the aggregator reports the end to the session record once a member holds it
+    if (replica.round >= config.rounds && this.ctx.record !== null) {
+      this.ctx.send(leader, { type: 'status', round: replica.round, hash: replica.hash, oldest: replica.oldestHeld(), started: view.started });
+    }
+    return true;
+  }
+
   /** A fresh verdict of a round this peer voted in: was its ballot counted? Says so after 3 misses in a row. */
-  private countedOrNot(msg: VerdictMessage): void {
+  private countedOrNot(msg: Pick<VerdictMessage, 'round' | 'counted'>): void {
     const { view, self } = this.ctx;
     const sent = this.sentIn;
     if (sent === null || sent.term !== view.term || sent.round !== msg.round) return;
@@ -168,6 +245,8 @@ export class WorkerRole {
   vote(round: number): void {
     const { replica, config, view } = this.ctx;
     if (round !== replica.round || replica.round >= config.rounds) return;
+    // this peer's own tally of a vote shard opens the round before its own ballot reaches it
+    this.ctx.opening(round);
     this.votingIn = { term: view.term, round };
     void this.stepLoop();
   }
@@ -237,6 +316,18 @@ export class WorkerRole {
     if (votingIn === null || ballot === null || view.aggregator === null) return;
     if (this.sentIn !== null && this.sentIn.term === votingIn.term && this.sentIn.round === votingIn.round) return;
     this.sentIn = votingIn;
+    const plan = view.plan;
+    if (plan.k > 1) {
+      // the other shards' slices first: taking its own may close a round and move this peer on
+      const { strategy, replica } = this.ctx;
+      const slices = plan.ranges.map((r) => sliceBallot(ballot.payload, strategy.ballotKind, replica.d, r));
+      plan.aggregators.forEach((p, j) => {
+        if (p !== self) this.ctx.send(p, { type: 'ballot', round: ballot.round, hash: ballot.hash, payload: slices[j], slice: j });
+      });
+      const mine = plan.aggregators.indexOf(self);
+      if (mine >= 0) this.ctx.acceptOwnSlice(mine, ballot.round, ballot.hash, slices[mine]);
+      return;
+    }
     if (view.aggregator === self) this.ctx.acceptOwnBallot(ballot.round, ballot.hash, ballot.payload);
     else this.ctx.send(view.aggregator, { type: 'ballot', round: ballot.round, hash: ballot.hash, payload: ballot.payload });
   }
@@ -248,8 +339,15 @@ export class WorkerRole {
  * an older round is a duplicate, anything else calls `resync(round, hash)` with the state this
  * peer lacks. A replay carries its result's hash: a different result here means a damaged
  * buffer, and resyncs too. Returns whether the verdict was applied and its result agrees.
+ * `decoded`: the update of `msg.payload`, already checked (a verdict assembled from vote shards).
  */
-export function applyVerdict(ctx: PeerContext, from: PeerId, msg: VerdictMessage, resync: (round: number, hash: string) => void): boolean {
+export function applyVerdict(
+  ctx: PeerContext,
+  from: PeerId,
+  msg: Pick<VerdictMessage, 'round' | 'origin' | 'base' | 'hash' | 'counted' | 'payload' | 'latencies' | 'agreement'>,
+  resync: (round: number, hash: string) => void,
+  decoded?: TrustedUpdate,
+): boolean {
   const { replica, strategy } = ctx;
   if (msg.round < replica.round) {
     ctx.drop('duplicate', from, `verdict ${msg.round} already applied`);
@@ -262,7 +360,8 @@ export function applyVerdict(ctx: PeerContext, from: PeerId, msg: VerdictMessage
   }
   let update: TrustedUpdate;
   try {
-    update = decodeUpdate(msg.payload, replica.d, strategy.updateKind);
+    // an assembled verdict (vote shards) comes decoded: its parts were checked as they arrived
+    update = decoded ?? decodeUpdate(msg.payload, replica.d, strategy.updateKind);
   } catch (e) {
     ctx.drop('bad-payload', from, e instanceof Error ? e.message : String(e));
     return false;

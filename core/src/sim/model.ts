@@ -155,6 +155,8 @@ export interface ModelSimulationOptions {
   readonly onProgress?: (point: ModelCurvePoint) => void;
   /** peers whose ballot is lost in transit in a round (see SimulationOptions.absent) */
   readonly absent?: (round: number, peer: number) => boolean;
+  /** vote shards (session config `voteShards`, default 1): same result, other bytes per peer */
+  readonly voteShards?: number;
 }
 
 export interface ModelSimulationResult extends Omit<SimulationResult, 'curve'> {
@@ -194,6 +196,7 @@ export async function runModelSimulation(opts: ModelSimulationOptions): Promise<
     deadlineMs: 1000,
     evalEvery,
     checkpointEvery: 0,
+    voteShards: opts.voteShards ?? 1,
   });
   const run = await runModel({
     config,

@@ -46,6 +46,16 @@ describe('runSimulation on the skewed-noise quadratic (batch 8)', () => {
     expect(a.gradientCalls).toBe(5 * 30 * 3);
   });
 
+  it('vote shards end on the same parameters (and with d = 203 the headers outweigh what they save)', async () => {
+    const opts = { peers: 6, batch: 2, rounds: 30, seed: 3, problemOptions: { d: 203 }, algorithm: { name: 'mv-sto-signsgd-sim', R: 1, ties: 'coin' } } as const;
+    const star = await runSimulation(opts);
+    const sharded = await runSimulation({ ...opts, voteShards: 6 });
+    expect(sharded.finalParams).toEqual(star.finalParams);
+    expect(sharded.missedBallots).toBe(0);
+    // 26 bytes of signs: 5 slices and 5 parts of ~100 bytes of header each, against 5 ballots
+    expect(sharded.aggregatorBytesDownPerRound).toBeGreaterThan(star.aggregatorBytesDownPerRound);
+  });
+
   it('tallies without lost ballots at the deadline, also when only the aggregator votes', async () => {
     // all workers' ballots lost in rounds 5, 15, ..., one worker's in rounds 2, 12, ...: never
     // two in a row for one peer, after which the aggregator would stop waiting for it

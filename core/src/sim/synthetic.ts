@@ -29,6 +29,8 @@ export interface SimulationOptions {
    * crosses the wire, so it always counts.
    */
   readonly absent?: (round: number, peer: number) => boolean;
+  /** vote shards (session config `voteShards`, default 1): same result, other bytes per peer */
+  readonly voteShards?: number;
 }
 
 export interface SimulationResult {
@@ -93,6 +95,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     deadlineMs: 1000,
     evalEvery: lossEvery,
     checkpointEvery: 0,
+    voteShards: opts.voteShards ?? 1,
   });
 
   const curve: Array<[number, number]> = [];

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import type { AlgorithmName } from '../config';
+import { createSim, type SimPeer } from '../sim/testing';
+
+/**
+ * Vote shards on the in-memory hub (docs/session.md, "Vote shards"): the vote is coordinate-wise,
+ * so a session cut into k ranges ends on exactly the parameters of the star (k = 1), tie coins
+ * included, for any d (here not a multiple of 8 nor of k).
+ */
+
+interface Run {
+  readonly hash: string;
+  readonly peers: SimPeer[];
+}
+
+async function run(n: number, voteShards: number, d: number, name: AlgorithmName = 'mv-sto-signsgd-sim', rounds = 20, record = false): Promise<Run> {
+  const sim = createSim({ n, d, record, config: { rounds, seed: 5, voteShards, algorithm: { name, ties: 'coin' } } });
+  const results = await Promise.all(sim.peers.map((p) => p.peer.finished));
+  await sim.stop();
+  expect(new Set(results.map((r) => r.hash)).size).toBe(1);
+  for (const p of sim.peers) expect(p.applied).toEqual(Array.from({ length: rounds }, (_, i) => i));
+  for (const p of sim.peers) expect(p.events.filter((e) => e.type === 'error')).toEqual([]);
+  return { hash: results[0].hash, peers: sim.peers };
+}
+
+describe('vote shards', () => {
+  for (const n of [2, 3, 5, 8]) {
+    it(`${n} peers: k = 2 and k = ${n} end on the star's hash (d = 61)`, async () => {
+      const star = await run(n, 1, 61);
+      for (const k of [...new Set([2, n])]) {
+        const sharded = await run(n, k, 61);
+        expect(sharded.hash).toBe(star.hash);
+        // every peer's round events count every member: no part was decided at a deadline
+        for (const p of sharded.peers) {
+          const rounds = p.events.filter((e) => e.type === 'round');
+          expect(rounds.every((e) => e.type === 'round' && e.counted === n && e.mine)).toBe(true);
+        }
+      }
+    });
+  }
+
+  for (const name of ['sgd-m', 'ef-signsgd', 'mv-signsgd'] as const) {
+    it(`${name}: 4 peers, k = 3 end on the star's hash (d = 203)`, async () => {
+      const star = await run(4, 1, 203, name, 12);
+      const sharded = await run(4, 3, 203, name, 12);
+      expect(sharded.hash).toBe(star.hash);
+    });
+  }
+
+  it('with a session record (as real peers have): the record commits the sharded run and ends on the star\'s hash', async () => {
+    const star = await run(4, 1, 99, 'mv-sto-signsgd-sim', 15, true);
+    const sharded = await run(4, 4, 99, 'mv-sto-signsgd-sim', 15, true);
+    expect(sharded.hash).toBe(star.hash);
+    for (const p of sharded.peers) expect(p.events.some((e) => e.type === 'finished' && e.hash === star.hash)).toBe(true);
+    expect(sharded.peers[0].events.some((e) => e.type === 'committed' && e.round === 15)).toBe(true);
+  });
+
+  it('with k = n each peer sends and receives about 2 (n-1)/n x d/8 a round, the star aggregator (n-1) d/8', async () => {
+    const n = 5, d = 4001;
+    const star = await run(n, 1, d, 'mv-sto-signsgd-sim', 12);
+    const sharded = await run(n, n, d, 'mv-sto-signsgd-sim', 12);
+    expect(sharded.hash).toBe(star.hash);
+    const busiest = (r: Run, dir: 'bytesUp' | 'bytesDown'): number =>
+      Math.max(...r.peers.flatMap((p) => p.events.flatMap((e) => (e.type === 'round' && e.round >= 2 ? [e[dir]] : []))));
+    const B = Math.ceil(d / 8);
+    // the star's aggregator: n - 1 ballots in, n - 1 verdicts out
+    expect(busiest(star, 'bytesDown')).toBeGreaterThan((n - 1) * B);
+    for (const dir of ['bytesUp', 'bytesDown'] as const) {
+      // 2 (n - 1) / n of d/8 each way (a slice of the ballot to each, a part of the verdict to
+      // each), plus headers: about 2 x 0.8 here, far below the star's 4 x
+      expect(busiest(sharded, dir)).toBeLessThan(1.15 * ((2 * (n - 1)) / n) * B + 300 * n);
+    }
+  });
+});
