@@ -119,7 +119,7 @@ export function SessionView({ server, fallbacks, session, token, onLeave, config
         </section>
         <section className="panel invite" aria-labelledby="invite-title">
           <h2 id="invite-title">Invite peers</h2>
-          <ShareLink link={shareLink(window.location.href, info, session, token)} info={info} />
+          <ShareLink link={shareLink(window.location.href, info, session, token, fallbacks)} info={info} />
         </section>
       </div>
 

@@ -14,7 +14,9 @@ describe('join links', () => {
     expect(readJoinParams('?session=%20&token=t')).toBeNull();
     expect(readJoinParams(`?session=${'a'.repeat(201)}&token=t`)).toBeNull();
     expect(readJoinParams('?session=s&token=t&backend=wasm')).toEqual({ session: 's', token: 't', servers: [] });
-    // other server processes of the session: http(s) origins only
+    // other server processes of the session: http(s) origins only, and a link carries them along
+    const withServers = joinLink('http://a:8080/', 's', 't', ['http://b:8080']);
+    expect(readJoinParams(new URL(withServers).search)).toEqual({ session: 's', token: 't', servers: ['http://b:8080'] });
     expect(readJoinParams('?session=s&token=t&servers=http://10.0.0.2:8080/,javascript:alert(1),nope,https://b.example')).toEqual({
       session: 's',
       token: 't',

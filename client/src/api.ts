@@ -145,10 +145,10 @@ const loopback = (hostname: string) => hostname === 'localhost' || hostname === 
  * only this machine can open, in which case the server's share URL (its LAN address or
  * --public-url) takes its place.
  */
-export function shareLink(pageHref: string, info: ServerInfo | null, session: string, token: string): string {
+export function shareLink(pageHref: string, info: ServerInfo | null, session: string, token: string, servers: readonly string[] = []): string {
   const page = new URL(pageHref);
   const base = info && loopback(page.hostname) && !loopback(new URL(info.shareUrl).hostname) ? `${info.shareUrl}/` : pageHref;
-  return joinLink(base, session, token);
+  return joinLink(base, session, token, servers);
 }
 
 /** true when a link can be opened from another device */
@@ -160,10 +160,13 @@ function withSlash(base: string): string {
   return base.endsWith('/') ? base : `${base}/`;
 }
 
-/** The join link for a session; the page opens the session directly when it carries both. */
-export function joinLink(base: string, session: string, token: string): string {
+/**
+ * The join link for a session; the page opens the session directly when it carries both.
+ * `servers`: the session's other server processes (JoinParams.servers), carried along.
+ */
+export function joinLink(base: string, session: string, token: string, servers: readonly string[] = []): string {
   const url = new URL(base);
-  url.search = new URLSearchParams({ session, token }).toString();
+  url.search = new URLSearchParams({ session, token, ...(servers.length ? { servers: servers.join(',') } : {}) }).toString();
   url.hash = '';
   return url.toString();
 }
