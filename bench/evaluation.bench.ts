@@ -36,7 +36,7 @@ function row(where: string, task: (typeof tasks)[number], ms: ReadonlyMap<number
 async function nodePeers(task: (typeof tasks)[number]): Promise<BenchResult> {
   const server = await createSignalingServer({ port: 0, logger: false });
   try {
-    const { id, token } = server.createSession(configOf(task));
+    const { id, token } = await server.createSession(configOf(task));
     const rows: { round: number; ms: number }[] = [];
     await Promise.all(
       [0, 1].map(
@@ -64,7 +64,7 @@ async function browserTabs(task: (typeof tasks)[number]): Promise<BenchResult> {
   const server = await createSignalingServer({ port: 0, logger: false, staticDir: await ensureClientBuild() });
   const browser = await launchChromium();
   try {
-    const { url } = server.createSession(configOf(task));
+    const { url } = await server.createSession(configOf(task));
     const tabs = await Promise.all(
       [0, 1].map(async () => {
         const page = await browser.newPage();

@@ -56,7 +56,7 @@ addSessionCommands(program);
 program
   .command('peer')
   .description('run a headless Node peer in a session until its last round')
-  .requiredOption('--server <url>', 'signaling server URL')
+  .requiredOption('--server <urls>', 'signaling server URL; several server processes on one Redis: URL1,URL2 (the peer moves to the next when its server goes away)')
   .requiredOption('--session <id>', 'session id')
   .requiredOption('--token <token>', 'session token')
   .addOption(new Option('--backend <name>', 'gradient engine (node: onnxruntime-node, if installed)').choices(['wasm', 'node']).default('wasm'))
@@ -74,6 +74,7 @@ program
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN',
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN --json --checkpoint ckpt/peer1.bin',
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN --data iris.csv --export iris.onnx',
+      'signvote peer --server http://10.0.0.1:8080,http://10.0.0.2:8080 --session SESSION --token TOKEN   # servers on one Redis',
     ]) + '\nExit codes: 0 finished, 1 error or lost the server, 2 usage, 3 server unreachable, 4 refused (unknown session, wrong token, session full), 5 the session had already finished (its final numbers are printed), 6 this peer cannot reach the state the session record holds.\n',
   )
   .action(runPeer);
@@ -110,7 +111,7 @@ addSessionFlags(
   const { server, tls, lines } = await startServer(opts, false);
   const model = opts.model === undefined ? undefined : resolveModelFlag(opts.model);
   if (config.modelFile && model?.kind === 'file') server.storeModel(model.bytes, model.name);
-  const created = server.createSession(config, { listed: listed ?? false });
+  const created = await server.createSession(config, { listed: listed ?? false });
   // this machine's tabs open the loopback link: localhost is a secure context, a LAN address is not
   const localLink = `${server.url}/${new URL(created.url).search}`;
   for (const line of lines) console.log(line);
@@ -121,10 +122,12 @@ addSessionFlags(
   const children: ChildProcess[] = [];
   if (waitForTab && opts.local > 0) {
     console.log('the local peers start once a browser tab has joined');
-    while (server.members(created.id) === 0) await new Promise((r) => setTimeout(r, 500));
+    while ((await server.members(created.id)) === 0) await new Promise((r) => setTimeout(r, 500));
   }
+  // with --redis the local peers also know the other live server processes, to move to if this one goes away
+  const peerServers = [server.url, ...(await server.servers()).slice(1)].join(',');
   for (let i = 0; i < opts.local; i++) {
-    const child = spawn(process.execPath, [binPath, 'peer', '--server', server.url, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`, ...(localData ? ['--data', localData] : [])], {
+    const child = spawn(process.execPath, [binPath, 'peer', '--server', peerServers, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`, ...(localData ? ['--data', localData] : [])], {
       stdio: ['ignore', 'inherit', i === 0 ? 'inherit' : 'ignore'],
       // the local peers trust the certificate this server presents, self-signed or not
       env: tls ? { ...process.env, NODE_EXTRA_CA_CERTS: tls.certPath } : process.env,

@@ -26,7 +26,36 @@ function formatBytes(n: number): string {
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)}MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)}KiB` : `${n}B`;
 }
 
+/**
+ * `--server URL1,URL2,...`: server processes of the same sessions (on one Redis). Starts with the
+ * first that answers, so a peer started while one is down still joins; the rest are where it
+ * resumes its seat when its server goes away (docs/signaling.md, "Several servers on one Redis").
+ */
+export async function serverList(flag: string): Promise<string[]> {
+  const urls = flag.split(',').map((u) => u.trim().replace(/\/+$/, '')).filter((u) => u.length > 0);
+  if (urls.length === 0) throw new CliError('--server: give at least one signaling server URL', EXIT.usage);
+  for (const u of urls) {
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      throw new CliError(`--server: ${JSON.stringify(u)} is not a URL (e.g. http://127.0.0.1:8080)`, EXIT.usage);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new CliError(`--server: ${u} is not http(s)`, EXIT.usage);
+  }
+  if (urls.length === 1) return urls;
+  for (let i = 0; i < urls.length; i++) {
+    const ok = await fetch(`${urls[i]}/healthz`, { signal: AbortSignal.timeout(3000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return [...urls.slice(i), ...urls.slice(0, i)];
+  }
+  return urls;
+}
+
 export interface PeerFlags {
+  /** one URL, or several separated by commas (serverList) */
   server: string;
   session: string;
   token: string;
@@ -185,6 +214,10 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
         // refused messages are expected under attack or churn; only scripts want each one
         if (flags.json) event({ event: 'drop', reason: e.reason, from: e.from, detail: e.detail });
         break;
+      case 'signaling':
+        if (flags.json) event({ event: 'signaling', from: e.from, to: e.to, ok: e.ok, ...(e.error ? { error: e.error } : {}), at: Date.now() });
+        else note(e.ok ? `signaling server ${e.from} went away; resumed through ${e.to}` : `signaling server ${e.from} went away; ${e.to} did not take this peer (${e.error ?? 'unknown'})`);
+        break;
       case 'disconnected':
         if (flags.json) event({ event: 'disconnected', reason: e.reason });
         leave(`disconnected from the signaling server (${e.reason})`);
@@ -233,8 +266,10 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
     else note(`data ${flags.data}: ${local.train.count} to train, ${local.test.count} held out to test; per class: ${counts}`);
     return local;
   };
+  const [server, ...fallbacks] = await serverList(flags.server);
   const peer = await startPeer({
-    serverUrl: flags.server,
+    serverUrl: server,
+    fallbackUrls: fallbacks,
     sessionId: flags.session,
     token: flags.token,
     backend: flags.backend,
@@ -251,7 +286,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
     if (err instanceof SignalingError && err.code === 'finished' && err.record?.finished) {
       const r = err.record;
       const f = r.finished!;
-      const download = `${flags.server.replace(/\/+$/, '')}/api/sessions/${encodeURIComponent(flags.session)}/snapshot`;
+      const download = `${server}/api/sessions/${encodeURIComponent(flags.session)}/snapshot`;
       if (flags.json) event({ event: 'ended', rounds: f.round, hash: f.hash, accuracy: r.eval?.accuracy ?? null, snapshot: r.snapshot?.round ?? null, download });
       else for (const line of describeRecord(flags.session, f.round, r)) note(line);
       throw new CliError(`session ${flags.session} had already finished; nothing was trained here (signvote session download ${flags.session} saves its parameters)`, EXIT.finished);

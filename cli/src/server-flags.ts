@@ -15,6 +15,8 @@ export interface ServerFlags {
   https?: boolean;
   cert?: string;
   key?: string;
+  redis?: string;
+  redisPrefix?: string;
 }
 
 export function addServerFlags(cmd: Command): Command {
@@ -24,7 +26,9 @@ export function addServerFlags(cmd: Command): Command {
     .option('--public-url <url>', 'base URL of join links for other machines (default: the LAN address with --host 0.0.0.0)')
     .option('--https', 'HTTPS with a self-signed certificate, kept in ~/.config/signvote/tls (phones need HTTPS for WebGPU)')
     .option('--cert <file>', 'HTTPS with this PEM certificate (with --key)')
-    .option('--key <file>', 'PEM private key of --cert');
+    .option('--key <file>', 'PEM private key of --cert')
+    .option('--redis <url>', 'keep sessions in this Redis (redis://host:port) and share them with every server process started with it (docs/signaling.md)')
+    .option('--redis-prefix <prefix>', 'Redis key prefix: servers with the same --redis and prefix serve the same sessions', 'signvote:');
 }
 
 /**
@@ -40,10 +44,18 @@ export async function startServer(opts: ServerFlags, logger: Logger | false) {
   } catch (err) {
     throw new CliError((err as Error).message, EXIT.usage);
   }
-  const server = await createSignalingServer({ port: opts.port, host: opts.host, publicUrl: opts.publicUrl, staticDir: clientDist, tls, logger });
+  if (opts.redis !== undefined && !/^rediss?:\/\//.test(opts.redis)) throw new CliError(`--redis: ${JSON.stringify(opts.redis)} is not a redis:// or rediss:// URL`, EXIT.usage);
+  let server;
+  try {
+    server = await createSignalingServer({ port: opts.port, host: opts.host, publicUrl: opts.publicUrl, staticDir: clientDist, tls, logger, redis: opts.redis, redisPrefix: opts.redisPrefix });
+  } catch (err) {
+    if (opts.redis !== undefined && /cannot reach Redis/.test((err as Error).message)) throw new CliError((err as Error).message, EXIT.unreachable);
+    throw err;
+  }
   const lines = [`signaling server on ${server.url}${clientDist ? '' : ' (client not built: npm run build -w @signvote/client)'}`];
   if (server.shareUrl !== server.url) lines.push(`other computers and phones: ${server.shareUrl}`);
   else if (opts.host === '0.0.0.0' || opts.host === '::') lines.push('no LAN address found: other machines need --public-url');
+  if (opts.redis !== undefined) lines.push(`sessions in Redis ${opts.redis} (prefix ${opts.redisPrefix ?? 'signvote:'}), shared with every server started with it`);
   if (tls?.selfSigned) lines.push(`self-signed certificate ${tls.certPath}; a phone can install it from ${server.shareUrl}/cert.pem (docs/signaling.md)`);
   return { server, tls, lines };
 }

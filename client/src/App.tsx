@@ -50,7 +50,7 @@ export function App() {
         <Crashed>
           {join ? (
             <Suspense fallback={<p className="panel">Loading the session view…</p>}>
-              <SessionGate key={`${join.session}/${join.token}`} server={serverUrl()} session={join.session} token={join.token} onLeave={home} />
+              <SessionGate key={`${join.session}/${join.token}`} server={serverUrl()} fallbacks={join.servers} session={join.session} token={join.token} onLeave={home} />
             </Suspense>
           ) : (
             <div className="home">

@@ -7,6 +7,8 @@ import { SessionView } from './SessionView';
 
 interface Props {
   readonly server: string;
+  /** other server processes of the session, for when `server` goes away */
+  readonly fallbacks?: readonly string[];
   readonly session: string;
   readonly token: string;
   readonly onLeave: () => void;

@@ -16,6 +16,8 @@ import { WeightGrid } from './WeightGrid';
 
 interface Props {
   readonly server: string;
+  /** other server processes of the session, for when `server` goes away */
+  readonly fallbacks?: readonly string[];
   readonly session: string;
   readonly token: string;
   readonly onLeave: () => void;
@@ -26,8 +28,8 @@ interface Props {
   readonly onEnded?: (record: SessionRecordView) => void;
 }
 
-export function SessionView({ server, session, token, onLeave, config, localData, onEnded }: Props) {
-  const t = useTraining(server, session, token, backendChoice(), localData, onEnded);
+export function SessionView({ server, fallbacks, session, token, onLeave, config, localData, onEnded }: Props) {
+  const t = useTraining(server, session, token, backendChoice(), localData, onEnded, fallbacks);
   const info = useServerInfo(server);
   const s = t.snapshot;
   const x = t.model.series;
@@ -117,7 +119,7 @@ export function SessionView({ server, session, token, onLeave, config, localData
         </section>
         <section className="panel invite" aria-labelledby="invite-title">
           <h2 id="invite-title">Invite peers</h2>
-          <ShareLink link={shareLink(window.location.href, info, session, token)} info={info} />
+          <ShareLink link={shareLink(window.location.href, info, session, token, fallbacks)} info={info} />
         </section>
       </div>
 

@@ -145,10 +145,10 @@ const loopback = (hostname: string) => hostname === 'localhost' || hostname === 
  * only this machine can open, in which case the server's share URL (its LAN address or
  * --public-url) takes its place.
  */
-export function shareLink(pageHref: string, info: ServerInfo | null, session: string, token: string): string {
+export function shareLink(pageHref: string, info: ServerInfo | null, session: string, token: string, servers: readonly string[] = []): string {
   const page = new URL(pageHref);
   const base = info && loopback(page.hostname) && !loopback(new URL(info.shareUrl).hostname) ? `${info.shareUrl}/` : pageHref;
-  return joinLink(base, session, token);
+  return joinLink(base, session, token, servers);
 }
 
 /** true when a link can be opened from another device */
@@ -160,10 +160,13 @@ function withSlash(base: string): string {
   return base.endsWith('/') ? base : `${base}/`;
 }
 
-/** The join link for a session; the page opens the session directly when it carries both. */
-export function joinLink(base: string, session: string, token: string): string {
+/**
+ * The join link for a session; the page opens the session directly when it carries both.
+ * `servers`: the session's other server processes (JoinParams.servers), carried along.
+ */
+export function joinLink(base: string, session: string, token: string, servers: readonly string[] = []): string {
   const url = new URL(base);
-  url.search = new URLSearchParams({ session, token }).toString();
+  url.search = new URLSearchParams({ session, token, ...(servers.length ? { servers: servers.join(',') } : {}) }).toString();
   url.hash = '';
   return url.toString();
 }
@@ -171,6 +174,29 @@ export function joinLink(base: string, session: string, token: string): string {
 export interface JoinParams {
   readonly session: string;
   readonly token: string;
+  /**
+   * `&servers=URL2,URL3`: other server processes of the same sessions (on one Redis); the tab
+   * moves to them when its server goes away (docs/signaling.md, "Several servers on one Redis")
+   */
+  readonly servers: readonly string[];
+}
+
+/** at most this many other servers in a link */
+const MAX_SERVERS = 8;
+
+/** the `servers` parameter: http(s) URLs only, anything else is dropped */
+function serverList(param: string | null): string[] {
+  if (!param) return [];
+  const out: string[] = [];
+  for (const part of param.split(',').slice(0, MAX_SERVERS)) {
+    try {
+      const u = new URL(part.trim());
+      if (u.protocol === 'http:' || u.protocol === 'https:') out.push(u.origin);
+    } catch {
+      // not a URL: ignored, the tab still has its own server
+    }
+  }
+  return out;
 }
 
 /** Reads `?session=&token=`; ids and tokens are opaque but bounded, so junk never reaches the server. */
@@ -179,7 +205,7 @@ export function readJoinParams(search: string): JoinParams | null {
   const session = q.get('session')?.trim() ?? '';
   const token = q.get('token')?.trim() ?? '';
   if (!session || !token || session.length > 200 || token.length > 500) return null;
-  return { session, token };
+  return { session, token, servers: serverList(q.get('servers')) };
 }
 
 /**

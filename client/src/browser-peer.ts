@@ -27,6 +27,8 @@ import { openGradientWorker, type GradientWorker } from './worker-oracle';
 
 export interface BrowserPeerOptions {
   readonly server: string;
+  /** other server processes of the session (on one Redis): the tab resumes its seat there when `server` goes away */
+  readonly fallbacks?: readonly string[];
   readonly session: string;
   readonly token: string;
   readonly backend: BackendChoice;
@@ -174,6 +176,9 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
       case 'disconnected':
         if (!finished) fail(`lost the signaling server (${e.reason})`);
         return;
+      case 'signaling':
+        post({ type: 'log', message: e.ok ? `signaling server ${e.from} went away; resumed through ${e.to}` : `signaling server ${e.from} went away; ${e.to} did not take this tab (${e.error ?? 'unknown'})` });
+        return;
     }
   };
 
@@ -213,6 +218,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
     if (leaving) return worker.terminate('left');
     const peer = await startPeer({
       serverUrl: options.server,
+      fallbackUrls: options.fallbacks,
       sessionId: options.session,
       token: options.token,
       backend: worker.backend,

@@ -31,7 +31,11 @@ export function useTraining(
   localData?: TrainTest,
   /** the session finished before this tab joined */
   onEnded?: (record: SessionRecordView) => void,
+  /** other server processes of the session, for when `server` goes away */
+  fallbacks: readonly string[] = [],
 ): Training {
+  // a new array each render must not restart the peer
+  const fallbackKey = fallbacks.join(',');
   const model = useMemo(() => new SessionModel(), []);
   const peer = useRef<BrowserPeer | null>(null);
   // read when it fires: a new callback must not restart the peer
@@ -51,6 +55,7 @@ export function useTraining(
     void peer.current?.leave();
     peer.current = startBrowserPeer({
       server,
+      fallbacks: fallbackKey ? fallbackKey.split(',') : [],
       session,
       token,
       backend,
@@ -59,7 +64,7 @@ export function useTraining(
       onMessage: (m) => model.apply(m),
       onEnded: (record) => ended.current?.(record),
     });
-  }, [model, server, session, token, backend, localData]);
+  }, [model, server, fallbackKey, session, token, backend, localData]);
 
   useEffect(() => {
     start();

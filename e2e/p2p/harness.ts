@@ -71,8 +71,9 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function startServer(): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--json', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `extra`: more `signvote serve` flags (e.g. --redis URL) */
+export async function startServer(extra: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--json', '--quiet', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
   const errors: string[] = [];
   child.stderr!.setEncoding('utf8').on('data', (d: string) => errors.push(d));
@@ -93,7 +94,7 @@ export async function startServer(): Promise<ServerProcess> {
     child,
     stop: () =>
       new Promise<void>((r) => {
-        if (child.exitCode !== null) return r();
+        if (child.exitCode !== null || child.signalCode !== null) return r();
         child.once('exit', () => r());
         child.kill('SIGTERM');
       }),

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { describeIssues } from '@signvote/core';
 import { HttpError, readBody, sendJson } from './http';
-import { RegistryError, type SessionRegistry, type SignalingSession } from './sessions';
+import { RegistryError, type SignalingSession } from './sessions';
+import type { SessionStore } from './store';
 
 /**
  * The server's directory of sessions, for the home page (docs/signaling.md, "HTTP API"):
@@ -73,22 +74,18 @@ const statusRequestSchema = z.object({
 
 export interface Directory {
   /** lists a session on the home page (`?listed=true` on creation) */
-  list(id: string, token: string): void;
+  list(id: string, token: string): Promise<void>;
   /** answers the directory's routes; false for any other path */
   handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
 }
 
-export function createDirectory(registry: SessionRegistry, info: () => ServerInfo, maxBodyBytes: number): Directory {
-  /** listed session id -> token */
-  const listed = new Map<string, string>();
-
-  const listedSessions = (): ListedSession[] => {
+export function createDirectory(store: SessionStore, info: () => ServerInfo, maxBodyBytes: number): Directory {
+  const listedSessions = async (): Promise<ListedSession[]> => {
     const out: ListedSession[] = [];
-    for (const [id, token] of listed) {
-      const session = registry.get(id);
-      // the registry forgets idle sessions; so does the directory
-      if (!session) listed.delete(id);
-      else out.push({ ...summarizeSession(session), token });
+    for (const [id, token] of await store.listed()) {
+      // the store forgets idle sessions; so does the directory
+      const session = await store.get(id);
+      if (session) out.push({ ...summarizeSession(session), token });
     }
     return out.sort((a, b) => b.createdAt - a.createdAt);
   };
@@ -107,7 +104,7 @@ export function createDirectory(registry: SessionRegistry, info: () => ServerInf
     const missing: string[] = [];
     for (const q of parsed.data.sessions) {
       try {
-        sessions.push(summarizeSession(registry.authorize(q.id, q.token)));
+        sessions.push(summarizeSession(await store.authorize(q.id, q.token)));
       } catch (err) {
         // a wrong token reads as a missing session: the answer must not confirm that an id exists
         if (!(err instanceof RegistryError)) throw err;
@@ -118,14 +115,12 @@ export function createDirectory(registry: SessionRegistry, info: () => ServerInf
   };
 
   return {
-    list(id, token) {
-      listed.set(id, token);
-    },
+    list: (id, token) => store.list(id, token),
     async handle(req, res, url) {
       const method = req.method ?? 'GET';
       const route = `${method} ${url.pathname}`;
       if (route === 'GET /api/sessions' || route === 'HEAD /api/sessions') {
-        sendJson(res, 200, { sessions: listedSessions() });
+        sendJson(res, 200, { sessions: await listedSessions() });
         return true;
       }
       if (url.pathname === '/api/sessions/status') {

@@ -176,7 +176,7 @@ describe('the session directory', () => {
   it('makes in-process sessions with join links on the share URL', async () => {
     const s = await server({ publicUrl: 'https://signvote.example:9443/' });
     expect(s.shareUrl).toBe('https://signvote.example:9443');
-    const created = s.createSession(config, { listed: false });
+    const created = await s.createSession(config, { listed: false });
     expect(created.url).toBe(`https://signvote.example:9443/?session=${created.id}&token=${created.token}`);
     const info = (await (await fetch(`${s.url}/api/server`)).json()) as { shareUrl: string; https: boolean };
     expect(info).toEqual({ shareUrl: 'https://signvote.example:9443', https: false, selfSigned: false });

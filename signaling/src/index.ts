@@ -4,3 +4,4 @@ export { builtClientDir } from './client-dist';
 export { lanAddresses, isLoopbackHost } from './lan';
 export { defaultTlsDir, readTls, selfSignedTls, tlsFromFlags, type TlsFiles } from './tls';
 export type { ListedSession, ServerInfo, SessionSummary } from './directory';
+export { startRedisServer, type RedisServer } from './redis-server';

@@ -21,9 +21,11 @@ const program = new Command()
   .option('--https', 'serve HTTPS with a self-signed certificate (kept in ~/.config/signvote/tls)')
   .option('--cert <file>', 'serve HTTPS with this PEM certificate (with --key)')
   .option('--key <file>', 'PEM private key of --cert')
+  .option('--redis <url>', 'keep sessions in this Redis and share them with every server process started with it', process.env.REDIS_URL)
+  .option('--redis-prefix <prefix>', 'Redis key prefix: servers with the same --redis and prefix serve the same sessions', 'signvote:')
   .parse();
 
-const opts = program.opts<{ port: number; host: string; static?: string; publicUrl?: string; https?: boolean; cert?: string; key?: string }>();
+const opts = program.opts<{ port: number; host: string; static?: string; publicUrl?: string; https?: boolean; cert?: string; key?: string; redis?: string; redisPrefix: string }>();
 const staticDir = opts.static ? resolve(opts.static) : builtClientDir();
 const tls = await tlsFromFlags(opts);
 const server = await createSignalingServer({
@@ -32,6 +34,8 @@ const server = await createSignalingServer({
   staticDir,
   publicUrl: opts.publicUrl,
   tls,
+  redis: opts.redis,
+  redisPrefix: opts.redisPrefix,
 });
 console.log(`signaling server on ${server.url}${server.shareUrl !== server.url ? ` (other machines: ${server.shareUrl})` : ''}${staticDir ? `, serving ${staticDir}` : ''}`);
 if (tls?.selfSigned) console.log(`self-signed certificate: ${tls.certPath} (also at ${server.shareUrl}/cert.pem)`);

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { createModel, MODEL_CAPS, ModelImportError, type SessionConfig } from '@signvote/core';
 import { sha256Hex } from '@signvote/core';
 import { HttpError, readBody, sendJson } from './http';
-import { RegistryError, type SessionRegistry } from './sessions';
+import { RegistryError, type SignalingSession } from './sessions';
 
 /**
  * Model files that travel with sessions, and the description a peer reads before it joins.
@@ -67,7 +67,20 @@ export interface ModelRoutes {
   handle(req: IncomingMessage, res: ServerResponse, url: URL, method: string): Promise<boolean>;
 }
 
-export function createModelRoutes(options: { registry: SessionRegistry; log: Logger; limits?: Partial<ModelStoreLimits>; now?: () => number }): ModelRoutes {
+export interface ModelRouteOptions {
+  /**
+   * whether a session still lives (its model file stays pinned); a server on Redis answers true
+   * for any session it pinned, so its files stay until the process ends
+   */
+  isLive(sessionId: string): boolean;
+  /** the session if the token is its own (throws RegistryError) */
+  authorize(sessionId: string, token: string): Promise<SignalingSession>;
+  log: Logger;
+  limits?: Partial<ModelStoreLimits>;
+  now?: () => number;
+}
+
+export function createModelRoutes(options: ModelRouteOptions): ModelRoutes {
   const limits: ModelStoreLimits = { ...defaultModelStoreLimits, ...options.limits };
   const now = options.now ?? Date.now;
   const store = new Map<string, Stored>();
@@ -78,7 +91,7 @@ export function createModelRoutes(options: { registry: SessionRegistry; log: Log
   const pinned = (sha: string): boolean => {
     const sessions = pins.get(sha);
     if (!sessions) return false;
-    for (const id of sessions) if (!options.registry.get(id)) sessions.delete(id);
+    for (const id of sessions) if (!options.isLive(id)) sessions.delete(id);
     return sessions.size > 0;
   };
 
@@ -187,7 +200,7 @@ export function createModelRoutes(options: { registry: SessionRegistry; log: Log
         const token = req.headers['x-session-token'];
         if (typeof token !== 'string' || token.length === 0 || token.length > 128) throw new HttpError(403, 'send the session token in the x-session-token header');
         try {
-          const session = options.registry.authorize(described[1], token);
+          const session = await options.authorize(described[1], token);
           sendJson(res, 200, { id: session.id, config: session.config });
         } catch (err) {
           if (!(err instanceof RegistryError)) throw err;

@@ -2,7 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RecordError } from '@signvote/core';
 import type { EvalHistory, RecordRefusal, SessionStatus, StartAnswer } from '@signvote/core';
 import { HttpError, readBody, sendJson } from './http';
-import { RegistryError, type SessionRegistry, type SignalingSession } from './sessions';
+import { RegistryError } from './sessions';
+import type { SessionStore } from './store';
+import type { MembershipEpoch, SessionRecordView } from '@signvote/core';
 
 /**
  * HTTP routes of the session record (docs/signaling.md, "The session record"): what a session
@@ -13,11 +15,11 @@ import { RegistryError, type SessionRegistry, type SignalingSession } from './se
  */
 
 export interface RecordRouteContext {
-  readonly registry: SessionRegistry;
+  readonly store: SessionStore;
   /** PUT body cap (limits.maxSnapshotBytes) */
   readonly maxBodyBytes: number;
   /** after a start: publish the new epoch and push the record */
-  onStarted(session: SignalingSession): void;
+  onStarted(sessionId: string, membership: MembershipEpoch, record: SessionRecordView): void;
 }
 
 const ROUTE = /^\/api\/sessions\/([A-Za-z0-9_-]{1,64})(\/start|\/snapshot|\/history)?$/;
@@ -78,13 +80,16 @@ export async function handleRecordRoute(req: IncomingMessage, res: ServerRespons
           throw new HttpError(400, 'body is not valid JSON');
         }
       }
-      const session = ctx.registry.authorizeCreator(id, admin);
-      const record = ctx.registry.start(session);
-      ctx.onStarted(session);
-      sendJson(res, 200, { ok: true, record, members: session.members.size } satisfies StartAnswer);
+      await ctx.store.authorizeCreator(id, admin);
+      const started = await ctx.store.update(id, (session, registry) => {
+        const record = registry.start(session);
+        return { record, membership: registry.membership(session) };
+      });
+      ctx.onStarted(id, started.membership, started.record);
+      sendJson(res, 200, { ok: true, record: started.record, members: started.membership.peers.length } satisfies StartAnswer);
       return true;
     }
-    const session = ctx.registry.authorize(id, secret(req, url, 'token'));
+    const session = await ctx.store.authorize(id, secret(req, url, 'token'));
     if (sub === '/history') {
       // a late joiner's charts start at round 0 with these
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET');
@@ -94,12 +99,12 @@ export async function handleRecordRoute(req: IncomingMessage, res: ServerRespons
     if (sub === '/snapshot') {
       if (method === 'PUT') {
         const body = await readBody(req, ctx.maxBodyBytes);
-        const record = ctx.registry.storeSnapshot(session, new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+        const record = await ctx.store.storeSnapshot(id, new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
         sendJson(res, 200, { ok: true, record });
         return true;
       }
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET to download, PUT to store');
-      const bytes = session.ledger.snapshotBytes();
+      const bytes = await ctx.store.readSnapshot(id);
       const stored = session.ledger.view().snapshot;
       if (bytes === null || stored === null) throw new RecordError('no-snapshot', `session ${id} has no stored snapshot yet`, session.ledger.view());
       res.writeHead(200, {

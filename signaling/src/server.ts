@@ -4,9 +4,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
+import { createAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
 import type { Socket } from 'socket.io';
-import { type Dataset, parseSessionConfig, SIGNALING_EVENTS, type SessionConfig } from '@signvote/core';
+import { type Dataset, type MembershipEpoch, parseSessionConfig, SIGNALING_EVENTS, type SessionConfig, type SessionRecordView } from '@signvote/core';
 import { createDatasetFiles } from './dataset-files';
 import { loadDatasetSplit } from './datasets';
 import { createDirectory } from './directory';
@@ -15,10 +16,11 @@ import { isWildcardHost, shareBase } from './lan';
 import { createModelRoutes, type ModelStoreLimits, type ModelSummary } from './models';
 import type { RateLimit } from './rate-limit';
 import { handleRecordRoute } from './record-routes';
-import { RegistryError, SessionRegistry } from './sessions';
-import type { SignalingSession } from './sessions';
+import { RedisStore } from './redis-store';
+import { RegistryError } from './sessions';
 import { clientCacheControl, staticFiles } from './static-files';
 import { onConnection, sessionRoom as room } from './socket';
+import { MemoryStore, type SessionStore } from './store';
 import type { TlsFiles } from './tls';
 
 /**
@@ -93,6 +95,15 @@ export interface SignalingServerOptions {
   limits?: Partial<SignalingLimits>;
   /** the model-file store's caps (models.ts) */
   models?: Partial<ModelStoreLimits>;
+  /**
+   * redis://host:port: keep sessions in this Redis and share rooms with every server process on
+   * it (docs/signaling.md, "Several servers on one Redis"); without it, one process in memory
+   */
+  redis?: string;
+  /** Redis key prefix and pub/sub channel (default `signvote:`): servers on one prefix share sessions */
+  redisPrefix?: string;
+  /** with Redis: how long a dead server process's peers keep their seats to resume them elsewhere (default 20 s) */
+  resumeGraceMs?: number;
 }
 
 export interface SignalingServer {
@@ -105,9 +116,11 @@ export interface SignalingServer {
   readonly shareUrl: string;
   readonly port: number;
   /** creates a session as POST /api/sessions does; its join link starts with `shareUrl` */
-  createSession(config: SessionConfig, options?: { listed?: boolean }): { id: string; token: string; url: string; admin: string };
+  createSession(config: SessionConfig, options?: { listed?: boolean }): Promise<{ id: string; token: string; url: string; admin: string }>;
   /** peers in a session now (0 for an unknown one) */
-  members(sessionId: string): number;
+  members(sessionId: string): Promise<number>;
+  /** the server processes of these sessions (with Redis: every live one, this one first; else [shareUrl]) */
+  servers(): Promise<string[]>;
   /** stores a model file as POST /api/models does (for `signvote start --model FILE`); throws ModelImportError */
   storeModel(bytes: Uint8Array, name: string): ModelSummary;
   close(): Promise<void>;
@@ -119,27 +132,35 @@ const DATASET_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
 export async function createSignalingServer(options: SignalingServerOptions = {}): Promise<SignalingServer> {
   const limits: SignalingLimits = { ...defaultLimits, ...options.limits };
   const log: Logger = options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? pino({ name: 'signaling' }));
-  const registry = new SessionRegistry(limits);
-  const models = createModelRoutes({ registry, log, limits: options.models });
+  const store: SessionStore = options.redis
+    ? await RedisStore.connect({ url: options.redis, limits, prefix: options.redisPrefix, resumeGraceMs: options.resumeGraceMs, onError: (err) => log.warn({ err }, 'redis') })
+    : new MemoryStore(limits);
+  const memory = store instanceof MemoryStore ? store.registry : undefined;
+  const models = createModelRoutes({
+    isLive: (id) => (memory ? memory.get(id) !== undefined : true),
+    authorize: (id, token) => store.authorize(id, token),
+    log,
+    limits: options.models,
+  });
   const startedAt = Date.now();
-  /** `${sessionId}/${peerId}` -> socket, for relaying signals and dropping peers */
-  const sockets = new Map<string, Socket>();
   const datasets = createDatasetFiles(options.loadDataset ?? loadDatasetSplit);
   const secure = options.tls !== undefined;
   let shareUrl = '';
-  const directory = createDirectory(registry, () => ({ shareUrl, https: secure, selfSigned: options.tls?.selfSigned ?? false }), limits.maxBodyBytes);
+  const directory = createDirectory(store, () => ({ shareUrl, https: secure, selfSigned: options.tls?.selfSigned ?? false }), limits.maxBodyBytes);
 
   const baseUrl = (host: string | undefined, secure: boolean): string => {
     if (options.publicUrl) return options.publicUrl.replace(/\/+$/, '');
     return `${secure ? 'https' : 'http'}://${host ?? 'localhost'}`;
   };
 
-  const createSession = (config: SessionConfig, base: string, listed = false) => {
+  const createSession = async (config: SessionConfig, base: string, listed = false) => {
     models.requireFile(config);
-    const { session, token, admin } = registry.create(config);
+    const { session, token, admin } = await store.create(config);
     models.pin(config, session.id);
-    const url = `${base}/?session=${encodeURIComponent(session.id)}&token=${encodeURIComponent(token)}`;
-    if (listed) directory.list(session.id, token);
+    // with Redis the link also names the other live server processes: a tab moves to them if this one goes away
+    const others = store instanceof RedisStore ? (await store.servers()).slice(1) : [];
+    const url = `${base}/?session=${encodeURIComponent(session.id)}&token=${encodeURIComponent(token)}${others.length ? `&servers=${others.map(encodeURIComponent).join(',')}` : ''}`;
+    if (listed) await directory.list(session.id, token);
     log.info({ session: session.id, listed }, 'session created');
     // the peers fetch both splits right after joining; compressing them now saves that wait
     // (peers that bring their own data fetch none)
@@ -162,10 +183,12 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       return;
     }
     if (url.pathname === '/healthz') {
+      const stats = await store.stats();
       sendJson(res, 200, {
         ok: true,
-        sessions: registry.size,
-        peers: registry.peerCount,
+        sessions: stats.sessions,
+        peers: stats.peers,
+        store: store.kind,
         uptime: (Date.now() - startedAt) / 1000,
       });
       return;
@@ -190,7 +213,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       }
       let created;
       try {
-        created = createSession(config, baseUrl(req.headers.host, secure), listed === 'true');
+        created = await createSession(config, baseUrl(req.headers.host, secure), listed === 'true');
       } catch (err) {
         if (err instanceof RegistryError) throw new HttpError(err.code === 'invalid' ? 400 : 503, err.message);
         throw err;
@@ -198,7 +221,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       sendJson(res, 201, created);
       return;
     }
-    if (await handleRecordRoute(req, res, url, { registry, maxBodyBytes: limits.maxSnapshotBytes, onStarted: started })) return;
+    if (await handleRecordRoute(req, res, url, { store, maxBodyBytes: limits.maxSnapshotBytes, onStarted: started })) return;
     if (await models.handle(req, res, url, method)) return;
     const dataset = /^\/datasets\/([^/]+)\.bin$/.exec(url.pathname);
     if (dataset) {
@@ -243,32 +266,52 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     // each busy loading its engine): 25 s between pings, 60 s to answer.
     pingInterval: 25_000,
     pingTimeout: limits.pingTimeoutMs,
+    ...(store instanceof RedisStore ? { adapter: createAdapter(store.client, store.subscriber(), { key: `${options.redisPrefix ?? 'signvote:'}socket.io` }) } : {}),
   });
 
-  const publishMembership = (session: SignalingSession, except?: Socket): void => {
-    const membership = registry.membership(session);
-    (except ? except.to(room(session.id)) : io.to(room(session.id))).emit(SIGNALING_EVENTS.membership, membership);
-    log.info({ session: session.id, epoch: membership.epoch, peers: membership.peers.length }, 'membership');
+  const publishMembership = (sessionId: string, membership: MembershipEpoch, except?: Socket): void => {
+    (except ? except.to(room(sessionId)) : io.to(room(sessionId))).emit(SIGNALING_EVENTS.membership, membership);
+    log.info({ session: sessionId, epoch: membership.epoch, peers: membership.peers.length }, 'membership');
   };
 
   /** the record's status changed (start, finish): every member hears it */
-  const pushRecord = (session: SignalingSession): void => {
-    const record = session.ledger.view();
-    io.to(room(session.id)).emit(SIGNALING_EVENTS.record, record);
-    log.info({ session: session.id, status: record.status, round: record.round, shards: record.shards }, 'record');
+  const pushRecord = (sessionId: string, record: SessionRecordView): void => {
+    io.to(room(sessionId)).emit(SIGNALING_EVENTS.record, record);
+    log.info({ session: sessionId, status: record.status, round: record.round, shards: record.shards }, 'record');
   };
   /** the creator started the session: new shards in a new epoch, then the record */
-  function started(session: SignalingSession): void {
-    publishMembership(session);
-    pushRecord(session);
+  function started(sessionId: string, membership: MembershipEpoch, record: SessionRecordView): void {
+    publishMembership(sessionId, membership);
+    pushRecord(sessionId, record);
   }
 
+  let closingNow = false;
   io.on('connection', (socket) =>
-    onConnection(socket, { registry, limits, log, sockets, baseUrl, createSession: (config, base) => createSession(config, base), publishMembership, pushRecord }),
+    onConnection(socket, { store, io, limits, log, closing: () => closingNow, baseUrl, createSession: (config, base) => createSession(config, base), publishMembership, pushRecord }),
   );
 
-  const sweeper = setInterval(() => registry.sweep(), Math.min(60_000, limits.idleSessionTtlMs));
+  const sweep = (): void => void store.sweep().catch((err: unknown) => log.warn({ err }, 'sweeping sessions failed'));
+  const sweeper = setInterval(sweep, Math.min(60_000, limits.idleSessionTtlMs));
   sweeper.unref();
+  /** with Redis: free the seats of dead server processes that their peers did not resume in time */
+  const reaper =
+    store instanceof RedisStore
+      ? setInterval(() => {
+          store.reapDeadServers().then(
+            async (changed) => {
+              for (const id of changed) {
+                const session = await store.get(id);
+                if (!session) continue;
+                log.info({ session: id }, "seats of a dead server process freed");
+                publishMembership(id, { epoch: session.epoch, peers: [...session.members.values()].map((m) => ({ id: m.id, seq: m.seq, info: m.info, shard: session.ledger.shard(m.id) ?? 0 })) });
+                if (session.members.size === 0) pushRecord(id, session.ledger.view());
+              }
+            },
+            (err: unknown) => log.warn({ err }, 'reaping dead server processes failed'),
+          );
+        }, 2_000)
+      : undefined;
+  reaper?.unref();
 
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolvePromise, reject) => {
@@ -283,7 +326,8 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   const dialHost = isWildcardHost(host) ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   const url = `${scheme}://${dialHost}:${port}`;
   shareUrl = shareBase({ scheme, host, port, publicUrl: options.publicUrl });
-  log.info({ url, shareUrl, host, port }, 'signaling server listening');
+  if (store instanceof RedisStore) await store.announce(shareUrl);
+  log.info({ url, shareUrl, host, port, store: store.kind }, 'signaling server listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -291,15 +335,21 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     shareUrl,
     port,
     createSession: (config, opts) => createSession(config, shareUrl, opts?.listed ?? false),
-    members: (sessionId) => registry.get(sessionId)?.members.size ?? 0,
+    members: async (sessionId) => (await store.get(sessionId))?.members.size ?? 0,
+    servers: async () => (store instanceof RedisStore ? store.servers() : [shareUrl]),
     storeModel: (bytes, name) => models.add(bytes, name),
     close: () =>
       (closing ??= new Promise<void>((resolvePromise) => {
         clearInterval(sweeper);
-        io.disconnectSockets(true);
+        if (reaper) clearInterval(reaper);
+        closingNow = true;
+        // this process's sockets only: with the Redis adapter io.disconnectSockets reaches every process
+        io.local.disconnectSockets(true);
         // io.close() also closes the http server; keep-alive sockets must not hold it open
         void io.close(() => resolvePromise());
         httpServer.closeAllConnections();
-      }).then(() => datasets.close())),
+      })
+        .then(() => datasets.close())
+        .then(() => store.close())),
   };
 }

@@ -18,7 +18,7 @@ export interface SignalingSession {
   /** sha256 of the creator's key (starts the session early) */
   readonly adminHash: Buffer;
   /** insertion order is join order because seq only grows; shards live in the ledger */
-  readonly members: Map<string, Omit<Member, 'shard'>>;
+  readonly members: Map<string, Seat>;
   nextSeq: number;
   epoch: number;
   /** target -> reporters that said they cannot reach it */
@@ -26,6 +26,22 @@ export interface SignalingSession {
   /** when the last member left (or creation time if nobody joined yet) */
   idleSince: number | null;
   readonly ledger: RecordLedger;
+}
+
+/**
+ * A member as the server keeps it: its seat can be taken again by the same peer through another
+ * server process (`resume`), with the key its join returned.
+ */
+export interface Seat extends Omit<Member, 'shard'> {
+  /** sha256 (hex) of the key that resumes this membership */
+  readonly resumeHash: string;
+  /** the server process whose socket holds the peer ('local' without Redis) */
+  server: string;
+  /**
+   * that socket's id: a socket that closes after its peer resumed elsewhere no longer holds the
+   * seat, so its disconnect does not take the seat away
+   */
+  socket: string;
 }
 
 export interface RegistryLimits {
@@ -80,20 +96,23 @@ export class SessionRegistry {
   }
 
   create(config: SessionConfig): { session: SignalingSession; token: string; admin: string } {
-    if (config.expectedPeers > this.limits.maxPeersPerSession) {
-      throw new RegistryError(
-        'invalid',
-        `invalid session config: expectedPeers: ${config.expectedPeers} exceeds this server's cap of ${this.limits.maxPeersPerSession} peers per session, so the session could never start`,
-      );
-    }
+    this.checkConfig(config);
     if (this.sessions.size >= this.limits.maxSessions) {
       this.sweep();
       if (this.sessions.size >= this.limits.maxSessions) {
         throw new RegistryError('too-many-sessions', `the server holds ${this.limits.maxSessions} sessions already`);
       }
     }
-    let id = randomId(6);
-    while (this.sessions.has(id)) id = randomId(6);
+    let made = this.make(config);
+    while (this.sessions.has(made.session.id)) made = this.make(config);
+    this.sessions.set(made.session.id, made.session);
+    return made;
+  }
+
+  /** A new session that this registry does not hold (a store keeps it elsewhere); throws RegistryError 'invalid'. */
+  make(config: SessionConfig): { session: SignalingSession; token: string; admin: string } {
+    this.checkConfig(config);
+    const id = randomId(6);
     const token = randomId(24);
     const admin = randomId(24);
     const now = this.now();
@@ -117,24 +136,34 @@ export class SessionRegistry {
         now: this.now,
       }),
     };
-    this.sessions.set(id, session);
     return { session, token, admin };
+  }
+
+  private checkConfig(config: SessionConfig): void {
+    if (config.expectedPeers > this.limits.maxPeersPerSession) {
+      throw new RegistryError(
+        'invalid',
+        `invalid session config: expectedPeers: ${config.expectedPeers} exceeds this server's cap of ${this.limits.maxPeersPerSession} peers per session, so the session could never start`,
+      );
+    }
+  }
+
+  /** `session` if `secret` is its token (or creator key); the failures have distinct codes */
+  static check(session: SignalingSession | undefined, sessionId: string, secret: string, kind: 'token' | 'admin'): SignalingSession {
+    if (!session) throw new RegistryError('unknown-session', `unknown session ${sessionId}`);
+    if (kind === 'token' && !sameSecret(secret, session.tokenHash)) throw new RegistryError('bad-token', `wrong token for session ${sessionId}`);
+    if (kind === 'admin' && !sameSecret(secret, session.adminHash)) throw new RegistryError('not-creator', `wrong creator key for session ${sessionId}`);
+    return session;
   }
 
   /** The session if it exists and the token matches; the two failures have distinct codes. */
   authorize(sessionId: string, token: string): SignalingSession {
-    const session = this.sessions.get(sessionId);
-    if (!session) throw new RegistryError('unknown-session', `unknown session ${sessionId}`);
-    if (!sameSecret(token, session.tokenHash)) throw new RegistryError('bad-token', `wrong token for session ${sessionId}`);
-    return session;
+    return SessionRegistry.check(this.sessions.get(sessionId), sessionId, token, 'token');
   }
 
   /** The session if `admin` is its creator's key. */
   authorizeCreator(sessionId: string, admin: string): SignalingSession {
-    const session = this.sessions.get(sessionId);
-    if (!session) throw new RegistryError('unknown-session', `unknown session ${sessionId}`);
-    if (!sameSecret(admin, session.adminHash)) throw new RegistryError('not-creator', `wrong creator key for session ${sessionId}`);
-    return session;
+    return SessionRegistry.check(this.sessions.get(sessionId), sessionId, admin, 'admin');
   }
 
   get(sessionId: string): SignalingSession | undefined {
@@ -145,7 +174,7 @@ export class SessionRegistry {
    * A new member with its shard (a resumed peer asks for its own). A finished session admits
    * nobody: it is refused with its record, so the joiner learns the final numbers instead.
    */
-  join(session: SignalingSession, info: PeerInfo, preferredShard?: number): Member {
+  join(session: SignalingSession, info: PeerInfo, preferredShard?: number, server = 'local', socket = ''): Member & { resumeKey: string } {
     if (session.ledger.isFinished) {
       const record = session.ledger.view();
       const f = record.finished!;
@@ -161,12 +190,29 @@ export class SessionRegistry {
     }
     let id = randomId(6);
     while (session.members.has(id)) id = randomId(6);
-    const member = { id, seq: session.nextSeq++, info };
+    const resumeKey = randomId(18);
+    const member: Seat = { id, seq: session.nextSeq++, info, resumeHash: hashToken(resumeKey).toString('hex'), server, socket };
     session.members.set(id, member);
     const shard = session.ledger.join(id, preferredShard);
     session.idleSince = null;
     this.bump(session);
-    return { ...member, shard: session.ledger.shard(id) ?? shard };
+    return { id, seq: member.seq, info, shard: session.ledger.shard(id) ?? shard, resumeKey };
+  }
+
+  /**
+   * A member whose server process went away takes its seat again through `server`: same id, same
+   * join sequence and shard, and no new epoch, so training goes on. Refused when the seat is gone
+   * (the peer left, was dropped, or its grace ran out) or the key is wrong.
+   */
+  resume(session: SignalingSession, peerId: string, resumeKey: string, server = 'local', socket = ''): Member {
+    const seat = session.members.get(peerId);
+    if (!seat) throw new RegistryError('unknown-peer', `peer ${peerId} is no longer a member of session ${session.id}: join as a new peer`);
+    if (!timingSafeEqual(hashToken(resumeKey), Buffer.from(seat.resumeHash, 'hex'))) {
+      throw new RegistryError('bad-token', `wrong resume key for peer ${peerId}`);
+    }
+    seat.server = server;
+    seat.socket = socket;
+    return { id: seat.id, seq: seat.seq, info: seat.info, shard: session.ledger.shard(peerId) ?? 0 };
   }
 
   /** Remove a member; true when the membership changed (a new epoch must be published). */
@@ -226,7 +272,7 @@ export class SessionRegistry {
   membership(session: SignalingSession): MembershipEpoch {
     return {
       epoch: session.epoch,
-      peers: [...session.members.values()].map((m) => ({ ...m, shard: session.ledger.shard(m.id) ?? 0 })),
+      peers: [...session.members.values()].map((m) => ({ id: m.id, seq: m.seq, info: m.info, shard: session.ledger.shard(m.id) ?? 0 })),
     };
   }
 

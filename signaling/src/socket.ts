@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Socket } from 'socket.io';
+import type { Server, Socket } from 'socket.io';
 import type { z } from 'zod';
 import {
   RecordError,
@@ -19,9 +19,11 @@ import type {
   ErrorAck,
   ErrorNotice,
   JoinAck,
+  MembershipEpoch,
   OkAck,
   RecordAck,
   SessionConfig,
+  SessionRecordView,
   SignalIn,
   SignalOut,
   SignalingErrorCode,
@@ -29,51 +31,57 @@ import type {
 import { ModelFileError } from './models';
 import { TokenBucket } from './rate-limit';
 import type { SignalingLimits } from './server';
-import { RegistryError, type SessionRegistry, type SignalingSession } from './sessions';
+import { RegistryError } from './sessions';
+import type { SessionStore } from './store';
 
 /**
  * One socket's events (docs/signaling.md, "Socket.io events"): joins, the relay of WebRTC signals
  * (single and batched, each charged to its link's budget), unreachable reports, and the session
  * record's reports and reads. Every payload is validated with the shared zod schemas; a refused
  * event is answered (ack or `signaling:error`) and costs a strike, except refusals by the session
- * record, which are answers in the normal course of a failover.
+ * record, which are answers in the normal course of a failover. A socket's events are handled one
+ * at a time, in order, since each may wait for the store (Redis).
  */
 
 export interface ConnectionContext {
-  readonly registry: SessionRegistry;
+  readonly store: SessionStore;
+  readonly io: Server;
   readonly limits: SignalingLimits;
   readonly log: Logger;
-  /** `${sessionId}/${peerId}` -> socket, for relaying signals and dropping peers */
-  readonly sockets: Map<string, Socket>;
+  /** the server is closing: with Redis, its peers keep their seats to resume them elsewhere */
+  closing(): boolean;
   baseUrl(host: string | undefined, secure: boolean): string;
-  createSession(config: SessionConfig, base: string): CreatedSession;
-  publishMembership(session: SignalingSession, except?: Socket): void;
+  createSession(config: SessionConfig, base: string): Promise<CreatedSession>;
+  publishMembership(sessionId: string, membership: MembershipEpoch, except?: Socket): void;
   /** the record's status changed: tell every member */
-  pushRecord(session: SignalingSession): void;
+  pushRecord(sessionId: string, record: SessionRecordView): void;
 }
 
 interface SocketState {
-  session?: SignalingSession;
+  sessionId?: string;
   peerId?: string;
   readonly bucket: TokenBucket;
   readonly strikes: TokenBucket;
   /** signal budget per receiving peer */
   readonly links: Map<string, TokenBucket>;
+  /** events are handled in order, one at a time */
+  queue: Promise<void>;
 }
 
-export const sessionKey = (sessionId: string, peerId: string): string => `${sessionId}/${peerId}`;
 export const sessionRoom = (sessionId: string): string => `session:${sessionId}`;
+/** one peer's socket, wherever (which server process) it is connected */
+export const peerRoom = (sessionId: string, peerId: string): string => `peer:${sessionId}/${peerId}`;
 
 const fail = (code: SignalingErrorCode, error: string): ErrorAck => ({ ok: false, code, error });
 
 export function onConnection(socket: Socket, ctx: ConnectionContext): void {
-  const { registry, limits, log, sockets, publishMembership, pushRecord } = ctx;
-  const key = sessionKey;
+  const { store, io, limits, log, publishMembership, pushRecord } = ctx;
   const room = sessionRoom;
   const state: SocketState = {
     bucket: new TokenBucket(limits.rate),
     strikes: new TokenBucket({ burst: limits.maxStrikes, perSecond: limits.maxStrikes / 10 }),
     links: new Map(),
+    queue: Promise.resolve(),
   };
   // the events a client may send; the server's own (membership, record, signaling:error) coming
   // back from a client are refused like any unknown one, or their ack would never be answered
@@ -107,40 +115,45 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
   const on = <S extends z.ZodType>(
     event: string,
     schema: S,
-    handler: (payload: z.infer<S>, base: string) => { ok: true } | ErrorAck,
+    handler: (payload: z.infer<S>, base: string) => Promise<{ ok: true } | ErrorAck>,
     perSocket = true,
   ): void => {
     socket.on(event, (...args: unknown[]) => {
       const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as (body: unknown) => void) : undefined;
-      try {
-        if (perSocket && !state.bucket.take()) return strike(event, fail('rate-limited', `rate limit: at most ${limits.rate.perSecond} events/s`), ack);
-        const parsed = schema.safeParse(args[0]);
+      // the budget is charged on arrival, so a flood is refused however slow the store is; the
+      // answers go out in the order the events came
+      const charged = !perSocket || state.bucket.take();
+      const parsed = schema.safeParse(args[0]);
+      state.queue = state.queue.then(async () => {
+        if (!charged) return strike(event, fail('rate-limited', `rate limit: at most ${limits.rate.perSecond} events/s`), ack);
         if (!parsed.success) return strike(event, fail('invalid', `invalid ${event}: ${describeIssues(parsed.error)}`), ack);
-        const result = handler(parsed.data, ctx.baseUrl(socket.handshake.headers.host, socket.handshake.secure));
-        if (result.ok === false) return strike(event, result, ack);
-        ack?.(result);
-      } catch (err) {
-        if (err instanceof RecordError) {
-          const refusal: ErrorAck = { ok: false, code: err.code, error: err.message, ...(err.record ? { record: err.record } : {}) };
-          if (ack) ack(refusal);
-          else socket.emit(SIGNALING_EVENTS.error, { code: err.code, error: err.message, event } satisfies ErrorNotice);
-          return;
+        try {
+          const result = await handler(parsed.data, ctx.baseUrl(socket.handshake.headers.host, socket.handshake.secure));
+          if (result.ok === false) return strike(event, result, ack);
+          ack?.(result);
+        } catch (err) {
+          if (err instanceof RecordError) {
+            const refusal: ErrorAck = { ok: false, code: err.code, error: err.message, ...(err.record ? { record: err.record } : {}) };
+            if (ack) ack(refusal);
+            else socket.emit(SIGNALING_EVENTS.error, { code: err.code, error: err.message, event } satisfies ErrorNotice);
+            return;
+          }
+          if (err instanceof RegistryError) return strike(event, fail(err.code, err.message), ack);
+          if (err instanceof ModelFileError) return strike(event, fail('invalid', err.message), ack);
+          log.error({ err, event }, 'signaling handler failed');
+          strike(event, fail('internal', 'internal error'), ack);
         }
-        if (err instanceof RegistryError) return strike(event, fail(err.code, err.message), ack);
-        if (err instanceof ModelFileError) return strike(event, fail('invalid', err.message), ack);
-        log.error({ err, event }, 'signaling handler failed');
-        strike(event, fail('internal', 'internal error'), ack);
-      }
+      });
     });
   };
 
   /** the budget of signals from this socket's peer to `to` (per link, docs/signaling.md) */
-  const linkBudget = (to: string): boolean => {
+  const linkBudget = (to: string, members: ReadonlyMap<string, unknown>): boolean => {
     let bucket = state.links.get(to);
     if (!bucket) {
       // ids of peers that left are never reused: forget their buckets once there are many
       if (state.links.size >= 2 * limits.maxPeersPerSession) {
-        for (const id of state.links.keys()) if (!state.session?.members.has(id)) state.links.delete(id);
+        for (const id of state.links.keys()) if (!members.has(id)) state.links.delete(id);
       }
       state.links.set(to, (bucket = new TokenBucket(limits.linkRate)));
     }
@@ -148,16 +161,20 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
   };
 
   /** relay checks shared by single and batched signals; null when it may go */
-  const refuseSignal = (msg: SignalOut): ErrorAck | null => {
-    const { session, peerId } = state;
-    if (!session || !peerId) return fail('not-joined', 'join a session before relaying signals');
-    if (msg.to === peerId || !session.members.has(msg.to) || !sockets.has(key(session.id, msg.to))) {
-      return fail('unknown-peer', `peer ${msg.to} is not in this session`);
-    }
-    if (!linkBudget(msg.to)) {
+  const refuseSignal = (msg: SignalOut, members: ReadonlyMap<string, unknown> | undefined): ErrorAck | null => {
+    const { peerId } = state;
+    if (!members || !peerId) return fail('not-joined', 'join a session before relaying signals');
+    if (msg.to === peerId || !members.has(msg.to)) return fail('unknown-peer', `peer ${msg.to} is not in this session`);
+    if (!linkBudget(msg.to, members)) {
       return fail('rate-limited', `rate limit: at most ${limits.linkRate.burst} signals at once and ${limits.linkRate.perSecond}/s to one peer`);
     }
     return null;
+  };
+
+  /** the members of this socket's session now, or undefined before a join */
+  const members = async (): Promise<ReadonlyMap<string, unknown> | undefined> => {
+    if (!state.sessionId) return undefined;
+    return (await store.get(state.sessionId))?.members;
   };
 
   socket.onAny((event: unknown, ...args: unknown[]) => {
@@ -173,45 +190,54 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
     }
   });
 
-  on(SIGNALING_EVENTS.create, sessionConfigSchema, (config, base): CreateAck => ({
+  on(SIGNALING_EVENTS.create, sessionConfigSchema, async (config, base): Promise<CreateAck> => ({
     ok: true,
-    ...ctx.createSession(config, base),
+    ...(await ctx.createSession(config, base)),
   }));
 
-  on(SIGNALING_EVENTS.join, joinRequestSchema, (req): JoinAck => {
-    if (state.session) return fail('already-joined', `this connection already joined session ${state.session.id}`);
-    const session = registry.authorize(req.sessionId, req.token);
-    const before = session.ledger.view().status;
-    const member = registry.join(session, req.info, req.shard);
-    state.session = session;
+  on(SIGNALING_EVENTS.join, joinRequestSchema, async (req): Promise<JoinAck> => {
+    if (state.sessionId) return fail('already-joined', `this connection already joined session ${state.sessionId}`);
+    await store.authorize(req.sessionId, req.token);
+    const resume = req.resume;
+    const joined = await store.update(req.sessionId, (session, registry) => {
+      const before = session.ledger.view().status;
+      const member = resume
+        ? { ...registry.resume(session, resume.peerId, resume.key, store.serverId, socket.id), resumeKey: resume.key }
+        : registry.join(session, req.info, req.shard, store.serverId, socket.id);
+      const record = session.ledger.view();
+      return { member, config: session.config, membership: registry.membership(session), record, recordChanged: record.status !== before };
+    });
+    const { member, membership, record } = joined;
+    state.sessionId = req.sessionId;
     state.peerId = member.id;
-    sockets.set(key(session.id, member.id), socket);
-    void socket.join(room(session.id));
-    log.info({ session: session.id, peer: member.id, seq: member.seq, shard: member.shard, backend: req.info.backend }, 'peer joined');
+    await socket.join([room(req.sessionId), peerRoom(req.sessionId, member.id)]);
+    log.info({ session: req.sessionId, peer: member.id, seq: member.seq, shard: member.shard, backend: req.info.backend, resumed: resume !== undefined }, resume ? 'peer resumed' : 'peer joined');
     // the joiner learns the epoch and the record from its ack; everyone else from the broadcast
-    publishMembership(session, socket);
-    if (session.ledger.view().status !== before) pushRecord(session);
-    return { ok: true, peerId: member.id, config: session.config, membership: registry.membership(session), record: session.ledger.view() };
+    // (a resumed seat is no new epoch: the others never saw it leave)
+    if (!resume) publishMembership(req.sessionId, membership, socket);
+    if (joined.recordChanged) pushRecord(req.sessionId, record);
+    return { ok: true, peerId: member.id, config: joined.config, membership, record, resumeKey: member.resumeKey };
   });
 
   on(
     SIGNALING_EVENTS.signal,
     signalOutSchema,
-    (msg): OkAck => {
-      const refused = refuseSignal(msg);
+    async (msg): Promise<OkAck> => {
+      const refused = refuseSignal(msg, await members());
       if (refused) return refused;
-      sockets.get(key(state.session!.id, msg.to))!.emit(SIGNALING_EVENTS.signal, { from: state.peerId!, data: msg.data } satisfies SignalIn);
+      io.to(peerRoom(state.sessionId!, msg.to)).emit(SIGNALING_EVENTS.signal, { from: state.peerId!, data: msg.data } satisfies SignalIn);
       return { ok: true };
     },
     false,
   );
 
   // a batch is one event for the socket's budget; each signal in it costs its link's budget
-  on(SIGNALING_EVENTS.signals, signalBatchOutSchema, (batch): OkAck => {
+  on(SIGNALING_EVENTS.signals, signalBatchOutSchema, async (batch): Promise<OkAck> => {
     const byTarget = new Map<string, SignalIn[]>();
     let refused: ErrorAck | null = null;
+    const present = await members();
     for (const msg of batch) {
-      const why = refuseSignal(msg);
+      const why = refuseSignal(msg, present);
       if (why) {
         refused ??= why;
         continue;
@@ -221,54 +247,75 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
       list.push({ from: state.peerId!, data: msg.data });
     }
     for (const [to, list] of byTarget) {
-      const target = sockets.get(key(state.session!.id, to))!;
+      const target = io.to(peerRoom(state.sessionId!, to));
       if (list.length === 1) target.emit(SIGNALING_EVENTS.signal, list[0]);
       else target.emit(SIGNALING_EVENTS.signals, list);
     }
     return refused ?? { ok: true };
   });
 
-  on(SIGNALING_EVENTS.report, progressReportSchema, (report): RecordAck => {
-    const { session, peerId } = state;
-    if (!session || !peerId || !session.members.has(peerId)) return fail('not-joined', 'join a session before reporting progress');
-    const before = session.ledger.view().status;
-    const record = session.ledger.report(peerId, report);
-    if (record.status !== before) pushRecord(session);
-    return { ok: true, record };
+  on(SIGNALING_EVENTS.report, progressReportSchema, async (report): Promise<RecordAck> => {
+    const { sessionId, peerId } = state;
+    if (!sessionId || !peerId) return fail('not-joined', 'join a session before reporting progress');
+    const out = await store.update(sessionId, (session) => {
+      if (!session.members.has(peerId)) return null;
+      const before = session.ledger.view().status;
+      const record = session.ledger.report(peerId, report);
+      return { record, changed: record.status !== before };
+    });
+    if (!out) return fail('not-joined', 'join a session before reporting progress');
+    if (out.changed) pushRecord(sessionId, out.record);
+    return { ok: true, record: out.record };
   });
 
-  on(SIGNALING_EVENTS.read, recordReadSchema, (): RecordAck => {
-    const { session } = state;
+  on(SIGNALING_EVENTS.read, recordReadSchema, async (): Promise<RecordAck> => {
+    const session = state.sessionId ? await store.get(state.sessionId) : undefined;
     if (!session) return fail('not-joined', 'join a session before reading its record');
     return { ok: true, record: session.ledger.view() };
   });
 
-  on(SIGNALING_EVENTS.unreachable, unreachableReportSchema, (msg): OkAck => {
-    const { session, peerId } = state;
-    if (!session || !peerId || !session.members.has(peerId)) return fail('not-joined', 'join a session before reporting peers');
-    if (registry.report(session, peerId, msg.peer)) {
-      log.warn({ session: session.id, peer: msg.peer }, 'peer dropped: unreachable for a majority');
-      const dropped = sockets.get(key(session.id, msg.peer));
-      sockets.delete(key(session.id, msg.peer));
-      if (dropped) {
-        dropped.emit(SIGNALING_EVENTS.error, {
-          code: 'dropped',
-          error: 'a majority of the session could not reach this peer over WebRTC',
-        } satisfies ErrorNotice);
-        dropped.disconnect(true);
-      }
-      publishMembership(session);
+  on(SIGNALING_EVENTS.unreachable, unreachableReportSchema, async (msg): Promise<OkAck> => {
+    const { sessionId, peerId } = state;
+    if (!sessionId || !peerId) return fail('not-joined', 'join a session before reporting peers');
+    const dropped = await store.update(sessionId, (session, registry) => {
+      if (!session.members.has(peerId)) return 'not-member' as const;
+      return registry.report(session, peerId, msg.peer) ? registry.membership(session) : null;
+    });
+    if (dropped === 'not-member') return fail('not-joined', 'join a session before reporting peers');
+    if (dropped) {
+      log.warn({ session: sessionId, peer: msg.peer }, 'peer dropped: unreachable for a majority');
+      // wherever its socket is: the adapter reaches the other server processes
+      const target = io.in(peerRoom(sessionId, msg.peer));
+      target.emit(SIGNALING_EVENTS.error, {
+        code: 'dropped',
+        error: 'a majority of the session could not reach this peer over WebRTC',
+      } satisfies ErrorNotice);
+      target.disconnectSockets(true);
+      publishMembership(sessionId, dropped);
     }
     return { ok: true };
   });
 
   socket.on('disconnect', () => {
-    const { session, peerId } = state;
-    if (!session || !peerId) return;
-    if (sockets.get(key(session.id, peerId)) === socket) sockets.delete(key(session.id, peerId));
-    if (registry.leave(session, peerId)) {
-      log.info({ session: session.id, peer: peerId }, 'peer left');
-      publishMembership(session);
-    }
+    state.queue = state.queue.then(async () => {
+      const { sessionId, peerId } = state;
+      if (!sessionId || !peerId) return;
+      // a closing server on Redis hands its peers over: they resume their seats elsewhere
+      if (ctx.closing() && store.kind === 'redis') return;
+      try {
+        const left = await store.update(sessionId, (session, registry) => {
+          // the peer resumed its seat through another socket (another server): that one holds it now
+          const seat = session.members.get(peerId);
+          if (seat && seat.socket !== '' && seat.socket !== socket.id) return null;
+          return registry.leave(session, peerId) ? registry.membership(session) : null;
+        });
+        if (left) {
+          log.info({ session: sessionId, peer: peerId }, 'peer left');
+          publishMembership(sessionId, left);
+        }
+      } catch (err) {
+        if (!(err instanceof RegistryError)) log.error({ err, session: sessionId, peer: peerId }, 'a leave failed');
+      }
+    });
   });
 }

@@ -15,6 +15,13 @@ export const DEFAULT_EVAL_HISTORY = 512;
 export const evalHistorySchema = z.object({ evals: z.array(recordEvalSchema).max(4096) });
 export type EvalHistory = z.infer<typeof evalHistorySchema>;
 
+export interface EvalHistoryState {
+  readonly points: RecordEval[];
+  readonly tail: RecordEval | null;
+  readonly stride: number;
+  readonly seen: number;
+}
+
 export class EvalHistoryLog {
   /** every `stride`-th evaluation, round ascending */
   private points: RecordEval[] = [];
@@ -58,6 +65,21 @@ export class EvalHistoryLog {
   forgetAfter(round: number): void {
     this.points = this.points.filter((e) => e.round <= round);
     if (this.tail !== null && this.tail.round > round) this.tail = null;
+  }
+
+  /** everything the log holds, as JSON (a signaling server keeps it in Redis) */
+  toState(): EvalHistoryState {
+    return { points: [...this.points], tail: this.tail, stride: this.stride, seen: this.seen };
+  }
+
+  /** a log as `toState` left it */
+  static fromState(state: EvalHistoryState, cap = DEFAULT_EVAL_HISTORY): EvalHistoryLog {
+    const log = new EvalHistoryLog(cap);
+    log.points = [...state.points];
+    log.tail = state.tail;
+    log.stride = state.stride;
+    log.seen = state.seen;
+    return log;
   }
 
   /** the kept points, round ascending (a copy) */

@@ -1,6 +1,6 @@
 import { decodeCheckpoint, encodeCheckpoint } from '../session/checkpoint';
 import { hashParams } from '../session/hash';
-import { EvalHistoryLog } from './eval-history';
+import { EvalHistoryLog, type EvalHistoryState } from './eval-history';
 import { RecordError, type ProgressReport, type RecordEval, type RecordPoint, type SessionRecordView } from './record';
 
 /**
@@ -49,7 +49,34 @@ export const DEFAULT_MAX_SNAPSHOT_BYTES = 128 * 1024 * 1024;
 interface StoredSnapshot {
   readonly round: number;
   readonly hash: string;
-  readonly bytes: Uint8Array;
+  readonly size: number;
+  /** null: the bytes are kept outside the ledger (a Redis key, signaling/src/redis-store.ts) */
+  readonly bytes: Uint8Array | null;
+}
+
+/**
+ * Everything a ledger holds except the snapshot's bytes, as JSON: a signaling server on Redis
+ * keeps it there, so any server process can apply the next report (signaling/src/redis-store.ts).
+ */
+export interface LedgerState {
+  readonly status: SessionRecordView['status'];
+  readonly round: number;
+  readonly hash: string | null;
+  readonly term: number;
+  readonly shards: number | null;
+  readonly startedAt: number | null;
+  readonly finished: SessionRecordView['finished'];
+  readonly eval: SessionRecordView['eval'];
+  readonly snapshot: { readonly round: number; readonly hash: string; readonly size: number } | null;
+  readonly evals: EvalHistoryState;
+  readonly resumable: boolean;
+  readonly updatedAt: number;
+  readonly members: string[];
+  readonly epoch: number;
+  readonly leaders: [number, string][];
+  readonly shardOf: [string, number][];
+  readonly recent: [number, string][];
+  readonly checkpoints: [number, string][];
 }
 
 export class RecordLedger {
@@ -62,7 +89,7 @@ export class RecordLedger {
   private finished: SessionRecordView['finished'] = null;
   private evaluation: SessionRecordView['eval'] = null;
   private snapshot: StoredSnapshot | null = null;
-  private readonly evals: EvalHistoryLog;
+  private evals: EvalHistoryLog;
   private resumable = false;
   private updatedAt: number;
 
@@ -106,7 +133,7 @@ export class RecordLedger {
       startedAt: this.startedAt,
       finished: this.finished,
       eval: this.evaluation,
-      snapshot: this.snapshot ? { round: this.snapshot.round, hash: this.snapshot.hash, bytes: this.snapshot.bytes.byteLength } : null,
+      snapshot: this.snapshot ? { round: this.snapshot.round, hash: this.snapshot.hash, bytes: this.snapshot.size } : null,
       resumable: this.resumable,
       updatedAt: this.updatedAt,
     };
@@ -272,21 +299,72 @@ export class RecordLedger {
     }
     if (this.snapshot !== null && this.snapshot.round === cp.round) return this.view();
     const clean = encodeCheckpoint({ session: cp.session, round: cp.round, x: cp.x, xPrev: cp.xPrev, hash: cp.hash, savedAt: cp.savedAt });
-    this.snapshot = { round: cp.round, hash, bytes: clean };
+    this.snapshot = { round: cp.round, hash, size: clean.byteLength, bytes: clean };
     this.touch(false);
     return this.view();
   }
 
-  /** the stored snapshot's encoded bytes (a checkpoint without worker memory), or null */
+  /**
+   * the stored snapshot's encoded bytes (a checkpoint without worker memory), or null; also null
+   * in a ledger restored with `fromState`, whose snapshot bytes are kept by its owner
+   */
   snapshotBytes(): Uint8Array | null {
     return this.snapshot?.bytes ?? null;
   }
 
   /** drop the stored snapshot (the server's memory cap); returns the bytes freed */
   evictSnapshot(): number {
-    const freed = this.snapshot?.bytes.byteLength ?? 0;
+    const freed = this.snapshot?.size ?? 0;
     this.snapshot = null;
     return freed;
+  }
+
+  /** the ledger as JSON, without the snapshot's bytes (LedgerState) */
+  toState(): LedgerState {
+    return {
+      status: this.status,
+      round: this.round,
+      hash: this.hash,
+      term: this.term,
+      shards: this.shards,
+      startedAt: this.startedAt,
+      finished: this.finished,
+      eval: this.evaluation,
+      snapshot: this.snapshot ? { round: this.snapshot.round, hash: this.snapshot.hash, size: this.snapshot.size } : null,
+      evals: this.evals.toState(),
+      resumable: this.resumable,
+      updatedAt: this.updatedAt,
+      members: [...this.members],
+      epoch: this.epoch,
+      leaders: [...this.leaders],
+      shardOf: [...this.shardOf],
+      recent: [...this.recent],
+      checkpoints: [...this.checkpoints],
+    };
+  }
+
+  /** a ledger as `toState` left it; its snapshot's bytes stay with the caller (snapshotBytes() is null) */
+  static fromState(options: LedgerOptions, state: LedgerState): RecordLedger {
+    const l = new RecordLedger(options);
+    l.status = state.status;
+    l.round = state.round;
+    l.hash = state.hash;
+    l.term = state.term;
+    l.shards = state.shards;
+    l.startedAt = state.startedAt;
+    l.finished = state.finished;
+    l.evaluation = state.eval;
+    l.snapshot = state.snapshot ? { ...state.snapshot, bytes: null } : null;
+    l.evals = EvalHistoryLog.fromState(state.evals, options.maxEvals);
+    l.resumable = state.resumable;
+    l.updatedAt = state.updatedAt;
+    l.members = [...state.members];
+    l.epoch = state.epoch;
+    for (const [e, p] of state.leaders) l.leaders.set(e, p);
+    for (const [p, s] of state.shardOf) l.shardOf.set(p, s);
+    for (const [r, h] of state.recent) l.recent.set(r, h);
+    for (const [r, h] of state.checkpoints) l.checkpoints.set(r, h);
+    return l;
   }
 
   // ---- internals ----

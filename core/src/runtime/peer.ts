@@ -34,6 +34,11 @@ export interface TrainTest {
 
 export interface StartPeerOptions {
   readonly serverUrl: string;
+  /**
+   * other server processes of the same sessions (on one Redis): when `serverUrl` goes away the
+   * peer resumes its seat through these, in order (docs/signaling.md, "Several servers on one Redis")
+   */
+  readonly fallbackUrls?: readonly string[];
   readonly sessionId: string;
   readonly token: string;
   /** reported to the other peers */
@@ -84,7 +89,9 @@ export type PeerEvent =
   /** the data split is fixed (the session started): this peer trains `shard` of `shards` */
   | { readonly type: 'shard'; readonly shard: number; readonly shards: number; readonly size: number }
   | { readonly type: 'members'; readonly epoch: number; readonly peers: readonly Member[] }
-  | { readonly type: 'disconnected'; readonly reason: string };
+  | { readonly type: 'disconnected'; readonly reason: string }
+  /** its signaling server went away: a try at resuming its seat through `to` (`ok`: it did) */
+  | { readonly type: 'signaling'; readonly from: string; readonly to: string; readonly ok: boolean; readonly error?: string };
 
 export interface RunningPeer {
   readonly peerId: string;
@@ -140,7 +147,9 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
   checkDataFitsModel(data.train, model);
   checkDataFitsModel(data.test, model);
 
-  const signaling = createSignalingClient(options.serverUrl);
+  const signaling = createSignalingClient([options.serverUrl, ...(options.fallbackUrls ?? [])], {
+    onFailover: (e) => emit({ type: 'signaling', ...e }),
+  });
   let transport: ReturnType<typeof createWebRtcTransport> | undefined;
   let oracle: GradientOracle | undefined;
   try {

@@ -23,6 +23,14 @@ import type { PeerId } from './transport';
  * Isomorphic client of the signaling server (browser and Node: socket.io-client picks the
  * platform's WebSocket). Everything received is validated before it reaches a listener, so a
  * misbehaving server cannot feed the transport malformed epochs or signals.
+ *
+ * Given several URLs (server processes on one Redis, docs/signaling.md "Several servers on one
+ * Redis"), it connects to the first that answers, and when its server goes away after the join it
+ * resumes its seat through the next (same peer id, join sequence and shard, no new epoch);
+ * listeners hear `disconnect` only when no server took it back.
+ *
+ * Over 400 lines: the failover (moveOn, connected, request) changes the socket under every
+ * handler and request here, so it stays in this one closure with them.
  */
 
 export interface SignalingListener {
@@ -48,7 +56,10 @@ export interface JoinedSession {
 }
 
 export interface SignalingClient {
+  /** the server URL in use now (it changes when the client moves to another server) */
   readonly url: string;
+  /** every server URL this client may use, in order */
+  readonly urls: readonly string[];
   /** set once join() resolved */
   readonly joined: JoinedSession | undefined;
   /** the latest epoch seen (from the join ack or a broadcast) */
@@ -76,6 +87,14 @@ export interface SignalingClientOptions {
   transports?: ('websocket' | 'polling')[];
   /** how long signals are gathered into one batch (default 5 ms; 0 sends each at once) */
   signalBatchMs?: number;
+  /**
+   * after losing its server, how long the client keeps trying the URLs (each in turn) to resume
+   * its seat before reporting the disconnect (default 30 s; the server side keeps the seat ~20 s
+   * after its process died)
+   */
+  failoverMs?: number;
+  /** what happens while moving to another server (for logs) */
+  onFailover?(event: { from: string; to: string; ok: boolean; error?: string }): void;
 }
 
 export class SignalingError extends Error {
@@ -102,15 +121,21 @@ function refusal(ack: ErrorAck): Error {
  */
 const BATCH_CHARS = 24 * 1024;
 
-export function createSignalingClient(url: string, options: SignalingClientOptions = {}): SignalingClient {
+export function createSignalingClient(url: string | readonly string[], options: SignalingClientOptions = {}): SignalingClient {
   const ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
-  // Reconnecting would silently make this a new peer (the server assigns ids per connection),
-  // so a dropped socket is surfaced as a disconnect and the caller decides whether to rejoin.
-  const socket: Socket = io(url, {
-    reconnection: false,
-    transports: options.transports ?? ['websocket', 'polling'],
-    timeout: ackTimeoutMs,
-  });
+  const urls = (typeof url === 'string' ? [url] : [...url]).filter((u) => u.length > 0);
+  if (urls.length === 0) throw new SignalingError('invalid', 'no signaling server URL given');
+  let current = 0;
+  // Reconnecting by socket.io would silently make this a new peer (the server assigns ids per
+  // connection), so a dropped socket is handled here: resume the seat elsewhere, or report it.
+  const open = (u: string): Socket =>
+    io(u, {
+      reconnection: false,
+      transports: options.transports ?? ['websocket', 'polling'],
+      timeout: ackTimeoutMs,
+      forceNew: true,
+    });
+  let socket: Socket = open(urls[0]);
   const listeners = new Set<SignalingListener>();
   let joined: JoinedSession | undefined;
   let membership: MembershipEpoch | undefined;
@@ -138,6 +163,17 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
    * before the promise continuation runs. Dropping it left this peer a term behind for good.
    */
   let early: MembershipEpoch | undefined;
+  /** the seat's key, from the join ack: resumes it through another server */
+  let resumeKey: string | undefined;
+  /** a move to another server in progress */
+  let failover: Promise<boolean> | undefined;
+  let moving = false;
+  /** the session dropped this peer (unreachable for a majority): no seat to resume */
+  let dropped = false;
+  const held: SignalIn[] = [];
+  // a joiner of a 200-member session hears ~5 signals per member before its transport subscribes
+  const MAX_HELD = 8192;
+  const attach = (socket: Socket): void => {
   socket.on(SIGNALING_EVENTS.membership, (payload: unknown) => {
     const parsed = membershipEpochSchema.safeParse(payload);
     if (!parsed.success) return each((l) => l.error?.({ code: 'invalid', error: `bad membership from server: ${describeIssues(parsed.error)}` }));
@@ -149,9 +185,6 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
    * may be loading data meanwhile); they are held here until a signal listener subscribes,
    * since a lost offer would only surface as a connect timeout much later.
    */
-  const held: SignalIn[] = [];
-  // a joiner of a 200-member session hears ~5 signals per member before its transport subscribes
-  const MAX_HELD = 8192;
   socket.on(SIGNALING_EVENTS.signal, (payload: unknown) => {
     const parsed = signalInSchema.safeParse(payload);
     if (!parsed.success) return each((l) => l.error?.({ code: 'invalid', error: `bad signal from server: ${describeIssues(parsed.error)}` }));
@@ -162,6 +195,28 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
     if (!parsed.success) return each((l) => l.error?.({ code: 'invalid', error: `bad signal batch from server: ${describeIssues(parsed.error)}` }));
     for (const sig of parsed.data) receive(sig);
   });
+  socket.on(SIGNALING_EVENTS.record, (payload: unknown) => {
+    const parsed = sessionRecordViewSchema.safeParse(payload);
+    if (!parsed.success) return each((l) => l.error?.({ code: 'invalid', error: `bad record from server: ${describeIssues(parsed.error)}` }));
+    learnRecord(parsed.data);
+    each((l) => l.record?.(parsed.data));
+  });
+  socket.on(SIGNALING_EVENTS.error, (payload: unknown) => {
+    const parsed = errorNoticeSchema.safeParse(payload);
+    const notice: ErrorNotice = parsed.success ? parsed.data : { code: 'invalid', error: 'unreadable error notice from server' };
+    if (notice.code === 'dropped') dropped = true;
+    each((l) => l.error?.(notice));
+  });
+  socket.on('disconnect', (reason: string) => {
+    if (closed || failover) return;
+    // a peer the session dropped, or one that never joined, has no seat to resume
+    // with one URL there is nowhere to go: the disconnect is reported at once, as it always was
+    if (!joined || !resumeKey || dropped || urls.length === 1) return each((l) => l.disconnect?.(reason));
+    moving = true;
+    failover = moveOn(reason).finally(() => (failover = undefined));
+  });
+  };
+  attach(socket);
   function receive(sig: SignalIn): void {
     if (![...listeners].some((l) => l.signal)) {
       if (held.length < MAX_HELD) held.push(sig);
@@ -169,12 +224,83 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
     }
     each((l) => l.signal?.(sig.from, sig.data));
   }
-  socket.on(SIGNALING_EVENTS.record, (payload: unknown) => {
-    const parsed = sessionRecordViewSchema.safeParse(payload);
-    if (!parsed.success) return each((l) => l.error?.({ code: 'invalid', error: `bad record from server: ${describeIssues(parsed.error)}` }));
-    learnRecord(parsed.data);
-    each((l) => l.record?.(parsed.data));
-  });
+
+  /** this socket is connected, or the reason it never was */
+  const connect = (sock: Socket, u: string): Promise<void> => {
+    if (sock.connected) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const ok = () => {
+        sock.off('connect_error', bad);
+        resolve();
+      };
+      const bad = (err: Error) => {
+        sock.off('connect', ok);
+        reject(new SignalingError('connect', `cannot reach signaling server ${u}: ${err.message}`));
+      };
+      sock.once('connect', ok);
+      sock.once('connect_error', bad);
+    });
+  };
+
+  /**
+   * The server went away: try the URLs in turn, starting with the next, until one takes the seat
+   * back or `failoverMs` ran out; then the listeners hear the disconnect. True when resumed.
+   */
+  const moveOn = async (reason: string): Promise<boolean> => {
+    const deadline = Date.now() + (options.failoverMs ?? 30_000);
+    const from = urls[current];
+    let lastError = reason;
+    for (let attempt = 1; !closed && Date.now() < deadline; attempt++) {
+      const i = (current + attempt) % urls.length;
+      const next = open(urls[i]);
+      try {
+        await connect(next, urls[i]);
+        const ack = joinAckSchema.safeParse(
+          await next.timeout(ackTimeoutMs).emitWithAck(SIGNALING_EVENTS.join, {
+            sessionId: joined!.sessionId,
+            token: joinToken!,
+            info: joinInfo!,
+            resume: { peerId: joined!.peerId, key: resumeKey! },
+          } satisfies JoinRequest),
+        );
+        if (!ack.success) throw new SignalingError('invalid', `bad join ack: ${describeIssues(ack.error)}`);
+        if (!ack.data.ok) {
+          next.disconnect();
+          options.onFailover?.({ from, to: urls[i], ok: false, error: ack.data.error });
+          // the seat is gone (grace over, dropped) or the session ended: nothing to resume
+          if (['unknown-peer', 'bad-token', 'unknown-session', 'finished'].includes(ack.data.code)) break;
+          lastError = ack.data.error;
+          continue;
+        }
+        if (closed) {
+          next.disconnect();
+          moving = false;
+          return false;
+        }
+        socket = next;
+        current = i;
+        attach(next);
+        learnRecord(ack.data.record);
+        acceptMembership(ack.data.membership);
+        options.onFailover?.({ from, to: urls[i], ok: true });
+        // the transport may have sent signals while no server carried them
+        moving = false;
+        flushSignals();
+        return true;
+      } catch (err) {
+        next.disconnect();
+        lastError = (err as Error).message;
+        options.onFailover?.({ from, to: urls[i], ok: false, error: lastError });
+        // every URL failed once: wait a little before the next round
+        if (attempt % urls.length === 0) await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    moving = false;
+    if (!closed) each((l) => l.disconnect?.(`${reason}; no other signaling server took this peer back (${lastError})`));
+    return false;
+  };
+  let joinToken: string | undefined;
+  let joinInfo: JoinRequest['info'] | undefined;
 
   /**
    * Signals emitted close together (a joiner answers every member at once, each with a few ICE
@@ -186,48 +312,59 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
   const flushSignals = (): void => {
     if (flushTimer !== undefined) clearTimeout(flushTimer);
     flushTimer = undefined;
-    if (outbox.length === 0 || closed) return;
+    // while moving to another server the signals wait, and leave through the new one
+    if (outbox.length === 0 || closed || moving) return;
     const batch = outbox;
     outbox = [];
     outboxChars = 0;
     if (batch.length === 1) socket.emit(SIGNALING_EVENTS.signal, batch[0]);
     else socket.emit(SIGNALING_EVENTS.signals, batch);
   };
-  socket.on(SIGNALING_EVENTS.error, (payload: unknown) => {
-    const parsed = errorNoticeSchema.safeParse(payload);
-    const notice: ErrorNotice = parsed.success ? parsed.data : { code: 'invalid', error: 'unreadable error notice from server' };
-    each((l) => l.error?.(notice));
-  });
-  socket.on('disconnect', (reason: string) => each((l) => l.disconnect?.(reason)));
-
-  const connected = (): Promise<void> => {
-    if (socket.connected) return Promise.resolve();
-    if (closed) return Promise.reject(new SignalingError('closed', 'signaling client is closed'));
-    return new Promise((resolve, reject) => {
-      const ok = () => {
-        socket.off('connect_error', bad);
-        resolve();
-      };
-      const bad = (err: Error) => {
-        socket.off('connect', ok);
-        reject(new SignalingError('connect', `cannot reach signaling server ${url}: ${err.message}`));
-      };
-      socket.once('connect', ok);
-      socket.once('connect_error', bad);
-    });
+  /**
+   * Connected, or the reason why not. Before the join, a server that cannot be reached is skipped
+   * for the next URL; after it, a move to another server is waited for.
+   */
+  const connected = async (): Promise<void> => {
+    if (closed) throw new SignalingError('closed', 'signaling client is closed');
+    if (failover && !(await failover)) throw new SignalingError('connect', `lost the signaling server ${urls[current]}`);
+    if (socket.connected) return;
+    let error: unknown;
+    for (let tried = 0; tried < urls.length; tried++) {
+      try {
+        await connect(socket, urls[current]);
+        return;
+      } catch (err) {
+        error = err;
+        if (joined || urls.length === 1) break;
+        socket.disconnect();
+        current = (current + 1) % urls.length;
+        socket = open(urls[current]);
+        attach(socket);
+      }
+    }
+    throw error;
   };
 
+  /** an event with its ack; asked again once when the server went away before answering */
   const request = async (event: string, payload: unknown): Promise<unknown> => {
-    await connected();
-    try {
-      return await socket.timeout(ackTimeoutMs).emitWithAck(event, payload);
-    } catch (err) {
-      throw new SignalingError('timeout', `no answer to ${event} within ${ackTimeoutMs} ms (${(err as Error).message})`);
+    for (let attempt = 0; ; attempt++) {
+      await connected();
+      const sent = socket;
+      try {
+        return await sent.timeout(ackTimeoutMs).emitWithAck(event, payload);
+      } catch (err) {
+        const moved = failover !== undefined || sent !== socket;
+        if (moved && attempt === 0 && event !== SIGNALING_EVENTS.join && event !== SIGNALING_EVENTS.create) continue;
+        throw new SignalingError('timeout', `no answer to ${event} within ${ackTimeoutMs} ms (${(err as Error).message})`);
+      }
     }
   };
 
   return {
-    url,
+    get url() {
+      return urls[current];
+    },
+    urls,
     get joined() {
       return joined;
     },
@@ -256,6 +393,9 @@ export function createSignalingClient(url: string, options: SignalingClientOptio
         throw new SignalingError(parsed.data.code, parsed.data.error, parsed.data.record);
       }
       learnRecord(parsed.data.record);
+      resumeKey = parsed.data.resumeKey;
+      joinToken = req.token;
+      joinInfo = req.info;
       joined = {
         sessionId: req.sessionId,
         peerId: parsed.data.peerId,

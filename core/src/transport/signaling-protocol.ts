@@ -68,6 +68,11 @@ export const joinRequestSchema = z.object({
   info: peerInfoSchema,
   /** a resumed peer's own shard (from its checkpoint), granted when within the shard count */
   shard: z.number().int().nonnegative().max(4095).optional(),
+  /**
+   * take this membership again through another server process (its own server went away):
+   * same peer id, join sequence and shard, no new epoch; `key` is the join ack's `resumeKey`
+   */
+  resume: z.object({ peerId: idSchema, key: z.string().min(1).max(128) }).optional(),
 });
 export type JoinRequest = z.infer<typeof joinRequestSchema>;
 
@@ -133,11 +138,13 @@ export const joinAckSchema = z.union([
     config: sessionConfigSchema,
     membership: membershipEpochSchema,
     record: sessionRecordViewSchema,
+    /** resumes this membership through another server process (JoinRequest.resume) */
+    resumeKey: z.string().min(1).max(128).optional(),
   }),
   errorAckSchema,
 ]);
 export type JoinAck =
-  | { ok: true; peerId: string; config: SessionConfig; membership: MembershipEpoch; record: SessionRecordView }
+  | { ok: true; peerId: string; config: SessionConfig; membership: MembershipEpoch; record: SessionRecordView; resumeKey?: string }
   | ErrorAck;
 
 /** GET /api/sessions/ID: where a session stands */

@@ -14,13 +14,14 @@ import type { Member } from './signaling-protocol';
 export function createSignalingRecord(signaling: SignalingClient, token: string): SessionRecord {
   const joined = signaling.joined;
   if (!joined) throw new Error('createSignalingRecord needs a signaling client that has joined a session');
-  const snapshotUrl = new URL(`/api/sessions/${encodeURIComponent(joined.sessionId)}/snapshot`, signaling.url).toString();
+  // the server in use now: a client that moved to another server process stores and reads there
+  const snapshotUrl = (): string => new URL(`/api/sessions/${encodeURIComponent(joined.sessionId)}/snapshot`, signaling.url).toString();
   const headers = { authorization: `Bearer ${token}` };
   const current = (): SessionRecordView => signaling.record ?? joined.record;
 
   const http = async (init: RequestInit): Promise<Response> => {
     try {
-      return await fetch(snapshotUrl, { ...init, headers: { ...headers, ...(init.headers as Record<string, string> | undefined) } });
+      return await fetch(snapshotUrl(), { ...init, headers: { ...headers, ...(init.headers as Record<string, string> | undefined) } });
     } catch (e) {
       throw new SignalingError('connect', `cannot reach signaling server ${signaling.url}: ${e instanceof Error ? e.message : String(e)}`);
     }
