@@ -18,7 +18,10 @@ const Signal = z.union([
 
 const wrtc = nodeWrtc() as unknown as { RTCPeerConnection: typeof RTCPeerConnection };
 const send = (m: unknown) => process.send!(m);
-const spinMs = 400;
+/** the busy threads' share of a round; the loop itself runs until the close arrives */
+const loadMs = 400;
+/** a close that has not arrived by then is reported as not seen */
+const capMs = 10_000;
 let pc: RTCPeerConnection | null = null;
 
 /** threads that only burn CPU, for the length of one spin */
@@ -29,9 +32,9 @@ function loadCores(ms: number): void {
 
 function hammer(channel: RTCDataChannel, peer: RTCPeerConnection): void {
   send({ kind: 'open' });
-  loadCores(spinMs);
+  loadCores(loadMs);
   const frame = new Uint8Array(64);
-  const until = Date.now() + spinMs;
+  const until = Date.now() + capMs;
   let sends = 0;
   let refused = 0;
   const slice = () => {
@@ -48,9 +51,10 @@ function hammer(channel: RTCDataChannel, peer: RTCPeerConnection): void {
         refused++;
       }
     }
-    if (Date.now() < until) return void setImmediate(slice);
+    const closed = refused > 0 && channel.readyState === 'closed';
+    if (!closed && Date.now() < until) return void setImmediate(slice);
     peer.close();
-    send({ kind: 'done', sends, refused });
+    send({ kind: 'done', sends, refused, closed });
   };
   slice();
 }
