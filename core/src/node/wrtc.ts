@@ -23,17 +23,18 @@ export function nodeWrtc(): WrtcImplementation {
  * return, and the polyfill's descriptions are read-only: hand out plain `{ type, sdp }` objects,
  * as browsers' RTCSessionDescriptionInit.
  *
- * Local candidates are held back until the remote description is set (only the offerer ever
- * holds any: the answerer gathers after it has the offer). libdatachannel (0.24.5, still so
- * upstream) hands a remote description to its ICE agent before it stores it for the DTLS
- * fingerprint check. An answerer that already knew our candidates had connected ICE (our agent
+ * Local candidates are held back until the remote description is set, the trickled ones and
+ * those libdatachannel writes into localDescription (only the offerer ever holds any: the
+ * answerer gathers after it has the offer). libdatachannel (0.24.5, still so upstream) hands a
+ * remote description to its ICE agent before it stores it for the DTLS fingerprint check. An answerer that already knew our candidates had connected ICE (our agent
  * answers its checks before it has the answer) and sent its DTLS ClientHello, which waited
  * here; the answer then connected ICE at once and the whole handshake ran on libdatachannel's
  * threads while the JS thread was still between the two steps. The check found no remote
  * description, the handshake failed ("DTLS alert: unknown CA"), the connection went
  * failed -> closed, and the answer's trickled candidates met "Got a remote candidate without
- * ICE transport" (about half the runs of e2e/transport/webrtc.test.ts under load). Without our
- * candidates the answerer cannot reach us before the description is stored.
+ * ICE transport" (about half the runs of e2e/transport/webrtc.test.ts under load; see
+ * docs/signaling.md "Node's WebRTC"). Without our candidates the answerer cannot reach us before
+ * the description is stored.
  */
 class PeerConnection extends RTCPeerConnection {
   #heldCandidates: Event[] = [];
