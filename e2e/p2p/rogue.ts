@@ -1,10 +1,10 @@
-import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
 import { io, type Socket } from 'socket.io-client';
 import { encodeMessage, type Message, encodeFrames, encodeHello, SIGNALING_EVENTS } from '@signvote/core';
+import { nodeWrtc } from '@signvote/core/node';
 
 /**
- * A misbehaving client built from the raw libraries (socket.io-client, simple-peer, wrtc), not
+ * A misbehaving client built from the raw libraries (socket.io-client, simple-peer, the Node WebRTC of core/src/node/wrtc.ts), not
  * from the project's own client code, so it can send what that code never would.
  */
 
@@ -71,7 +71,7 @@ export async function joinAsRogue(url: string, sessionId: string, token: string)
   const onSignal = (msg: { from: string; data: SimplePeer.SignalData }) => {
     let sp = peers.get(msg.from);
     if (!sp) {
-      sp = new SimplePeer({ initiator: false, wrtc: wrtc as unknown as SimplePeer.Options['wrtc'], trickle: true, iceCompleteTimeout: 250 });
+      sp = new SimplePeer({ initiator: false, wrtc: nodeWrtc(), trickle: true, iceCompleteTimeout: 250 });
       const from = msg.from;
       sp.on('signal', (data) => socket.emit(SIGNALING_EVENTS.signal, { to: from, data }));
       sp.on('connect', () => {

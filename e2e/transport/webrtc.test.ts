@@ -80,7 +80,7 @@ const until = async (cond: () => boolean, ms = 15_000, what = 'condition'): Prom
 const text = (s: string) => new TextEncoder().encode(s);
 const untext = (b: Uint8Array) => new TextDecoder().decode(b);
 
-describe('WebRTC transport (real signaling server + @roamhq/wrtc on loopback)', () => {
+describe('WebRTC transport (real signaling server + node-datachannel on loopback)', () => {
   it('connects three peers in a mesh that exchange messages both ways, queueing sends before the channel opens', async () => {
     const session = await newSession();
     const a = await joinTransport(session, 'a');

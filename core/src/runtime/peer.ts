@@ -44,7 +44,7 @@ export interface StartPeerOptions {
   /** reported to the other peers */
   readonly backend: Backend;
   readonly label?: string;
-  /** Node: @roamhq/wrtc (core/src/node/wrtc.ts); browsers: omit */
+  /** Node: nodeWrtc() (node-datachannel, core/src/node/wrtc.ts); browsers: omit */
   readonly wrtc?: WrtcImplementation;
   /**
    * The data this peer trains and tests on. A session with `data` (each peer's own): the peer's
