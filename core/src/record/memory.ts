@@ -20,6 +20,11 @@ export interface MemoryRecord {
   start(): SessionRecordView;
   /** stop following the hub */
   close(): void;
+  /**
+   * While on, every call of every port fails with a plain Error, as the signaling server answers
+   * "internal error" when its store (Redis) is down; pushes stop too.
+   */
+  setOutage(on: boolean): void;
 }
 
 export interface MemoryRecordOptions {
@@ -43,13 +48,21 @@ export function createMemoryRecord(options: MemoryRecordOptions): MemoryRecord {
   if (current.peers.length > 0) ledger.membership(current.epoch, current.peers);
   const unwatch = options.hub.watch((m) => ledger.membership(m.epoch, m.peers));
 
+  let outage = false;
   /** the ledger's answer, a microtask later (errors reject) */
-  const later = <T>(fn: () => T): Promise<T> => Promise.resolve().then(fn);
+  const later = <T>(fn: () => T): Promise<T> =>
+    Promise.resolve().then(() => {
+      if (outage) throw new Error('internal error');
+      return fn();
+    });
 
   return {
     ledger,
     start: () => ledger.start(),
     close: unwatch,
+    setOutage: (on) => {
+      outage = on;
+    },
     forPeer(peer) {
       let seen = ledger.view();
       const listeners = new Set<(v: SessionRecordView) => void>();
@@ -63,6 +76,7 @@ export function createMemoryRecord(options: MemoryRecordOptions): MemoryRecord {
       };
       ledger.subscribe((v) =>
         queueMicrotask(() => {
+          if (outage) return;
           learn(v);
           for (const l of listeners) l(v);
         }),

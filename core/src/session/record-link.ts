@@ -32,6 +32,8 @@ const SNAPSHOT_TRIES = 10;
  * session, whatever the round time, well inside the signaling server's per-socket budget.
  */
 const REPORT_GAP_MS = 250;
+/** the longest wait between reports after failed sends (the backoff doubles from REPORT_GAP_MS) */
+const MAX_BACKOFF_MS = 8000;
 /** failed sends (not refusals) in a row before each one is also reported as an error event */
 const QUIET_FAILURES = 5;
 
@@ -51,6 +53,8 @@ export class RecordLink {
   private lastSentAt = -Infinity;
   private gapTimer: unknown = null;
   private failures = 0;
+  /** why the last call to the record failed, when it did (not a refusal: the record was not reached) */
+  private unreachable: string | null = null;
   private lastEval: { round: number; loss: number | null; accuracy: number } | null = null;
   /** the end, once this peer's report of it was accepted (kept past its term) */
   private reportedEnd: { term: number; point: RecordPoint } | null = null;
@@ -72,11 +76,19 @@ export class RecordLink {
   /** The record as the authority holds it; on a lost connection, as last heard. */
   async read(): Promise<SessionRecordView> {
     try {
-      return await this.record.read();
+      const v = await this.record.read();
+      this.unreachable = null;
+      return v;
     } catch (e) {
       if (e instanceof RecordError) throw e;
+      this.unreachable = e instanceof Error ? e.message : String(e);
       return this.record.current();
     }
+  }
+
+  /** Why the record could not be reached on the last try (a lost connection, the server's store down), or null. */
+  unreachableReason(): string | null {
+    return this.unreachable;
   }
 
   // ---- the aggregator's reports ----
@@ -165,11 +177,15 @@ export class RecordLink {
     // from a point the record knows
     const k = this.ctx.config.checkpointEvery;
     const urgent = this.ready.round >= this.ctx.config.rounds || (k > 0 && this.base !== null && Math.floor(this.ready.round / k) > Math.floor(this.base.round / k));
-    if (wait > 0 && !urgent) {
+    // after failed sends even urgent reports back off: a server that fails at once (its store
+    // down) would otherwise be asked again in a loop, and its rate limit then drops this peer
+    const backoff = this.failures > 0 ? this.lastSentAt + Math.min(REPORT_GAP_MS * 2 ** (this.failures - 1), MAX_BACKOFF_MS) - this.ctx.clock.now() : 0;
+    const hold = Math.max(urgent ? 0 : wait, backoff);
+    if (hold > 0) {
       this.gapTimer = this.ctx.clock.setTimeout(() => {
         this.gapTimer = null;
         this.pump();
-      }, wait);
+      }, hold);
       return;
     }
     const from = this.base ?? this.firstPassed();
@@ -197,6 +213,7 @@ export class RecordLink {
       .then(
         () => {
           this.failures = 0;
+          this.unreachable = null;
           if (this.term !== term) return;
           this.base = to;
           if (to.round === last) this.reportedEnd = { term, point: to };
@@ -209,6 +226,7 @@ export class RecordLink {
           if (this.term !== term) return;
           if (!(e instanceof RecordError)) {
             // the connection, not the record (a timeout, the rate limit): try again with the next point
+            this.unreachable = e instanceof Error ? e.message : String(e);
             if (++this.failures >= QUIET_FAILURES) this.ctx.fail('reporting progress', e);
             if (this.ready === null || this.ready.round < to.round) this.ready = to;
             return;

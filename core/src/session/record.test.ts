@@ -107,4 +107,22 @@ describe('a session with a record', () => {
     expect(of(c, 'gave-up')).toHaveLength(1);
     await sim.stop();
   });
+  it('a record that cannot be reached at the end is not called a divergence: every peer on the one final hash says the end is unconfirmed', async () => {
+    const sim = createSim({ n: 2, record: true, config: { rounds: 30, deadlineMs: 50 } });
+    const [a] = sim.peers;
+    await waitFor(() => a.applied.includes(5), 10_000, 'round 5');
+    // the signaling server's store (Redis) goes down: every record call answers "internal error"
+    sim.record!.setOutage(true);
+    const ends = await Promise.all(sim.peers.map((p) => p.peer.finished.catch((e: unknown) => e)));
+    const last = sim.peers.map((p) => of(p, 'round').at(-1));
+    // training went on over the peers' own links: both applied the last round, on one hash
+    expect(last.map((e) => e?.round)).toEqual([29, 29]);
+    expect(new Set(last.map((e) => e?.hash)).size).toBe(1);
+    for (const e of ends) {
+      expect(e).toBeInstanceOf(SessionEndedError);
+      expect(e).toMatchObject({ kind: 'dropped' });
+      expect((e as Error).message).toMatch(/could not confirm the end with the session record: it cannot be reached \(internal error\)/);
+    }
+    await sim.stop();
+  });
 });
