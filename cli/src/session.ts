@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { decodeCheckpoint, hashParams, sessionStatusSchema, startAnswerSchema, type SessionRecordView, type SessionStatus } from '@signvote/core';
 import { CliError, EXIT } from './exit';
+import { serverList } from './servers';
 import { addSessionFlags, createSessionOnServer, sessionConfigFromFlags, type SessionFlags } from './session-flags';
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
@@ -57,13 +58,19 @@ export function describeRecord(id: string, rounds: number, record: SessionRecord
   return lines;
 }
 
+/** `--server URL1,URL2`: the first of them that answers (a usage error when one is not a URL) */
+async function firstServer(flag: string): Promise<string> {
+  const [server] = await serverList(flag);
+  return server;
+}
+
 export function addSessionCommands(program: Command): void {
   const session = program.command('session').description('manage sessions on a signaling server: create, start, status, download');
   addSessionFlags(
     session
       .command('create')
       .description('create a session; prints its id, token, join URL and the creator key')
-      .requiredOption('--server <url>', 'signaling server URL')
+      .requiredOption('--server <url>', 'signaling server URL (or several on one Redis, comma-separated: the first that answers)')
       .option('--listed', "list the session on the server's home page: anyone who opens the server can join")
       .option('--json', 'print one JSON object {"id","token","url","admin"}'),
   )
@@ -76,24 +83,26 @@ export function addSessionCommands(program: Command): void {
       ]),
     )
     .action(async (opts: SessionFlags & { server: string; listed?: boolean; json?: boolean }) => {
-      const created = await createSessionOnServer(opts.server, sessionConfigFromFlags(opts), { model: opts.model, listed: opts.listed ?? false });
+      const server = await firstServer(opts.server);
+      const created = await createSessionOnServer(server, sessionConfigFromFlags(opts), { model: opts.model, listed: opts.listed ?? false });
       if (opts.json) console.log(JSON.stringify(created));
-      else console.log(`session ${created.id}\ntoken   ${created.token}\njoin    ${created.url}\nadmin   ${created.admin}   (start it early: signvote session start ${created.id} --server ${opts.server} --admin ${created.admin})`);
+      else console.log(`session ${created.id}\ntoken   ${created.token}\njoin    ${created.url}\nadmin   ${created.admin}   (start it early: signvote session start ${created.id} --server ${server} --admin ${created.admin})`);
     });
 
   session
     .command('start <id>')
     .description('start a session with the peers present, before expectedPeers have joined; the data is split over them')
-    .requiredOption('--server <url>', 'signaling server URL')
+    .requiredOption('--server <url>', 'signaling server URL (or several on one Redis, comma-separated: the first that answers)')
     .requiredOption('--admin <key>', "the creator key printed by 'session create'")
     .option('--json', 'print the answer as one JSON object {"ok","record","members"}')
     .addHelpText('after', examples(['signvote session start Ab3dE_x9 --server http://127.0.0.1:8080 --admin KEY']))
     .action(async (id: string, opts: { server: string; admin: string; json?: boolean }) => {
-      const res = await call(opts.server, `/api/sessions/${encodeURIComponent(id)}/start`, { method: 'POST', headers: { authorization: `Bearer ${opts.admin}` } });
+      const server = await firstServer(opts.server);
+      const res = await call(server, `/api/sessions/${encodeURIComponent(id)}/start`, { method: 'POST', headers: { authorization: `Bearer ${opts.admin}` } });
       const body: unknown = await res.json().catch(() => ({}));
       if (!res.ok) throw refused(`cannot start session ${id}`, body, res);
       const parsed = startAnswerSchema.safeParse(body);
-      if (!parsed.success) throw new CliError(`unreadable answer from ${opts.server}`, EXIT.error);
+      if (!parsed.success) throw new CliError(`unreadable answer from ${server}`, EXIT.error);
       if (opts.json) console.log(JSON.stringify(body));
       else console.log(`session ${id} started with ${parsed.data.members} peer${parsed.data.members === 1 ? '' : 's'}: the data is split into ${parsed.data.record.shards} shards`);
     });
@@ -101,12 +110,12 @@ export function addSessionCommands(program: Command): void {
   session
     .command('status <id>')
     .description("where a session stands: waiting, running (committed round, hash, term) or finished (final round, hash, accuracy)")
-    .requiredOption('--server <url>', 'signaling server URL')
+    .requiredOption('--server <url>', 'signaling server URL (or several on one Redis, comma-separated: the first that answers)')
     .requiredOption('--token <token>', 'session token')
     .option('--json', 'print one JSON object {"ok","id","config","record","members"}')
     .addHelpText('after', examples(['signvote session status Ab3dE_x9 --server http://127.0.0.1:8080 --token TOKEN']))
     .action(async (id: string, opts: { server: string; token: string; json?: boolean }) => {
-      const status = await sessionStatus(opts.server, id, opts.token);
+      const status = await sessionStatus(await firstServer(opts.server), id, opts.token);
       if (opts.json) console.log(JSON.stringify(status));
       else console.log(describeRecord(id, status.config.rounds, status.record, status.members).join('\n'));
     });
@@ -114,7 +123,7 @@ export function addSessionCommands(program: Command): void {
   session
     .command('download <id>')
     .description("save the session's stored parameters (its final ones once finished) as a checkpoint file")
-    .requiredOption('--server <url>', 'signaling server URL')
+    .requiredOption('--server <url>', 'signaling server URL (or several on one Redis, comma-separated: the first that answers)')
     .requiredOption('--token <token>', 'session token')
     .option('-o, --out <file>', 'where to write it (default: signvote-ID-round-R.ckpt)')
     .addHelpText(
@@ -125,7 +134,7 @@ export function addSessionCommands(program: Command): void {
       ]),
     )
     .action(async (id: string, opts: { server: string; token: string; out?: string }) => {
-      const res = await call(opts.server, `/api/sessions/${encodeURIComponent(id)}/snapshot`, { headers: { authorization: `Bearer ${opts.token}` } });
+      const res = await call(await firstServer(opts.server), `/api/sessions/${encodeURIComponent(id)}/snapshot`, { headers: { authorization: `Bearer ${opts.token}` } });
       if (!res.ok) throw refused(`cannot download session ${id}`, await res.json().catch(() => ({})), res);
       const bytes = new Uint8Array(await res.arrayBuffer());
       // checked here too: a file that does not decode or hash must not be written as if it did

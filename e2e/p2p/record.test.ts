@@ -70,6 +70,13 @@ describe('one session, one model (real processes)', () => {
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toContain(`finished at round 8 with parameters ${hash}`);
     expect(status.stdout).toMatch(/test accuracy \d+\.\d% after round 8/);
+    // a list of servers (as `peer --server` takes): the first that answers; a bad entry is a usage error
+    const listed = await runCli(['session', 'status', session.id, '--server', `http://127.0.0.1:9,${server.url}`, '--token', session.token]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(`finished at round 8 with parameters ${hash}`);
+    const junk = await runCli(['session', 'status', session.id, '--server', `${server.url},not a url`, '--token', session.token]);
+    expect(junk.code).toBe(2);
+    expect(junk.stderr).toMatch(/--server: "not a url" is not a URL/);
     const dir = mkdtempSync(join(tmpdir(), 'signvote-final-'));
     try {
       const file = join(dir, 'final.ckpt');
