@@ -31,6 +31,8 @@ const PEERS = (process.env.P2P_WIRE_PEERS ?? '4,8,16').split(',').filter(Boolean
 const MODELS = (process.env.P2P_WIRE_MODELS ?? 'mlp,mlp-wide').split(',').filter(Boolean) as ModelName[];
 const ROUNDS = Number(process.env.P2P_WIRE_ROUNDS ?? 30);
 const WARMUP = Math.floor(ROUNDS / 3);
+/** runs of each k per (model, n), alternating; times are the median of the runs */
+const REPEATS = Number(process.env.P2P_WIRE_REPEATS ?? 1);
 const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/bin/signvote.mjs');
 
 interface WireRow {
@@ -38,6 +40,7 @@ interface WireRow {
   at: number;
   wireUp: number;
   wireDown: number;
+  cpuMs: number;
 }
 
 interface WireRun {
@@ -46,12 +49,25 @@ interface WireRun {
   down: number;
   /** ms per round over the steady rounds, as the last peer applied them */
   roundMs: number;
+  /** CPU per round summed over all peer processes (each peer's median over the steady rounds) */
+  cpuMs: number;
 }
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+
+/** The runs of one k: bytes from the first (every run moves the same bytes), times the median of all. */
+function summarize(runs: readonly WireRun[]): WireRun & { trials: string } {
+  return {
+    up: runs[0].up,
+    down: runs[0].down,
+    roundMs: median(runs.map((r) => r.roundMs)),
+    cpuMs: median(runs.map((r) => r.cpuMs)),
+    trials: runs.map((r) => `${r.roundMs.toFixed(0)}/${r.cpuMs.toFixed(0)}`).join(' '),
+  };
+}
 
 type Created = { id: string; token: string } | { refused: string };
 
@@ -85,7 +101,7 @@ async function run(model: ModelName, n: number, session: { id: string; token: st
   const perPeer = await Promise.all(
     Array.from({ length: n }, (_, i) =>
       new Promise<WireRow[]>((resolvePeer, reject) => {
-        const child = spawn(process.execPath, [bin, 'peer', '--server', url, '--session', session.id, '--token', session.token, '--json', '--timings', '--label', `wire-${i}`], {
+        const child = spawn(process.execPath, [...(process.env.P2P_WIRE_NODE_ARGS ?? '').split(' ').filter(Boolean), bin, 'peer', '--server', url, '--session', session.id, '--token', session.token, '--json', '--timings', '--label', `wire-${i}`], {
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         const rows: WireRow[] = [];
@@ -106,7 +122,8 @@ async function run(model: ModelName, n: number, session: { id: string; token: st
   const down = Math.max(...perPeer.map((rows) => median(steady(rows).map((r) => r.wireDown))));
   const lastAt = (round: number) => Math.max(...perPeer.map((rows) => rows.find((r) => r.round === round)?.at ?? NaN));
   const roundMs = (lastAt(ROUNDS - 1) - lastAt(WARMUP)) / (ROUNDS - 1 - WARMUP);
-  return { up, down, roundMs };
+  const cpuMs = perPeer.reduce((sum, rows) => sum + median(steady(rows).map((r) => r.cpuMs)), 0);
+  return { up, down, roundMs, cpuMs };
 }
 
 export const benches: Bench[] = [
@@ -122,19 +139,31 @@ export const benches: Bench[] = [
           const limit = 1.15 * oneBit + 300;
           const tag = `d = ${d.toLocaleString('en-US')} (${model})`;
           for (const n of PEERS) {
-            const star = await createSession(server.url, model, n, 1);
-            if ('refused' in star) throw new Error(`${model}, ${n} peers: ${star.refused}`);
-            const k1 = await run(model, n, star, server.url);
-            const sharded = await createSession(server.url, model, n, n);
-            const kn = 'refused' in sharded ? null : await run(model, n, sharded, server.url);
+            // alternating k = 1 and k = n, so that a change in the machine's load hits both alike
+            const stars: WireRun[] = [], shards: WireRun[] = [];
+            let refused: string | null = null;
+            for (let trial = 0; trial < REPEATS; trial++) {
+              const star = await createSession(server.url, model, n, 1);
+              if ('refused' in star) throw new Error(`${model}, ${n} peers: ${star.refused}`);
+              stars.push(await run(model, n, star, server.url));
+              const sharded = await createSession(server.url, model, n, n);
+              if ('refused' in sharded) {
+                refused = sharded.refused;
+                break;
+              }
+              shards.push(await run(model, n, sharded, server.url));
+            }
+            const k1 = summarize(stars);
+            const kn = refused === null ? summarize(shards) : null;
             const f = (x: number) => x.toFixed(0);
             out.push(
               latency(`p2p wire up, busiest peer, ${n} peers, ${tag}, k = 1`, 'B', k1.up, oneBit, `vs d/8 = ${f(oneBit)}; the aggregator sends n-1 verdicts`),
               latency(`p2p wire down, busiest peer, ${n} peers, ${tag}, k = 1`, 'B', k1.down, oneBit, `vs d/8; the aggregator receives n-1 ballots`),
-              latency(`p2p round time, ${n} peers, ${tag}, k = 1`, 'ms', k1.roundMs, k1.roundMs, 'baseline of the k = n row'),
+              latency(`p2p round time, ${n} peers, ${tag}, k = 1`, 'ms', k1.roundMs, k1.roundMs, `baseline of the k = n row; runs (round/CPU ms): ${k1.trials}`),
+              latency(`p2p CPU per round, all peers, ${n} peers, ${tag}, k = 1`, 'ms', k1.cpuMs, k1.cpuMs, 'baseline of the k = n row'),
             );
             if (kn === null) {
-              const why = `k = n: not supported by this build (${(sharded as { refused: string }).refused})`;
+              const why = `k = n: not supported by this build (${refused})`;
               out.push(
                 latency(`p2p wire up, busiest peer, ${n} peers, ${tag}, k = ${n}`, 'B', NaN, oneBit, why),
                 latency(`p2p wire down, busiest peer, ${n} peers, ${tag}, k = ${n}`, 'B', NaN, oneBit, why),
@@ -155,9 +184,10 @@ export const benches: Bench[] = [
                 'ms',
                 kn.roundMs,
                 k1.roundMs,
-                `baseline: k = 1 (${k1.roundMs.toFixed(0)} ms)` +
+                `baseline: k = 1 (${k1.roundMs.toFixed(0)} ms); runs (round/CPU ms): ${kn.trials}` +
                   (n >= 16 && d >= 1_000_000 ? `; target at 16 peers, d = 1M: no worse than k = 1: ${kn.roundMs <= k1.roundMs ? 'met' : 'MISSED'}` : ''),
               ),
+              latency(`p2p CPU per round, all peers, ${n} peers, ${tag}, k = ${n}`, 'ms', kn.cpuMs, k1.cpuMs, `baseline: k = 1 (${k1.cpuMs.toFixed(0)} ms)`),
             );
           }
         }
