@@ -13,8 +13,14 @@
  * Target with k = n (issue 14): <= 1.15 d/8 + 300 bytes each way. The k = n rows also give the
  * least any exact sharded vote can move, 2 (n-1)/n d/8 each way (a range's aggregator receives
  * the other n-1 ballots' slices of it and sends its slice of the verdict to n-1 peers), and how
- * far above it the measurement is. Round time: the time between the rounds
- * every peer has applied (the last peer's row), so it does not depend on who aggregates.
+ * far above it the measurement is. Round time: the time between the rounds every peer has
+ * applied (the last peer's row), so it does not depend on who aggregates. CPU: user + system
+ * time of every peer process per round (each peer's median, summed); with n peer processes on
+ * fewer cores the round time is about this over the core count, so it tells work from waiting.
+ *
+ * `P2P_WIRE_REPEATS` (default 1) runs each k that many times, alternating k = 1 and k = n so a
+ * change in the machine's load hits both alike; times are the medians and each row's note lists
+ * every run. `P2P_WIRE_NODE_ARGS` goes to each peer's node (`--cpu-prof --cpu-prof-dir=DIR`).
  *
  * A build whose session config has no `voteShards` (the server stores the config it accepted,
  * and this reads it back) gets a k = n row that says so instead of a number.
