@@ -1,7 +1,36 @@
 import type { PeerId } from '../transport/transport';
 
-/** What a session reports to UIs, CLIs and experiment runners. */
+/**
+ * What a session reports to UIs, CLIs and experiment runners.
+ *
+ * Vocabulary of a term's duties (docs/session.md, "Vote shards"):
+ *   role        'aggregator': member 0 of the term, which keeps the term's duties (opens rounds,
+ *               catch-up, snapshots, reports to the session record); 'worker': every other member.
+ *   vote shard  with k > 1 vote shards, members 0 .. k-1 each tally one range of the coordinates
+ *               ("aggregator of range j/k"); a worker can tally a range too. With k = 1 the
+ *               term's aggregator tallies the one range, [0, d).
+ */
 export type Role = 'aggregator' | 'worker';
+
+/**
+ * How a term splits the vote: `k` ranges in effect, `asked` the session's `voteShards`, and what
+ * held k below it. k = min(asked, members, ceil(d/8)); `limit` is 'members' when the members
+ * bound it (at most one range per member), 'coordinates' when d did (a range holds at least one
+ * byte of packed signs, 8 coordinates), null when k = asked. Both bounds equal: 'members'.
+ */
+export interface VoteSplit {
+  readonly k: number;
+  readonly asked: number;
+  readonly limit: 'members' | 'coordinates' | null;
+}
+
+/** The range a peer tallies in a term: vote shard `index` of `of` (= k), coordinates [start, end). */
+export interface TalliedRange {
+  readonly index: number;
+  readonly of: number;
+  readonly start: number;
+  readonly end: number;
+}
 
 /** Why an incoming message was dropped (each reason has a counter in `SessionPeer.stats()`). */
 export type DropReason =
@@ -27,7 +56,12 @@ export type SessionEvent =
       /** the round just applied (the parameters are now at round + 1) */
       readonly round: number;
       readonly term: number;
+      /** this peer's role in `term` (the term's aggregator keeps the term's duties; see `Role`) */
       readonly role: Role;
+      /** how `term` splits the vote */
+      readonly split: VoteSplit;
+      /** the range this peer tallies in `term`; null when it tallies none (a worker beyond the first k members) */
+      readonly voteShard: TalliedRange | null;
       /** this peer's mean training loss in the round (from the gradient hook; NaN: it did not vote) */
       readonly loss: number;
       /**
@@ -72,7 +106,8 @@ export type SessionEvent =
        */
       readonly result: { readonly loss: number; readonly accuracy: number; readonly ms: number } | null;
     }
-  | { readonly type: 'term'; readonly term: number; readonly peers: readonly PeerId[]; readonly aggregator: PeerId }
+  /** a new term: its members in join order, its aggregator (member 0), and how it splits the vote */
+  | { readonly type: 'term'; readonly term: number; readonly peers: readonly PeerId[]; readonly aggregator: PeerId; readonly split: VoteSplit; readonly voteShard: TalliedRange | null }
   | { readonly type: 'aggregator'; readonly term: number; readonly aggregator: PeerId; readonly previous: PeerId | null }
   | { readonly type: 'waiting'; readonly term: number; readonly have: number; readonly need: number }
   | { readonly type: 'resync'; readonly round: number; readonly from: PeerId; readonly hash: string }

@@ -14,7 +14,7 @@ import { createOutbox } from './outbox';
 import { RecordLink } from './record-link';
 import { RecordWatch } from './record-watch';
 import { SnapshotAssembler } from './snapshot';
-import { planVoteShards, ShardTally } from './vote-shard';
+import { planVoteShards, ShardTally, talliedBy } from './vote-shard';
 import { WorkerRole, type DataPosition, type SessionGradient } from './worker-role';
 
 /**
@@ -164,7 +164,10 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     acceptSnapshotFrom: (from) => (snapshotSource = from),
     drop, fail, guard,
     roundApplied: (rec: VerdictRecord) =>
-      report.applied(rec, { term: view.term, role: roleNow(), loss: worker.lossIn(rec.round), members: membersOfTerm.get(rec.decidedInTerm) }),
+      report.applied(rec, {
+        term: view.term, role: roleNow(), split: view.plan.split, voteShard: talliedBy(view.plan, self),
+        loss: worker.lossIn(rec.round), members: membersOfTerm.get(rec.decidedInTerm),
+      }),
     vote: (round) => worker.vote(round),
     acceptOwnBallot: (round, hash, payload) => aggregatorRole?.acceptBallot(self, round, hash, payload),
     acceptOwnSlice: (shard, round, hash, payload) => {
@@ -343,7 +346,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     snapshotSource = null;
     assembler.reset();
     endTerm();
-    emit({ type: 'term', term: view.term, peers: view.peers, aggregator: view.aggregator });
+    emit({ type: 'term', term: view.term, peers: view.peers, aggregator: view.aggregator, split: view.plan.split, voteShard: talliedBy(view.plan, self) });
     if (view.aggregator !== previous) emit({ type: 'aggregator', term: view.term, aggregator: view.aggregator, previous });
     const shard = view.plan.aggregators.indexOf(self);
     if (shard > 0) shardTally = new ShardTally(ctx, shard, view.plan.ranges[shard], (part) => worker.ownPart(shard, part));

@@ -4,7 +4,7 @@ import { countBits } from '../protocol/messages';
 import type { PeerId } from '../transport/transport';
 import type { Checkpoint, CheckpointStore, WorkerMemory } from './checkpoint';
 import type { Clock } from './context';
-import { SessionEndedError, type DropReason, type Role, type SessionEvent } from './events';
+import { SessionEndedError, type DropReason, type Role, type SessionEvent, type TalliedRange, type VoteSplit } from './events';
 import { hashPair } from './hash';
 import type { Replica, VerdictRecord } from './replica';
 
@@ -56,6 +56,9 @@ export interface RoundReportOptions {
 export interface AppliedAs {
   readonly term: number;
   readonly role: Role;
+  /** how the term splits the vote, and the range this peer tallies in it (null: none) */
+  readonly split: VoteSplit;
+  readonly voteShard: TalliedRange | null;
   /** this peer's mean training loss in that round (NaN: it did not vote in it) */
   readonly loss: number;
   /** the members of the term that decided it (join order), if this peer saw that term */
@@ -150,6 +153,8 @@ export class RoundReport {
       round: rec.round,
       term: as.term,
       role: as.role,
+      split: as.split,
+      voteShard: as.voteShard,
       loss: as.loss,
       evaluating,
       hash: replica.hash,

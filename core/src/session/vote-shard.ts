@@ -4,6 +4,7 @@ import type { TrustedBallot, TrustedUpdate } from '../optim/strategy';
 import { effectiveVoteShards, joinUpdates, voteShardRanges, type VoteShardRange } from '../optim/vote-shards';
 import type { PeerId } from '../transport/transport';
 import type { PeerContext } from './context';
+import type { TalliedRange, VoteSplit } from './events';
 
 /**
  * Vote shards in a term (docs/session.md, "Vote shards"): who tallies which range of the
@@ -31,12 +32,23 @@ export interface VoteShardPlan {
   readonly ranges: readonly VoteShardRange[];
   /** the aggregator of each range: members[j] of the term */
   readonly aggregators: readonly PeerId[];
+  /** k, what was asked (config.voteShards) and what held k below it, as events report it */
+  readonly split: VoteSplit;
 }
 
 /** The term's vote shards; k = 1 (everything with the first member) when the term has no members. */
 export function planVoteShards(voteShards: number, members: readonly PeerId[], d: number): VoteShardPlan {
   const k = members.length === 0 ? 1 : effectiveVoteShards(voteShards, members.length, d);
-  return { k, ranges: voteShardRanges(d, k), aggregators: members.slice(0, k) };
+  const limit = k >= voteShards ? null : members.length <= Math.ceil(d / 8) ? 'members' : 'coordinates';
+  return { k, ranges: voteShardRanges(d, k), aggregators: members.slice(0, k), split: { k, asked: voteShards, limit } };
+}
+
+/** The range `peer` tallies under `plan` (member j < k tallies range j), or null. */
+export function talliedBy(plan: VoteShardPlan, peer: PeerId): TalliedRange | null {
+  const index = plan.aggregators.indexOf(peer);
+  if (index < 0) return null;
+  const { start, end } = plan.ranges[index];
+  return { index, of: plan.k, start, end };
 }
 
 /** One range's part of a fresh verdict, as its aggregator broadcast it (decoded). */

@@ -71,4 +71,54 @@ describe('vote shards', () => {
       expect(busiest(sharded, dir)).toBeLessThan(1.15 * ((2 * (n - 1)) / n) * B + 300 * n);
     }
   });
+
+  describe('the round and term events say how the term splits the vote, and which range each peer tallies', () => {
+    /** every peer's round events of the last term, with the members of that term in join order */
+    const lastTerm = (peers: readonly SimPeer[]) =>
+      peers.map((p) => {
+        const term = p.events.filter((e) => e.type === 'term').at(-1);
+        if (term?.type !== 'term') throw new Error(`${p.peer.self} saw no term`);
+        const rounds = p.events.flatMap((e) => (e.type === 'round' && e.term === term.term ? [e] : []));
+        return { self: p.peer.self, term, rounds, member: term.peers.indexOf(p.peer.self) };
+      });
+
+    const cases = [
+      // asked more ranges than members: one per member
+      { n: 4, asked: 8, d: 61, k: 4, limit: 'members' },
+      // d = 20 has 3 bytes of packed signs: at most 3 ranges although 5 members could tally
+      { n: 5, asked: 5, d: 20, k: 3, limit: 'coordinates' },
+      { n: 3, asked: 2, d: 61, k: 2, limit: null },
+      // the star: the term's aggregator tallies the one range, [0, d)
+      { n: 3, asked: 1, d: 61, k: 1, limit: null },
+    ] as const;
+    for (const c of cases) {
+      it(`${c.n} peers asking ${c.asked} at d = ${c.d}: k = ${c.k} (${c.limit ?? 'as asked'})`, async () => {
+        const { peers } = await run(c.n, c.asked, c.d, 'mv-sto-signsgd-sim', 6);
+        const seen = lastTerm(peers);
+        const covered: [number, number][] = [];
+        for (const s of seen) {
+          const split = { k: c.k, asked: c.asked, limit: c.limit };
+          expect(s.term.split, s.self).toEqual(split);
+          expect(s.rounds.length, s.self).toBeGreaterThan(0);
+          // member 0 alone keeps the term's duties, whatever the split
+          for (const r of s.rounds) expect(r.role, s.self).toBe(s.member === 0 ? 'aggregator' : 'worker');
+          for (const r of s.rounds) expect(r.split, s.self).toEqual(split);
+          for (const r of s.rounds) expect(r.voteShard, s.self).toEqual(s.term.voteShard);
+          if (s.member < c.k) {
+            expect(s.term.voteShard, s.self).toMatchObject({ index: s.member, of: c.k });
+            covered[s.member] = [s.term.voteShard!.start, s.term.voteShard!.end];
+          } else {
+            expect(s.term.voteShard, s.self).toBeNull();
+          }
+        }
+        // the k ranges the peers report cover [0, d) in order, each starting on a byte
+        expect(covered.length).toBe(c.k);
+        expect(covered[0][0]).toBe(0);
+        expect(covered[c.k - 1][1]).toBe(c.d);
+        for (let j = 1; j < c.k; j++) expect(covered[j][0]).toBe(covered[j - 1][1]);
+        for (const [start, end] of covered) expect(start % 8 === 0 && end > start).toBe(true);
+      });
+    }
+  });
 });
+
