@@ -9,6 +9,7 @@ import { runPeer } from './peer';
 import { addServerFlags, startServer, type ServerFlags } from './server-flags';
 import { addSessionCommands } from './session';
 import { addSessionFlags, createSessionOnServer, int, resolveModelFlag, sessionConfigFromFlags, type SessionFlags } from './session-flags';
+import { voteShardsAtCreation } from './vote-split';
 
 /**
  * `signvote`: serve, create sessions, run headless peers, or all three at once (`start`).
@@ -65,7 +66,7 @@ program
   .option('--resume <file>', "start from this checkpoint although it was saved in another session (e.g. after a server restart)")
   .option('--data <path>', "this peer's own data, for sessions that say so: a CSV file or a folder with one sub-folder of PNG/JPEG images per class (never uploaded)")
   .option('--export <file>', 'when the session finishes, write the trained model here as ONNX (input as the model\'s, outputs logits and probabilities)')
-  .option('--json', 'stdout: one JSON object per round {"round","term","role","loss","accuracy","hash","bytesUp","bytesDown","agreement","lowAgreement"}; stderr: other events as JSON lines')
+  .option('--json', 'stdout: one JSON object per round {"round","term","role","split","voteShard","loss","accuracy","hash","bytesUp","bytesDown","agreement","lowAgreement"}; stderr: other events as JSON lines')
   .option('--timings', 'with --json: add "ms", "computeMs", "cpuMs", "counted", "at", "wireUp"/"wireDown" (bytes over the data channels since the previous round, framing included) and "rss"/"heap"/"arrayBuffers" (bytes) to each round object')
   .addOption(new Option('--adversary <kind>', 'FOR TESTS AND RESEARCH: vote as an adversary (sign-flip, random, collude, label-flip, silent; docs/algorithms.md)').choices([...adversaryKinds]))
   .addHelpText(
@@ -116,6 +117,8 @@ addSessionFlags(
   const localLink = `${server.url}/${new URL(created.url).search}`;
   for (const line of lines) console.log(line);
   console.log(`demo session ${created.id}: ${config.expectedPeers} peers, ${config.algorithm.name}, ${sessionModelName(config)} on ${config.data ? "each peer's own data" : config.dataset}${listed ? ', listed on the home page' : ''}`);
+  const shardsNote = voteShardsAtCreation(config);
+  if (shardsNote !== null) console.log(shardsNote);
   const tabs = config.expectedPeers - opts.local;
   console.log(tabs > 0 ? `open in ${tabs} browser tab${tabs === 1 ? '' : 's'}: ${localLink}` : `more peers can join from a browser tab: ${localLink}`);
   if (created.url !== localLink) console.log(`join from other computers and phones: ${created.url}`);

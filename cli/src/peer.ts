@@ -20,6 +20,7 @@ import { CliError, EXIT } from './exit';
 import { createRoundRows } from './round-rows';
 import { describeRecord } from './session';
 import { serverList } from './servers';
+import { describeVoteSplit, roleLabel } from './vote-split';
 
 /** `signvote peer`: one headless Node peer, until the session's last round (docs/cli.md). */
 
@@ -70,6 +71,9 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   });
   let rounds = 0;
   let expectedPeers = 0;
+  let d: number | undefined;
+  /** the last term whose vote split was noted (once per term that applied rounds here) */
+  let splitNoted = -1;
   let started = false;
   let lastAccuracy: number | undefined;
   const pace = createProgressMeter();
@@ -93,6 +97,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
       case 'joined':
         rounds = e.config.rounds;
         expectedPeers = e.config.expectedPeers;
+        d = e.d;
         if (flags.json) event({ event: 'joined', peerId: e.peerId, backend: e.backend, shard: e.shard, d: e.d, rounds });
         else note(`joined ${flags.session} as ${e.peerId} (${e.backend}, d = ${e.d})`);
         break;
@@ -114,6 +119,8 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
             round: e.round,
             term: e.term,
             role: e.role,
+            split: e.split,
+            voteShard: e.voteShard,
             loss: Number.isFinite(e.loss) ? e.loss : null,
             accuracy: null,
             hash: e.hash,
@@ -143,13 +150,18 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
           }
           rows.round(row, e.evaluating);
         } else {
+          if (e.term !== splitNoted) {
+            splitNoted = e.term;
+            const split = describeVoteSplit(e.term, e.split, e.voteShard, d);
+            if (split !== null) note(split);
+          }
           if (low.join(',') !== flagged && low.length > 0) note(`low vote agreement (far below the rest): ${low.map((p) => `${p} ${(100 * agreement[p]).toFixed(1)}%`).join(', ')}`);
           const loss = Number.isFinite(e.loss) ? ` loss ${e.loss.toFixed(4)}` : '';
           const rate = pace.rate();
           const eta = pace.etaMs(rounds);
           const speed = rate === null ? '' : ` ${formatRate(rate)}${eta === null ? '' : ` ETA ${formatDuration(eta)}`}`;
           lastLine = (acc) =>
-            `round ${e.round + 1}/${rounds} term ${e.term} ${e.role}${loss}${acc}${speed} ` +
+            `round ${e.round + 1}/${rounds} term ${e.term} ${roleLabel(e.role, e.split, e.voteShard)}${loss}${acc}${speed} ` +
             `up ${formatBytes(e.bytesUp)} down ${formatBytes(e.bytesDown)} ${e.ms.toFixed(0)} ms (compute ${e.computeMs.toFixed(0)} ms)`;
           progress(lastLine(accuracyText()));
         }
@@ -165,7 +177,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
         }
         break;
       case 'term':
-        if (flags.json) event({ event: 'term', term: e.term, peers: e.peers, aggregator: e.aggregator, at: Date.now() });
+        if (flags.json) event({ event: 'term', term: e.term, peers: e.peers, aggregator: e.aggregator, split: e.split, voteShard: e.voteShard, at: Date.now() });
         break;
       case 'aggregator':
         if (flags.json) event({ event: 'aggregator', term: e.term, aggregator: e.aggregator, previous: e.previous });

@@ -1,10 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { decodeCheckpoint, hashParams, sessionStatusSchema, startAnswerSchema, type SessionRecordView, type SessionStatus } from '@signvote/core';
+import { decodeCheckpoint, hashParams, parseSessionConfig, sessionStatusSchema, startAnswerSchema, type SessionRecordView, type SessionStatus } from '@signvote/core';
 import { CliError, EXIT } from './exit';
 import { serverList } from './servers';
 import { addSessionFlags, createSessionOnServer, sessionConfigFromFlags, type SessionFlags } from './session-flags';
+import { voteShardsAtCreation } from './vote-split';
 
 const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 
@@ -84,7 +85,11 @@ export function addSessionCommands(program: Command): void {
     )
     .action(async (opts: SessionFlags & { server: string; listed?: boolean; json?: boolean }) => {
       const server = await firstServer(opts.server);
-      const created = await createSessionOnServer(server, sessionConfigFromFlags(opts), { model: opts.model, listed: opts.listed ?? false });
+      const config = sessionConfigFromFlags(opts);
+      const created = await createSessionOnServer(server, config, { model: opts.model, listed: opts.listed ?? false });
+      // stderr: with --json stdout stays one JSON object
+      const shardsNote = voteShardsAtCreation(parseSessionConfig(config));
+      if (shardsNote !== null) console.error(shardsNote);
       if (opts.json) console.log(JSON.stringify(created));
       else console.log(`session ${created.id}\ntoken   ${created.token}\njoin    ${created.url}\nadmin   ${created.admin}   (start it early: signvote session start ${created.id} --server ${server} --admin ${created.admin})`);
     });

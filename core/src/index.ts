@@ -45,7 +45,7 @@ export {
 export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointStore } from './session/checkpoint';
 export { createIdbCheckpointStore } from './session/checkpoint-idb';
 export { hashPair, hashParams, type ParamHash } from './session/hash';
-export { SessionEndedError, type SessionEvent, type TalliedRange, type VoteSplit } from './session/events';
+export { SessionEndedError, type Role, type SessionEvent, type TalliedRange, type VoteSplit } from './session/events';
 export * from './transport/signaling-protocol';
 export { createSignalingClient, SignalingError, type JoinedSession, type SignalingClient, type SignalingClientOptions } from './transport/signaling-client';
 export { createSignalingRecord } from './transport/signaling-record';

@@ -17,6 +17,9 @@ export interface RoundLine {
   readonly round: number;
   readonly term: number;
   readonly role: 'aggregator' | 'worker';
+  /** how the term splits the vote, and the range this peer tallies (docs/session.md "Vote shards") */
+  readonly split: { readonly k: number; readonly asked: number; readonly limit: 'members' | 'coordinates' | null };
+  readonly voteShard: { readonly index: number; readonly of: number; readonly start: number; readonly end: number } | null;
   readonly loss: number | null;
   readonly accuracy: number | null;
   readonly hash: string;

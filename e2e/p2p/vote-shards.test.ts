@@ -5,6 +5,7 @@ import {
   expectClean,
   finalHash,
   killAll,
+  runCli,
   startPeerProcess,
   startServer,
   type PeerProcess,
@@ -47,6 +48,14 @@ describe('vote shards across processes', () => {
     const victim = peers.find((p) => idOf(p) === members[2])!;
     const d = peers[0].events.find((e) => e.event === 'joined')!.d as number;
     const oldTerm = victim.rounds.at(-1)!.term;
+    // every row names the term's split and the range its peer tallies: member j, range j
+    for (const p of peers) {
+      const row = p.rounds.findLast((r) => r.term === term.term)!;
+      const j = members.indexOf(idOf(p));
+      expect(row.split, p.name).toEqual({ k: 4, asked: 4, limit: null });
+      expect(row.voteShard, p.name).toMatchObject({ index: j, of: 4 });
+      expect(row.role, p.name).toBe(j === 0 ? 'aggregator' : 'worker');
+    }
     // before the kill: no peer carries every ballot (the star's aggregator gets 3 x d/8 a round)
     const B = Math.ceil(d / 8);
     for (const p of peers) {
@@ -62,4 +71,16 @@ describe('vote shards across processes', () => {
     for (const p of survivors) expect(p.rounds.at(-1)!.term, p.name).toBeGreaterThan(oldTerm);
     console.log(`vote shards: d = ${d}, killed ${victim.name} (range 2), survivors finished ${rounds} rounds on ${finalHash(survivors[0])}`);
   }, 300_000);
+
+  it('start --vote-shards 8 with 2 peers: says at creation and per term that the vote runs in 2 shards, and why', async () => {
+    const run = await runCli(['start', '--port', '0', '--peers', '2', '--rounds', '4', '--eval-every', '0', '--vote-shards', '8', '--exit']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/note: --vote-shards 8 with 2 expected peers: a term has at most one vote shard per member/);
+    // peer 1's stderr: the term's split once, then its progress lines with the range it tallies
+    const splits = run.stderr.split('\n').filter((l) => / vote in \d+ shards?/.test(l));
+    expect(splits.length, run.stderr).toBeGreaterThanOrEqual(1);
+    for (const l of splits) expect(l).toMatch(/^term \d+: vote in 2 shards \(asked 8: at most one per member\); this peer tallies range [12] of 2, coordinates \[\d+, \d+\)$/);
+    expect(run.stderr).toMatch(/round 4\/4 term \d+ (aggregator|worker) · range [12]\/2 loss/);
+  }, 120_000);
 });
+
