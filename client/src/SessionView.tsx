@@ -10,7 +10,7 @@ import { rememberSession } from './known-sessions';
 import { ShareLink, useServerInfo } from './ShareLink';
 import { StartNow } from './StartNow';
 import { formatDuration, formatRate } from '@signvote/core';
-import { aggregatorRecentlyChanged, describeState, recentlyNotCounted, short, type SessionSnapshot } from './session-model';
+import { aggregatorRecentlyChanged, describeRole, describeSplit, describeState, recentlyNotCounted, short, type SessionSnapshot } from './session-model';
 import { useTraining } from './useTraining';
 import { WeightGrid } from './WeightGrid';
 
@@ -93,7 +93,20 @@ export function SessionView({ server, fallbacks, session, token, onLeave, config
             />
             <Fact label="Test accuracy" testId="accuracy" value={s.accuracy === null ? '—' : `${(100 * s.accuracy).toFixed(1)}%`} raw={s.accuracy ?? ''} />
             <Fact label="Train loss" testId="loss" value={s.loss === null ? '—' : s.loss.toFixed(3)} raw={s.loss ?? ''} />
-            <Fact label="My role" testId="role" value={s.role ?? '—'} raw={s.role ?? ''} />
+            <Fact
+              label="My role"
+              testId="role"
+              value={s.role === null ? '—' : describeRole(s.role, s.voteShard)}
+              raw={s.role ?? ''}
+              title={s.voteShard !== null && s.voteShard.of > 1 ? `this peer tallies coordinates [${s.voteShard.start}, ${s.voteShard.end}) of every ballot` : undefined}
+            />
+            <Fact
+              label="Vote shards"
+              testId="vote-shards"
+              value={describeSplit(s.split, s.d)}
+              raw={s.split?.k ?? ''}
+              title={s.split === null ? undefined : `asked ${s.split.asked}; a term has k = min(asked, members, ceil(d/8)) ranges, each tallied by one member`}
+            />
             <Fact label="Aggregator" testId="aggregator" value={short(s.aggregator)} raw={s.aggregator ?? ''} title={s.aggregator ?? undefined} />
             <Fact label="Term" testId="term" value={s.term < 0 ? '—' : String(s.term)} raw={s.term} />
             <Fact label="Backend" testId="backend" value={s.backend ?? '—'} raw={s.backend ?? ''} note={s.backendReason ?? undefined} />
@@ -228,12 +241,12 @@ function PeersTable({ s }: { s: SessionSnapshot }) {
       </thead>
       <tbody>
         {s.peers.map((p) => (
-          <tr key={p.id} data-testid="peer-row" data-peer={p.id} data-role={p.role} data-self={p.self} data-voted={p.voted ?? ''} data-latency={p.latencyMs ?? ''} data-agreement={p.agreement ?? ''} data-low-agreement={p.lowAgreement === true} className={[p.self ? 'self' : '', p.lowAgreement ? 'low-agreement' : ''].filter(Boolean).join(' ') || undefined}>
+          <tr key={p.id} data-testid="peer-row" data-peer={p.id} data-role={p.role} data-vote-shard={p.voteShard?.index ?? ''} data-self={p.self} data-voted={p.voted ?? ''} data-latency={p.latencyMs ?? ''} data-agreement={p.agreement ?? ''} data-low-agreement={p.lowAgreement === true} className={[p.self ? 'self' : '', p.lowAgreement ? 'low-agreement' : ''].filter(Boolean).join(' ') || undefined}>
             <td title={p.id}>
               {short(p.id)}
               {p.self ? ' (this tab)' : p.label ? ` (${p.label})` : ''}
             </td>
-            <td>{p.role}</td>
+            <td>{describeRole(p.role, p.voteShard)}</td>
             <td>{p.backend ?? '—'}</td>
             <td>{p.voted ?? '—'}</td>
             <td>{p.latencyMs === undefined ? '—' : `${Math.round(p.latencyMs)} ms`}</td>

@@ -117,7 +117,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
         // a term names its live peers; members this tab has not heard of yet are added
         members = [...members.filter((m) => e.peers.includes(m.id)), ...e.peers.filter((id) => !members.some((m) => m.id === id)).map((id) => ({ id }))];
         post({ type: 'peers', peers: members });
-        post({ type: 'term', term: e.term, aggregator: e.aggregator });
+        post({ type: 'term', term: e.term, aggregator: e.aggregator, peers: e.peers, split: e.split, voteShard: e.voteShard });
         return;
       case 'aggregator':
         aggregator = e.aggregator;
@@ -134,6 +134,8 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
           term: e.term,
           role: e.role,
           aggregator,
+          split: e.split,
+          voteShard: e.voteShard,
           loss: Number.isFinite(e.loss) ? e.loss : null,
           hash: e.hash,
           bytesUp: e.bytesUp,

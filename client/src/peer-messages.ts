@@ -3,7 +3,23 @@
  * events into these, so the UI depends on one small vocabulary it owns.
  */
 export type Backend = 'webgpu' | 'wasm' | 'node';
+/** the term's role: 'aggregator' is member 0, which keeps the term's duties (docs/session.md) */
 export type Role = 'aggregator' | 'worker';
+
+/** How a term splits the vote: k ranges in effect, `asked` the session's voteShards, what held k below it */
+export interface VoteSplit {
+  readonly k: number;
+  readonly asked: number;
+  readonly limit: 'members' | 'coordinates' | null;
+}
+
+/** The range a peer tallies in a term: vote shard `index` (0-based) of `of`, coordinates [start, end) */
+export interface TalliedRange {
+  readonly index: number;
+  readonly of: number;
+  readonly start: number;
+  readonly end: number;
+}
 
 export type PeerState =
   | 'idle'
@@ -39,6 +55,9 @@ export interface RoundInfo {
   readonly term: number;
   readonly role: Role;
   readonly aggregator: string | null;
+  /** how the round's term splits the vote, and the range this peer tallies in it (null: none) */
+  readonly split: VoteSplit;
+  readonly voteShard: TalliedRange | null;
   /** this peer's mean training loss in the round; null when it computed no ballot */
   readonly loss: number | null;
   readonly hash: string;
@@ -72,7 +91,18 @@ export type ViewMessage =
       readonly model: string;
     }
   | { readonly type: 'peers'; readonly peers: readonly PeerInfo[] }
-  | { readonly type: 'term'; readonly term: number; readonly aggregator: string | null }
+  /**
+   * a term (or its aggregator) this tab learned of; a new term also names its members in join
+   * order (member j < k tallies range j), how it splits the vote and the range this tab tallies
+   */
+  | {
+      readonly type: 'term';
+      readonly term: number;
+      readonly aggregator: string | null;
+      readonly peers?: readonly string[];
+      readonly split?: VoteSplit;
+      readonly voteShard?: TalliedRange | null;
+    }
   | ({ readonly type: 'round' } & RoundInfo)
   /** the test set evaluated on the parameters after `round`, reported when done (after later rounds) */
   | { readonly type: 'evaluation'; readonly round: number; readonly loss: number; readonly accuracy: number }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregatorRecentlyChanged, describeState, noticeMs, recentlyNotCounted, SessionModel } from './session-model';
+import { aggregatorRecentlyChanged, describeRole, describeSplit, describeState, noticeMs, recentlyNotCounted, SessionModel } from './session-model';
 import type { RoundInfo } from './peer-messages';
 
 const round = (r: number, over: Partial<RoundInfo> = {}): { type: 'round' } & RoundInfo => ({
@@ -8,6 +8,8 @@ const round = (r: number, over: Partial<RoundInfo> = {}): { type: 'round' } & Ro
   term: 1,
   role: 'worker',
   aggregator: 'a',
+  split: { k: 1, asked: 1, limit: null },
+  voteShard: null,
   loss: 2 - r / 10,
   hash: `h${r}`,
   bytesUp: 100,
@@ -224,4 +226,33 @@ describe('SessionModel', () => {
     expect(m.series.loss).toEqual([null, round(10).loss, round(11).loss]);
     expect(m.series.ms).toEqual([null, 30, 30]);
   });
+
+  it('with k > 1 vote shards names the range each member tallies, and k in effect against what was asked', () => {
+    const m = new SessionModel();
+    m.apply({ type: 'ready', peerId: 'c', backend: 'wasm', d: 40, rounds: 5, expectedPeers: 5, algorithm: 'x', model: 'mlp' });
+    m.apply({ type: 'peers', peers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }, { id: 'd' }, { id: 'e' }] });
+    const split = { k: 3, asked: 8, limit: 'coordinates' } as const;
+    const mine = { index: 2, of: 3, start: 24, end: 40 };
+    m.apply({ type: 'term', term: 4, aggregator: 'a', peers: ['a', 'b', 'c', 'd', 'e'], split, voteShard: mine });
+    m.apply({ type: 'term', term: 4, aggregator: 'a' }); // the aggregator event of the same term keeps the split
+    m.apply(round(0, { term: 4, split, voteShard: mine }));
+    let s = m.getSnapshot();
+    expect(s.split).toEqual(split);
+    expect(s.voteShard).toEqual(mine);
+    const ranges = Object.fromEntries(s.peers.map((p) => [p.id, p.voteShard ?? null]));
+    expect(ranges).toEqual({ a: { index: 0, of: 3 }, b: { index: 1, of: 3 }, c: { index: 2, of: 3 }, d: null, e: null });
+    const roles = Object.fromEntries(s.peers.map((p) => [p.id, describeRole(p.role, p.voteShard)]));
+    expect(roles).toEqual({ a: 'aggregator · tallies range 1/3', b: 'worker · tallies range 2/3', c: 'worker · tallies range 3/3', d: 'worker', e: 'worker' });
+    expect(describeSplit(s.split, s.d)).toBe('3 (asked 8: at most one per 8 coordinates, d = 40)');
+    // a new term without 'c' and 'a': two members, one range each; this tab now tallies none
+    m.apply({ type: 'term', term: 5, aggregator: 'b', peers: ['b', 'd'], split: { k: 2, asked: 8, limit: 'members' }, voteShard: null });
+    s = m.getSnapshot();
+    expect(s.voteShard).toBeNull();
+    expect(Object.fromEntries(s.peers.map((p) => [p.id, p.voteShard ?? null]))).toEqual({ a: null, b: { index: 0, of: 2 }, c: null, d: { index: 1, of: 2 }, e: null });
+    expect(describeSplit(s.split, s.d)).toBe('2 (asked 8: at most one per member)');
+    // the star: no range named anywhere
+    expect(describeRole('aggregator', { index: 0, of: 1 })).toBe('aggregator');
+    expect(describeSplit({ k: 1, asked: 1, limit: null }, 40)).toBe('1');
+  });
 });
+

@@ -1,5 +1,5 @@
 import { createProgressMeter, lowAgreement, type ProgressMeter } from '@signvote/core';
-import type { Backend, PeerInfo, PeerState, Role, ViewMessage } from './peer-messages';
+import type { Backend, PeerInfo, PeerState, Role, TalliedRange, ViewMessage, VoteSplit } from './peer-messages';
 
 /**
  * Everything the session view shows, folded from the worker's messages. It lives outside React
@@ -29,6 +29,8 @@ export interface WeightsFrame {
 export type PeerRow = PeerInfo & {
   readonly role: Role;
   readonly self: boolean;
+  /** with k > 1 vote shards: the range it tallies (member j of the term, j < k, tallies range j) */
+  readonly voteShard?: { readonly index: number; readonly of: number };
   /** its vote agreement is far below the rest (lowAgreement in core/src/optim/agreement.ts) */
   readonly lowAgreement?: true;
 };
@@ -52,6 +54,11 @@ export interface SessionSnapshot {
   readonly term: number;
   readonly aggregator: string | null;
   readonly role: Role | null;
+  /** the current term's members in join order (empty until a term names them) */
+  readonly termPeers: readonly string[];
+  /** how the current term splits the vote (null until known), and the range this tab tallies in it */
+  readonly split: VoteSplit | null;
+  readonly voteShard: TalliedRange | null;
   /** last applied round (0-based), -1 before the first */
   readonly round: number;
   readonly hash: string | null;
@@ -88,6 +95,9 @@ const initial: SessionSnapshot = {
   term: -1,
   aggregator: null,
   role: null,
+  termPeers: [],
+  split: null,
+  voteShard: null,
   round: -1,
   hash: null,
   loss: null,
@@ -164,7 +174,7 @@ export class SessionModel {
         this.set({});
         break;
       case 'term':
-        this.set(this.withTerm({ term: msg.term, aggregator: msg.aggregator }));
+        this.set(this.withTerm(msg));
         break;
       case 'ballot':
         this.selfLatency = msg.latencyMs;
@@ -255,7 +265,7 @@ export class SessionModel {
       ...(missed ? { notCounted: { round: msg.round, at: now } } : {}),
       ...(latest
         ? {
-            ...this.withTerm({ term: msg.term, aggregator: msg.aggregator }),
+            ...this.withTerm({ term: msg.term, aggregator: msg.aggregator, split: msg.split, voteShard: msg.voteShard }),
             round: msg.round,
             role: msg.role,
             hash: msg.hash,
@@ -310,13 +320,24 @@ export class SessionModel {
     return { ...(voted !== undefined ? { voted } : {}), ...(latencyMs !== undefined ? { latencyMs } : {}), ...(agreement !== undefined ? { agreement } : {}) };
   }
 
-  /** term bookkeeping shared by every message that names the aggregator */
-  private withTerm(next: { term: number; aggregator: string | null }): Partial<SessionSnapshot> {
+  /** term bookkeeping shared by every message that names the aggregator (and the split, when it does) */
+  private withTerm(next: {
+    term: number;
+    aggregator: string | null;
+    peers?: readonly string[];
+    split?: VoteSplit;
+    voteShard?: TalliedRange | null;
+  }): Partial<SessionSnapshot> {
     const s = this.snap;
     if (next.term < s.term) return {};
     const changed = s.aggregator !== null && next.aggregator !== null && next.aggregator !== s.aggregator;
+    // a new term's members and split replace the old; a message of the same term that omits them keeps them
+    const fresh = next.term > s.term;
     return {
       term: next.term,
+      termPeers: next.peers ?? (fresh ? [] : s.termPeers),
+      split: next.split ?? (fresh ? null : s.split),
+      voteShard: next.voteShard !== undefined ? next.voteShard : fresh ? null : s.voteShard,
       aggregator: next.aggregator ?? s.aggregator,
       role: next.aggregator !== null && s.peerId !== null ? (next.aggregator === s.peerId ? 'aggregator' : 'worker') : s.role,
       ...(changed ? { aggregatorChangedAt: Math.max(s.round, 0), aggregatorChangedTime: this.now(), previousAggregator: s.aggregator } : {}),
@@ -333,7 +354,7 @@ export class SessionModel {
   private rows(s: SessionSnapshot): PeerRow[] {
     const rows = new Map<string, PeerRow>();
     for (const p of this.others) {
-      rows.set(p.id, { ...p, ...this.statsOf(p.id, false), role: p.id === s.aggregator ? 'aggregator' : 'worker', self: p.id === s.peerId });
+      rows.set(p.id, { ...p, ...this.statsOf(p.id, false), role: p.id === s.aggregator ? 'aggregator' : 'worker', self: p.id === s.peerId, ...rangeOf(s, p.id) });
     }
     if (s.peerId !== null) {
       const known = rows.get(s.peerId);
@@ -345,6 +366,7 @@ export class SessionModel {
         ...this.statsOf(s.peerId, true),
         role: s.peerId === s.aggregator ? 'aggregator' : 'worker',
         self: true,
+        ...rangeOf(s, s.peerId),
       });
     }
     const scores: Record<string, number> = {};
@@ -352,6 +374,32 @@ export class SessionModel {
     for (const id of lowAgreement(scores)) rows.set(id, { ...rows.get(id)!, lowAgreement: true });
     return [...rows.values()];
   }
+}
+
+/** `{ voteShard }` of a peer that tallies a range of a split vote (k > 1), else nothing. */
+function rangeOf(s: SessionSnapshot, id: string): { voteShard?: { index: number; of: number } } {
+  const k = s.split?.k ?? 1;
+  if (k <= 1) return {};
+  // this tab's own range as its session reported it; the others' by their place in the term
+  if (id === s.peerId && s.voteShard !== null) return { voteShard: { index: s.voteShard.index, of: s.voteShard.of } };
+  const index = s.termPeers.indexOf(id);
+  return index >= 0 && index < k ? { voteShard: { index, of: k } } : {};
+}
+
+/**
+ * A role as the page says it: `worker`, or with k > 1 vote shards `worker · tallies range 3/4`
+ * (ranges counted from 1 on the page; the protocol's index counts from 0).
+ */
+export function describeRole(role: Role, voteShard: { readonly index: number; readonly of: number } | undefined | null): string {
+  return voteShard && voteShard.of > 1 ? `${role} · tallies range ${voteShard.index + 1}/${voteShard.of}` : role;
+}
+
+/** The vote shards in effect vs asked, e.g. `4 (asked 8: at most one per member)`; `—` until known. */
+export function describeSplit(split: VoteSplit | null, d: number | null): string {
+  if (split === null) return '—';
+  if (split.k >= split.asked) return String(split.k);
+  const why = split.limit === 'members' ? 'at most one per member' : `at most one per 8 coordinates${d === null ? '' : `, d = ${d}`}`;
+  return `${split.k} (asked ${split.asked}: ${why})`;
 }
 
 /**
