@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { algorithmNames, type AlgorithmName, type AlgorithmConfig, type Partition } from '../config';
 import { createModel, modelNames, type Model, type ModelName } from '../models';
 import { networkSchema, type NetworkSpec } from '../models/network';
+import { effectiveVoteShards } from '../optim/vote-shards';
 import { sha256Hex } from '../runtime/model-file';
 import { runModelSimulation, type ModelSimulationResult } from '../sim/model';
 import { runSimulation, type SimulationResult } from '../sim/synthetic';
@@ -134,6 +135,11 @@ export async function main(argv: readonly string[]): Promise<void> {
   const progress = (line: string): void => {
     if (!o.quiet) process.stderr.write(`${line}\n`);
   };
+  /** a session of `peers` members never runs more vote shards than it has members or bytes of packed signs: say so */
+  const noteVoteShards = (d: number): void => {
+    const k = effectiveVoteShards(o.voteShards, o.peers, d);
+    if (k < o.voteShards) progress(`vote in ${k} shards (asked ${o.voteShards}: at most one per ${k === o.peers ? 'member' : `8 coordinates, d = ${d}`})`);
+  };
   const names: readonly AlgorithmName[] = o.algo === 'all' ? algorithmNames : [o.algo];
   const results: (SimulationResult | ModelSimulationResult)[] = [];
   if (model !== undefined) {
@@ -142,6 +148,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     const oracle = await createNodeOracle(chosen.model, o.backend);
     const partition: Partition = o.dirichlet !== undefined ? { kind: 'dirichlet', alpha: o.dirichlet } : { kind: 'iid' };
     progress(`${chosen.model.name} (d = ${oracle.d}) on ${data.train.name} (${data.train.count} train / ${data.test.count} test), ${oracle.backend} backend`);
+    noteVoteShards(oracle.d);
     try {
       for (const name of names) {
         results.push(await runModelSimulation({
@@ -169,6 +176,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       await oracle.dispose();
     }
   } else {
+    noteVoteShards(o.d);
     for (const name of names) {
       results.push(await runSimulation({
         algorithm: algorithm(name),
