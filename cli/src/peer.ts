@@ -24,6 +24,9 @@ import { describeVoteSplit, roleLabel } from './vote-split';
 
 /** `signvote peer`: one headless Node peer, until the session's last round (docs/cli.md). */
 
+/** how long a finished peer waits for its last messages to be taken by the data channels */
+const FLUSH_MS = 5000;
+
 function formatBytes(n: number): string {
   return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)}MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)}KiB` : `${n}B`;
 }
@@ -326,7 +329,12 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
     if (flags.json) event({ event: 'exported', path, bytes: bytes.length, hash: peer.session.state().hash, accuracy: lastAccuracy ?? null });
     else note(`exported the trained model to ${path} (${formatBytes(bytes.length)}${lastAccuracy === undefined ? '' : `, test accuracy ${(100 * lastAccuracy).toFixed(1)}% on this peer's held-out data`})`);
   }
-  // the aggregator's last verdict must leave before its channels close
+  // what this peer sent last (the aggregator's last verdict, a range aggregator's part of it)
+  // must leave before its channels close: a member still waiting for it would otherwise take
+  // the end from the stored snapshot. First every send is taken by the data channels (bounded:
+  // a member that stopped reading must not keep a finished peer), then a moment for the
+  // channels' own buffers to empty
+  await peer.session.flushed(FLUSH_MS);
   await new Promise((r) => setTimeout(r, 200));
   // and its upload of the final parameters must arrive (80 MB at d = 10M), within reason
   await Promise.race([peer.settled(), new Promise((r) => setTimeout(r, 60_000).unref())]);

@@ -96,6 +96,11 @@ export class AggregatorRole {
   private disposed = false;
   /** k > 1 vote shards: the tally of range 0 (null: k = 1, this role tallies whole ballots) */
   private readonly tally: ShardTally | null;
+  /**
+   * k > 1: members whose status says they applied the last round while this peer still waits for
+   * one of its parts; checked once this peer has applied it too
+   */
+  private readonly aheadAtEnd = new Map<PeerId, StatusMessage>();
 
   constructor(private readonly ctx: PeerContext) {
     this.recordRead = ctx.record === null;
@@ -162,6 +167,13 @@ export class AggregatorRole {
     this.statuses.set(from, { round: msg.round, hash: msg.hash, oldest: msg.oldest });
     // a session record alone says whether the session runs; without one, any member may
     if (msg.started === true && this.ctx.record === null) view.started = true;
+    if (this.tally !== null && this.stage === 'running' && msg.round === replica.round + 1 && msg.round >= this.ctx.config.rounds) {
+      // k > 1: the member got every part of the last round before this peer did (each part
+      // comes from its own range's aggregator). It is ahead, not astray: a snapshot of this
+      // peer's older state would only take it back, and the end from the record after that
+      this.aheadAtEnd.set(from, msg);
+      return;
+    }
     // the member holds this state: it is safe to report it
     if (this.stage === 'running' || this.stage === 'done') this.ctx.record?.replicated({ round: msg.round, hash: msg.hash });
     if (this.stage === 'gather') this.reconcileIfAllReported();
@@ -423,6 +435,11 @@ export class AggregatorRole {
       this.reportLastRound();
     } else {
       this.openVoting(replica.round, false);
+    }
+    // the members that applied the last round first: now this peer can tell whether they agree
+    for (const [p, msg] of [...this.aheadAtEnd]) {
+      this.aheadAtEnd.delete(p);
+      this.onStatus(p, msg);
     }
   }
 

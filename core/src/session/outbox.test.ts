@@ -73,3 +73,28 @@ describe('outbox: snapshots', () => {
     expect(replica.x[0]).toBe(asked.x[0] + 2);
   }, 30_000);
 });
+
+describe('outbox: flushed', () => {
+  it('resolves once the transport took every message, a streaming snapshot and what waits behind it included', async () => {
+    // the hub settles a send when it delivers it: here 30 ms later
+    const hub = createMemoryHub({ delayMs: 30 });
+    const [a, b] = [hub.join(), hub.join()];
+    const received: Message['type'][] = [];
+    b.subscribe({ message: (_from, bytes) => void received.push(decodeMessage(bytes, { maxBytes: 4 * d + 128 * 1024 }).type) });
+    const replica = new Replica(Float32Array.from({ length: d }, (_, i) => Math.cos(i)), plusOne, 4);
+    const view = { term: 1, peers: [a.self, b.self], aggregator: a.self, started: true } as Omit<SessionView, 'plan'> as SessionView;
+    const outbox = createOutbox({ transport: a, session: 's', view, replica, report: counters, fail: (where, e) => { throw new Error(`${where}: ${String(e)}`); }, isStopped: () => false });
+
+    await outbox.flushed();
+    outbox.send(b.self, { type: 'status', round: 0, hash: replica.hash, oldest: 0, started: true });
+    await outbox.flushed();
+    expect(received).toEqual(['status']);
+
+    outbox.sendSnapshot(b.self);
+    outbox.send(b.self, { type: 'open', round: 0, hash: replica.hash });
+    await outbox.flushed();
+    // every piece (more than the window of 64 handed over at a time), then the message behind them
+    expect(received.length).toBe(1 + Math.ceil((2 * d) / 16_384) + 1);
+    expect(received.at(-1)).toBe('open');
+  }, 30_000);
+});

@@ -25,6 +25,11 @@ export interface Outbox {
   sendSnapshot(to: PeerId): void;
   /** a new term: snapshots may be sent again */
   newTerm(): void;
+  /**
+   * Resolves once the transport has taken every message handed to it so far (each send settled,
+   * sent or failed) and no snapshot is streaming: what a peer about to leave waits for.
+   */
+  flushed(): Promise<void>;
 }
 
 export interface OutboxOptions {
@@ -59,6 +64,16 @@ export function createOutbox(o: OutboxOptions): Outbox {
    * the state held as it was when asked for), in the order it was sent
    */
   const lanes = new Map<PeerId, LaneItem[]>();
+  /** sends the transport has not settled yet, and snapshots streaming: what `flushed` waits for */
+  const pending = new Set<Promise<void>>();
+  const track = (work: Promise<void>): Promise<void> => {
+    const settled: Promise<void> = work.then(
+      () => void pending.delete(settled),
+      () => void pending.delete(settled),
+    );
+    pending.add(settled);
+    return work;
+  };
 
   const encode = (body: Outgoing): Uint8Array | null => {
     // the protocol's key order: v, session, type, term, then the body's fields
@@ -72,7 +87,7 @@ export function createOutbox(o: OutboxOptions): Outbox {
     }
   };
   // a peer that left mid-send is the membership's business, not an error of this round
-  const toTransport = (to: PeerId, bytes: Uint8Array): void => void transport.send(to, bytes).catch(() => {});
+  const toTransport = (to: PeerId, bytes: Uint8Array): void => void track(transport.send(to, bytes)).catch(() => {});
   const sendBytes = (to: PeerId, bytes: Uint8Array): void => {
     report.sent(bytes.byteLength);
     const lane = lanes.get(to);
@@ -90,7 +105,7 @@ export function createOutbox(o: OutboxOptions): Outbox {
       const bytes = encode({ type: 'snapshot', ...piece });
       if (bytes === null) return;
       report.sent(bytes.byteLength);
-      const sending: Promise<void> = transport.send(to, bytes).then(
+      const sending: Promise<void> = track(transport.send(to, bytes)).then(
         () => void inFlight.delete(sending),
         () => {
           inFlight.delete(sending);
@@ -145,10 +160,13 @@ export function createOutbox(o: OutboxOptions): Outbox {
       if (lane !== undefined) return void lane.push(item);
       const fresh = [item];
       lanes.set(to, fresh);
-      void drain(to, fresh);
+      void track(drain(to, fresh));
     },
     newTerm() {
       snapshotSentTo.clear();
+    },
+    async flushed() {
+      while (pending.size > 0) await Promise.all([...pending]);
     },
   };
 }

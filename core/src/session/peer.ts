@@ -90,6 +90,13 @@ export interface SessionPeer {
   stats(): SessionStats;
   /** resolves at the last round (with a record: once it agrees); rejects with a SessionEndedError on `gave-up` */
   readonly finished: Promise<{ round: number; hash: string }>;
+  /**
+   * Resolves true once the transport has taken every message this peer sent (its part of the
+   * last verdict, its last verdict, a snapshot it streams), false after `timeoutMs` (on the
+   * peer's clock) if it has not. A peer that leaves when it finished waits for this first, so
+   * no member waiting for one of its messages has to take the end from a snapshot.
+   */
+  flushed(timeoutMs: number): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -421,6 +428,14 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     }),
     stats: () => report.stats(),
     finished: report.finished,
+    flushed: (timeoutMs) =>
+      new Promise<boolean>((resolve) => {
+        const timer = clock.setTimeout(() => resolve(false), timeoutMs);
+        void outbox.flushed().then(() => {
+          clock.clearTimeout(timer);
+          resolve(true);
+        });
+      }),
     async stop() {
       if (stopped) return;
       stopped = true;

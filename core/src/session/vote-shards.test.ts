@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AlgorithmName } from '../config';
+import { decodeMessage } from '../protocol/messages';
 import { createSim, type SimPeer } from '../sim/testing';
 
 /**
@@ -53,6 +54,38 @@ describe('vote shards', () => {
     expect(sharded.hash).toBe(star.hash);
     for (const p of sharded.peers) expect(p.events.some((e) => e.type === 'finished' && e.hash === star.hash)).toBe(true);
     expect(sharded.peers[0].events.some((e) => e.type === 'committed' && e.round === 15)).toBe(true);
+  });
+
+  it('the last round: a worker that has every part before the term\'s aggregator does is ahead, not astray: nobody resyncs at the end', async () => {
+    const rounds = 10;
+    // the term's aggregator (p1) gets range 3's part of the last round late, so the others apply
+    // it and confirm the end (status) while p1 still waits for that part. The deadline is a
+    // minute: the end must be reported on those confirmations, not a deadline after the last round
+    const lastApplied: number[] = [];
+    const sim = createSim({
+      n: 4, d: 99, record: true, config: { rounds, seed: 5, voteShards: 4, deadlineMs: 60_000 },
+      hub: {
+        delayMs: ({ from, to, bytes }) => {
+          if (to !== 'p1' || from !== 'p4') return 0;
+          const msg = decodeMessage(bytes);
+          return msg.type === 'verdict' && msg.slice === 3 && msg.round === rounds - 1 ? 300 : 0;
+        },
+      },
+      onEvent: (i, e) => {
+        if (e.type === 'round' && e.round === rounds - 1) lastApplied.push(i);
+      },
+    });
+    const results = await Promise.all(sim.peers.map((p) => p.peer.finished));
+    await sim.stop();
+    // the case under test: the aggregator applied the last round after every worker
+    expect(lastApplied.at(-1)).toBe(0);
+    expect(new Set(results.map((r) => r.hash)).size).toBe(1);
+    for (const p of sim.peers) {
+      expect(p.applied, p.peer.self).toEqual(Array.from({ length: rounds }, (_, i) => i));
+      expect(p.events.filter((e) => e.type === 'resync'), p.peer.self).toEqual([]);
+      expect(p.events.filter((e) => e.type === 'error'), p.peer.self).toEqual([]);
+    }
+    expect(sim.peers[0].events.some((e) => e.type === 'committed' && e.round === rounds)).toBe(true);
   });
 
   it('with k = n each peer sends and receives about 2 (n-1)/n x d/8 a round, the star aggregator (n-1) d/8', async () => {
