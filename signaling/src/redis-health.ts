@@ -65,6 +65,12 @@ export class RedisHealth {
       }
       this.down.add(conn);
       if (this.state === 'unreachable') return;
+      // a socket that breaks mid-write (EPIPE, ECONNRESET) says little; whether Redis is there is
+      // what the next try to connect finds out
+      if (conn.status !== 'connecting') {
+        this.state = 'dropped';
+        return;
+      }
       this.state = 'unreachable';
       const reason = (err as { code?: unknown }).code ?? err.message;
       this.log.warn(`redis at ${this.url} unreachable: ${String(reason)}; retrying`);
@@ -75,4 +81,26 @@ export class RedisHealth {
   stop(): void {
     this.stopped = true;
   }
+}
+
+type Command = (...args: unknown[]) => Promise<unknown>;
+
+/**
+ * Handles the promise of every call of `commands` on `conn`, for callers that drop them (the
+ * socket.io adapter): an unhandled rejection ends a Node process. A connection error is left to
+ * RedisHealth's one line; any other is logged. Returns `conn`.
+ */
+export function handleRejections(conn: Redis, commands: readonly string[], log: Logger | undefined): Redis {
+  const methods = conn as unknown as Record<string, Command>;
+  for (const name of commands) {
+    const original = methods[name].bind(conn);
+    methods[name] = (...args: unknown[]) => {
+      const pending = original(...args);
+      pending.catch((err: unknown) => {
+        if (!isConnectionError(err)) log?.warn({ err }, `redis ${name} failed`);
+      });
+      return pending;
+    };
+  }
+  return conn;
 }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { RecordError, RecordLedger, describeIssues, parseSessionConfig } from '@signvote/core';
 import type { LedgerState, SessionConfig, SessionRecordView } from '@signvote/core';
 import type { ModelStoreLimits } from './model-files';
-import { RedisHealth } from './redis-health';
+import { handleRejections, RedisHealth } from './redis-health';
 import { RedisModelFiles } from './redis-model-files';
 import { storedSessionSchema, type StoredSession } from './redis-schema';
 import { RegistryError, SessionRegistry, type RegistryLimits, type Seat, type SignalingSession } from './sessions';
@@ -103,9 +103,17 @@ export class RedisStore implements SessionStore {
     return store;
   }
 
-  /** the connection the socket.io adapter publishes on */
-  get client(): Redis {
-    return this.redis;
+  /**
+   * The connections of the socket.io adapter (it publishes on `pub`, subscribes on `sub`). It never
+   * handles the promises of its commands; while Redis is out of reach each would be an unhandled
+   * rejection, which ends a Node process: here they are handled (redis-health.ts).
+   */
+  adapterClients(): { pub: Redis; sub: Redis } {
+    const log = this.options.log;
+    return {
+      pub: handleRejections(this.connection(), ['publish'], log),
+      sub: handleRejections(this.connection(), ['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe'], log),
+    };
   }
 
   /** a new connection (connected on first use), watched and closed with the store: the adapter subscribes on one */
@@ -389,7 +397,8 @@ export class RedisStore implements SessionStore {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.health?.stop();
     try {
-      if (handOver) await this.redis.del(this.key('server', this.serverId));
+      // best effort: when Redis is out of reach (or refuses), the heartbeat expires by itself
+      if (handOver && this.reachable) await this.redis.del(this.key('server', this.serverId)).catch(() => undefined);
       await this.txQueue;
     } finally {
       this.redis.disconnect();

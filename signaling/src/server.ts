@@ -132,6 +132,11 @@ export interface SignalingServer {
   close(): Promise<void>;
 }
 
+function redisAdapter(store: RedisStore, prefix: string) {
+  const { pub, sub } = store.adapterClients();
+  return createAdapter(pub, sub, { key: `${prefix}socket.io` });
+}
+
 const DATASET_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
 
@@ -277,7 +282,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     // each busy loading its engine): 25 s between pings, 60 s to answer.
     pingInterval: 25_000,
     pingTimeout: limits.pingTimeoutMs,
-    ...(store instanceof RedisStore ? { adapter: createAdapter(store.client, store.connection(), { key: `${options.redisPrefix ?? 'signvote:'}socket.io` }) } : {}),
+    ...(store instanceof RedisStore ? { adapter: redisAdapter(store, options.redisPrefix ?? 'signvote:') } : {}),
   });
 
   const publishMembership = (sessionId: string, membership: MembershipEpoch, except?: Socket): void => {
