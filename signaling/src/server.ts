@@ -8,6 +8,7 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
 import type { Socket } from 'socket.io';
 import { type Dataset, type MembershipEpoch, parseSessionConfig, SIGNALING_EVENTS, type SessionConfig, type SessionRecordView } from '@signvote/core';
+import { sendClientNotBuilt } from './client-dist';
 import { createDatasetFiles } from './dataset-files';
 import { loadDatasetSplit } from './datasets';
 import { createDirectory } from './directory';
@@ -78,7 +79,7 @@ export interface SignalingServerOptions {
   port?: number;
   /** 127.0.0.1 by default; 0.0.0.0 to accept phones and other machines on the LAN */
   host?: string;
-  /** the built client, served at / */
+  /** the built client, served at /; without it `/` says how to build it */
   staticDir?: string;
   /**
    * resolves a dataset name to its data, or undefined when there is no such dataset; default:
@@ -250,8 +251,10 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       res.end(method === 'HEAD' ? undefined : options.tls.cert);
       return;
     }
-    if ((method === 'GET' || method === 'HEAD') && serveClient) {
-      if (await serveClient(req, res)) return;
+    if (method === 'GET' || method === 'HEAD') {
+      if (serveClient && (await serveClient(req, res))) return;
+      // a person opened the page (or a join link) of a server whose client was never built
+      if (!serveClient && (url.pathname === '/' || url.pathname === '/index.html')) return sendClientNotBuilt(res, method);
     }
     throw new HttpError(404, `no route for ${method} ${url.pathname}`);
   };
