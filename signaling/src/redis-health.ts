@@ -26,6 +26,18 @@ export function isConnectionError(err: unknown): boolean {
 /** what a request that needed Redis while it was out of reach is answered (HTTP 503, a socket refusal) */
 export const STORE_UNREACHABLE = 'the session store (Redis) is unreachable; try again shortly';
 
+/** `redis://user:secret@host` -> `redis://user:***@host`: log lines are no place for a password */
+export function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password === '') return url;
+    parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
 export class RedisHealth {
   /** connections that closed and are not ready again */
   private readonly down = new Set<Redis>();
@@ -33,11 +45,12 @@ export class RedisHealth {
   private state: 'up' | 'dropped' | 'unreachable' = 'up';
   private stopped = false;
 
-  constructor(
-    /** the URL as the user gave it, for the lines */
-    private readonly url: string,
-    private readonly log: Logger,
-  ) {}
+  /** the URL for the lines, without its password */
+  private readonly url: string;
+
+  constructor(url: string, private readonly log: Logger) {
+    this.url = withoutPassword(url);
+  }
 
   /** false from the first failed reconnection until every connection is ready again */
   get reachable(): boolean {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { RecordError, RecordLedger, describeIssues, parseSessionConfig } from '@signvote/core';
 import type { LedgerState, SessionConfig, SessionRecordView } from '@signvote/core';
 import type { ModelStoreLimits } from './model-files';
-import { handleRejections, RedisHealth } from './redis-health';
+import { handleRejections, RedisHealth, withoutPassword } from './redis-health';
 import { RedisModelFiles } from './redis-model-files';
 import { storedSessionSchema, type StoredSession } from './redis-schema';
 import { RegistryError, SessionRegistry, type RegistryLimits, type Seat, type SignalingSession } from './sessions';
@@ -93,7 +93,7 @@ export class RedisStore implements SessionStore {
     } catch (err) {
       store.redis.disconnect();
       store.tx.disconnect();
-      throw new Error(`cannot reach Redis at ${options.url}: ${(store.lastError ?? (err as Error)).message}`);
+      throw new Error(`cannot reach Redis at ${withoutPassword(options.url)}: ${(store.lastError ?? (err as Error)).message}`);
     }
     // only now: a Redis that is not there at start is the error thrown above, not a log line
     for (const c of [store.redis, store.tx]) store.health?.watch(c);
