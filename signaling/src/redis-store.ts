@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { RecordError, RecordLedger, describeIssues, parseSessionConfig } from '@signvote/core';
 import type { LedgerState, SessionConfig, SessionRecordView } from '@signvote/core';
 import type { ModelStoreLimits } from './model-files';
-import { handleRejections, RedisHealth, withoutPassword } from './redis-health';
+import { RedisHealth, withoutPassword } from './redis-health';
 import { RedisModelFiles } from './redis-model-files';
 import { storedSessionSchema, type StoredSession } from './redis-schema';
 import { RegistryError, SessionRegistry, type RegistryLimits, type Seat, type SignalingSession } from './sessions';
@@ -103,20 +103,7 @@ export class RedisStore implements SessionStore {
     return store;
   }
 
-  /**
-   * The connections of the socket.io adapter (it publishes on `pub`, subscribes on `sub`). It never
-   * handles the promises of its commands; while Redis is out of reach each would be an unhandled
-   * rejection, which ends a Node process: here they are handled (redis-health.ts).
-   */
-  adapterClients(): { pub: Redis; sub: Redis } {
-    const log = this.options.log;
-    return {
-      pub: handleRejections(this.connection(), ['publish'], log),
-      sub: handleRejections(this.connection(), ['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe'], log),
-    };
-  }
-
-  /** a new connection (connected on first use), watched and closed with the store: the adapter subscribes on one */
+  /** a new connection (connected on first use), watched and closed with the store: the socket.io adapter's, the model files' */
   connection(): Redis {
     const conn = this.redis.duplicate();
     conn.on('error', () => undefined);

@@ -18,7 +18,7 @@ import { defaultModelStoreLimits, MemoryModelFiles, type ModelStoreLimits, type 
 import { createModelRoutes } from './models';
 import type { RateLimit } from './rate-limit';
 import { handleRecordRoute } from './record-routes';
-import { isConnectionError, STORE_UNREACHABLE } from './redis-health';
+import { handleRejections, isConnectionError, STORE_UNREACHABLE } from './redis-health';
 import { RedisStore } from './redis-store';
 import { RegistryError } from './sessions';
 import { clientCacheControl, staticFiles } from './static-files';
@@ -133,8 +133,14 @@ export interface SignalingServer {
   close(): Promise<void>;
 }
 
-function redisAdapter(store: RedisStore, prefix: string) {
-  const { pub, sub } = store.adapterClients();
+/**
+ * socket.io's Redis adapter, on connections of its own. It never handles the promises of its
+ * commands; while Redis is out of reach each would be an unhandled rejection, which ends a Node
+ * process: here they are handled (redis-health.ts).
+ */
+function redisAdapter(store: RedisStore, prefix: string, log: Logger) {
+  const pub = handleRejections(store.connection(), ['publish'], log);
+  const sub = handleRejections(store.connection(), ['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe'], log);
   return createAdapter(pub, sub, { key: `${prefix}socket.io` });
 }
 
@@ -285,7 +291,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     // each busy loading its engine): 25 s between pings, 60 s to answer.
     pingInterval: 25_000,
     pingTimeout: limits.pingTimeoutMs,
-    ...(store instanceof RedisStore ? { adapter: redisAdapter(store, options.redisPrefix ?? 'signvote:') } : {}),
+    ...(store instanceof RedisStore ? { adapter: redisAdapter(store, options.redisPrefix ?? 'signvote:', log) } : {}),
   });
 
   const publishMembership = (sessionId: string, membership: MembershipEpoch, except?: Socket): void => {
