@@ -111,7 +111,7 @@ addSessionFlags(
   const config = parseSessionConfig(sessionConfigFromFlags({ peers: Math.max(opts.local, 1) > 1 ? opts.local : 3, rounds: 100, evalEvery: 5, ...stripUndefined(sessionOpts) }));
   const { server, tls, lines } = await startServer(opts, false);
   const model = opts.model === undefined ? undefined : resolveModelFlag(opts.model);
-  if (config.modelFile && model?.kind === 'file') server.storeModel(model.bytes, model.name);
+  if (config.modelFile && model?.kind === 'file') await server.storeModel(model.bytes, model.name);
   const created = await server.createSession(config, { listed: listed ?? false });
   // this machine's tabs open the loopback link: localhost is a secure context, a LAN address is not
   const localLink = `${server.url}/${new URL(created.url).search}`;

@@ -36,7 +36,7 @@ export function addServerFlags(cmd: Command): Command {
  * that tell a person where to reach it.
  */
 export async function startServer(opts: ServerFlags, logger: Logger | false) {
-  const { createSignalingServer, builtClientDir, tlsFromFlags } = await import('@signvote/signaling');
+  const { createSignalingServer, builtClientDir, tlsFromFlags, BUILD_CLIENT } = await import('@signvote/signaling');
   const clientDist = builtClientDir();
   let tls;
   try {
@@ -52,7 +52,7 @@ export async function startServer(opts: ServerFlags, logger: Logger | false) {
     if (opts.redis !== undefined && /cannot reach Redis/.test((err as Error).message)) throw new CliError((err as Error).message, EXIT.unreachable);
     throw err;
   }
-  const lines = [`signaling server on ${server.url}${clientDist ? '' : ' (client not built: npm run build -w @signvote/client)'}`];
+  const lines = [`signaling server on ${server.url}${clientDist ? '' : ` (client not built: ${BUILD_CLIENT})`}`];
   if (server.shareUrl !== server.url) lines.push(`other computers and phones: ${server.shareUrl}`);
   else if (opts.host === '0.0.0.0' || opts.host === '::') lines.push('no LAN address found: other machines need --public-url');
   if (opts.redis !== undefined) lines.push(`sessions in Redis ${opts.redis} (prefix ${opts.redisPrefix ?? 'signvote:'}), shared with every server started with it`);

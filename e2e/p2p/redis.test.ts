@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServer } from '@signvote/signaling';
-import { checkContinuous, createSession, expectClean, finalHash, killAll, startPeerProcess, startServer, type ServerProcess } from './harness';
+import { checkContinuous, createSession, expectClean, finalHash, killAll, repoRoot, startPeerProcess, startServer, type ServerProcess } from './harness';
 
 /**
  * Signaling scale-out (docs/signaling.md, "Several servers on one Redis"): two `signvote serve
@@ -48,6 +50,20 @@ describe('two signaling processes on one Redis', () => {
     for (let r = 0; r < rounds; r++) expect(peers.filter((p) => p.rounds[r].role === 'aggregator')).toHaveLength(1);
     const status = (await (await fetch(`${b.url}/api/sessions/${session.id}?token=${session.token}`)).json()) as { record: { status: string; round: number; hash: string } };
     expect(status.record).toMatchObject({ status: 'finished', round: rounds, hash: finalHash(peers[0]) });
+  }, 200_000);
+
+  it('a session on an uploaded model: uploaded to one server, created on the other, one peer on each fetches it from its own', async () => {
+    const rounds = 10;
+    const onnx = readFileSync(resolve(repoRoot, 'core/fixtures/onnx/mlp.onnx'));
+    const up = await fetch(`${a.url}/api/models?name=mlp.onnx`, { method: 'POST', body: onnx });
+    expect(up.status).toBe(201);
+    const { sha256, bytes } = (await up.json()) as { sha256: string; bytes: number };
+    const session = await createSession(b.url, { ...base, modelFile: { sha256, bytes, name: 'mlp.onnx' }, expectedPeers: 2, rounds, seed: 7 });
+    // each knows only its own server, so each fetches the model there
+    const peers = [startPeerProcess('p1', a.url, session), startPeerProcess('p2', b.url, session)];
+    await Promise.all(peers.map((p) => expectClean(p, 180_000)));
+    for (const p of peers) expect(checkContinuous(p.rounds, 0, rounds), p.name).toBeNull();
+    expect(new Set(peers.map(finalHash)).size).toBe(1);
   }, 200_000);
 
   it('kill -9 of one server mid-run: its peers resume their seats on the other, and all 4 finish on one hash', async () => {

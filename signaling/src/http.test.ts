@@ -109,6 +109,29 @@ describe('static files', () => {
     expect((await raw(`${s.url}/assets/missing.js`)).status).toBe(404);
   });
 
+  it('without the built client, / says so and names the build command; the API still answers', async () => {
+    const s = await server();
+    for (const path of ['/', '/?session=abc&token=def', '/index.html']) {
+      const page = await raw(`${s.url}${path}`);
+      expect(page.status).toBe(404);
+      expect(page.headers['content-type']).toBe('text/plain; charset=utf-8');
+      expect(page.body.toString()).toMatch(/^signvote: the browser UI is not built/);
+      expect(page.body.toString()).toContain('\n    npm run build -w @signvote/client\n');
+    }
+    const head = await raw(`${s.url}/`, {}, { method: 'HEAD' });
+    expect(head.status).toBe(404);
+    expect(head.body.length).toBe(0);
+    // the API does not need the client
+    expect(JSON.parse((await raw(`${s.url}/healthz`)).body.toString())).toMatchObject({ ok: true, store: 'memory' });
+    const created = await raw(`${s.url}/api/sessions`, { 'content-type': 'application/json' }, { method: 'POST', body: JSON.stringify({ expectedPeers: 2 }) });
+    expect(created.status).toBe(201);
+    expect(JSON.parse(created.body.toString())).toMatchObject({ id: expect.any(String), token: expect.any(String) });
+    // other unknown paths are the API's JSON 404
+    const unknown = await raw(`${s.url}/nope`);
+    expect(unknown.status).toBe(404);
+    expect(JSON.parse(unknown.body.toString())).toEqual({ ok: false, error: 'no route for GET /nope' });
+  });
+
   it('serves datasets compressed when asked, with the same bytes under every encoding', async () => {
     const data = sparseDataset(2000);
     let loads = 0;

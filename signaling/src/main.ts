@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { builtClientDir } from './client-dist';
+import { BUILD_CLIENT, builtClientDir } from './client-dist';
 import { createSignalingServer } from './server';
 import { tlsFromFlags } from './tls';
 
@@ -37,7 +37,7 @@ const server = await createSignalingServer({
   redis: opts.redis,
   redisPrefix: opts.redisPrefix,
 });
-console.log(`signaling server on ${server.url}${server.shareUrl !== server.url ? ` (other machines: ${server.shareUrl})` : ''}${staticDir ? `, serving ${staticDir}` : ''}`);
+console.log(`signaling server on ${server.url}${server.shareUrl !== server.url ? ` (other machines: ${server.shareUrl})` : ''}${staticDir ? `, serving ${staticDir}` : ` (client not built: ${BUILD_CLIENT})`}`);
 if (tls?.selfSigned) console.log(`self-signed certificate: ${tls.certPath} (also at ${server.shareUrl}/cert.pem)`);
 
 let stopping = false;

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { createModel, MODEL_CAPS, ModelImportError, type SessionConfig } from '@signvote/core';
+import { createModel, ModelImportError, type SessionConfig } from '@signvote/core';
 import { sha256Hex } from '@signvote/core';
 import { HttpError, readBody, sendJson } from './http';
+import type { ModelFiles, ModelStoreLimits, ModelSummary } from './model-files';
 import { RegistryError, type SignalingSession } from './sessions';
 
 /**
@@ -14,19 +15,10 @@ import { RegistryError, type SignalingSession } from './sessions';
  *
  * An upload is imported (core/src/import) before it is kept, so the store holds only models
  * that train here, and a session whose config names a file (`modelFile`) is created only when
- * that file is in the store with that size. Files are kept in memory, content-addressed, at
- * most `maxModelBytes` each and `maxStoreBytes` together; when a new upload does not fit, the
- * least recently used files that no live session names are forgotten first.
+ * that file is in the store with that size. Where files are kept, and which are forgotten when a
+ * new one does not fit, is model-files.ts's (memory) or redis-model-files.ts's (every server
+ * process on one Redis serves the same files).
  */
-
-export interface ModelStoreLimits {
-  /** one file (default MODEL_CAPS.bytes, 64 MiB) */
-  maxModelBytes: number;
-  /** all files together (default 256 MiB) */
-  maxStoreBytes: number;
-}
-
-export const defaultModelStoreLimits: ModelStoreLimits = { maxModelBytes: MODEL_CAPS.bytes, maxStoreBytes: 256 * 1024 * 1024 };
 
 /** a config names a model file this server does not hold: 400 over HTTP, `invalid` over the socket */
 export class ModelFileError extends HttpError {
@@ -35,82 +27,36 @@ export class ModelFileError extends HttpError {
   }
 }
 
-interface Stored {
-  readonly bytes: Uint8Array;
-  readonly summary: ModelSummary;
-  lastUsed: number;
-}
-
-export interface ModelSummary {
-  readonly sha256: string;
-  readonly bytes: number;
-  readonly name: string;
-  readonly d: number;
-  readonly inputShape: readonly number[];
-  readonly numClasses: number;
-}
-
 const SHA_PATH = /^\/models\/([0-9a-f]{64})\.onnx$/;
 const CONFIG_PATH = /^\/api\/sessions\/([A-Za-z0-9_-]{1,64})\/config$/;
 const FILE_NAME = /^[^\\/\0]{1,128}$/;
 
 export interface ModelRoutes {
-  /** throws ModelFileError when `config.modelFile` is not in the store (or has another size); pins it to the session */
-  requireFile(config: SessionConfig, sessionId?: string): void;
+  /** throws ModelFileError when `config.modelFile` is not in the store (or has another size) */
+  requireFile(config: SessionConfig): Promise<void>;
   /** pins the file of a created session, so eviction keeps it while the session lives */
-  pin(config: SessionConfig, sessionId: string): void;
-  /** stores a file as POST /api/models does, for a server's own process (`signvote start`); throws ModelImportError */
-  add(bytes: Uint8Array, name: string): ModelSummary;
-  /** the bytes of a stored file (the export of a finished session needs them), or undefined */
-  get(sha256: string): Uint8Array | undefined;
+  pin(config: SessionConfig, sessionId: string): Promise<void>;
+  /**
+   * stores a file as POST /api/models does, for a server's own process (`signvote start`);
+   * throws ModelImportError (not a model that trains here) or HttpError 507 (store full)
+   */
+  add(bytes: Uint8Array, name: string): Promise<ModelSummary>;
   /** answers the routes above; false when the request is for none of them */
   handle(req: IncomingMessage, res: ServerResponse, url: URL, method: string): Promise<boolean>;
 }
 
 export interface ModelRouteOptions {
-  /**
-   * whether a session still lives (its model file stays pinned); a server on Redis answers true
-   * for any session it pinned, so its files stay until the process ends
-   */
-  isLive(sessionId: string): boolean;
+  /** where the files are kept (model-files.ts) */
+  files: ModelFiles;
   /** the session if the token is its own (throws RegistryError) */
   authorize(sessionId: string, token: string): Promise<SignalingSession>;
   log: Logger;
-  limits?: Partial<ModelStoreLimits>;
-  now?: () => number;
+  /** the files' caps (the store enforces the total; an upload over `maxModelBytes` is refused here) */
+  limits: ModelStoreLimits;
 }
 
 export function createModelRoutes(options: ModelRouteOptions): ModelRoutes {
-  const limits: ModelStoreLimits = { ...defaultModelStoreLimits, ...options.limits };
-  const now = options.now ?? Date.now;
-  const store = new Map<string, Stored>();
-  /** sha256 -> sessions created with it */
-  const pins = new Map<string, Set<string>>();
-  let total = 0;
-
-  const pinned = (sha: string): boolean => {
-    const sessions = pins.get(sha);
-    if (!sessions) return false;
-    for (const id of sessions) if (!options.isLive(id)) sessions.delete(id);
-    return sessions.size > 0;
-  };
-
-  const makeRoom = (size: number): void => {
-    if (total + size <= limits.maxStoreBytes) return;
-    const idle = [...store.entries()].filter(([sha]) => !pinned(sha)).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
-    const freeable = idle.reduce((a, [, e]) => a + e.bytes.byteLength, 0);
-    // forget nothing unless forgetting makes room
-    if (total - freeable + size > limits.maxStoreBytes) {
-      throw new HttpError(507, `the model store is full (${limits.maxStoreBytes} bytes, mostly files that live sessions name); try again when sessions end`);
-    }
-    for (const [sha, entry] of idle) {
-      if (total + size <= limits.maxStoreBytes) break;
-      store.delete(sha);
-      pins.delete(sha);
-      total -= entry.bytes.byteLength;
-      options.log.info({ sha256: sha }, 'model file forgotten (store full)');
-    }
-  };
+  const { files, limits } = options;
 
   const upload = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     const name = url.searchParams.get('name') ?? 'model.onnx';
@@ -124,7 +70,7 @@ export function createModelRoutes(options: ModelRouteOptions): ModelRoutes {
     if (body.length === 0) throw new HttpError(400, 'empty body: POST the ONNX file\'s bytes');
     let summary: ModelSummary;
     try {
-      summary = add(new Uint8Array(body.buffer, body.byteOffset, body.byteLength), name);
+      summary = await add(new Uint8Array(body.buffer, body.byteOffset, body.byteLength), name);
     } catch (err) {
       if (err instanceof ModelImportError) {
         sendJson(res, 400, { ok: false, code: err.code, error: `${name}: ${err.message}` });
@@ -135,43 +81,31 @@ export function createModelRoutes(options: ModelRouteOptions): ModelRoutes {
     sendJson(res, 201, summary);
   };
 
-  /** imports and keeps a file; throws ModelImportError (not a model it can train) or HttpError 507 (store full) */
-  const add = (bytes: Uint8Array, name: string): ModelSummary => {
+  const add = async (bytes: Uint8Array, name: string): Promise<ModelSummary> => {
     const sha256 = sha256Hex(bytes);
-    let entry = store.get(sha256);
-    if (!entry) {
+    // a file another upload (or another server process) imported is not imported again
+    let summary = await files.summary(sha256);
+    if (!summary) {
       const model = createModel({ onnx: bytes, name }, { caps: { bytes: limits.maxModelBytes } });
-      makeRoom(bytes.byteLength);
-      const summary: ModelSummary = { sha256, bytes: bytes.byteLength, name, d: model.d, inputShape: [...model.inputShape], numClasses: model.numClasses };
-      entry = { bytes: bytes.slice(), summary, lastUsed: now() };
-      store.set(sha256, entry);
-      total += bytes.byteLength;
+      summary = { sha256, bytes: bytes.byteLength, name, d: model.d, inputShape: [...model.inputShape], numClasses: model.numClasses };
+      await files.write(summary, bytes);
       options.log.info({ sha256, bytes: bytes.byteLength, d: model.d }, 'model file stored');
     }
-    entry.lastUsed = now();
     // the name is the uploader's; the same bytes under another name are the same file
-    return { ...entry.summary, name };
+    return { ...summary, name };
   };
 
   const routes: ModelRoutes = {
     add,
-    requireFile(config) {
+    async requireFile(config) {
       const file = config.modelFile;
       if (!file) return;
-      const entry = store.get(file.sha256);
-      if (!entry) throw new ModelFileError(`model file ${file.name} (SHA-256 ${file.sha256}) is not on this server: upload it first (POST /api/models)`);
-      if (entry.bytes.byteLength !== file.bytes) throw new ModelFileError(`model file ${file.name}: the config says ${file.bytes} bytes, the stored file has ${entry.bytes.byteLength}`);
-      entry.lastUsed = now();
+      const stored = await files.summary(file.sha256);
+      if (!stored) throw new ModelFileError(`model file ${file.name} (SHA-256 ${file.sha256}) is not on this server: upload it first (POST /api/models)`);
+      if (stored.bytes !== file.bytes) throw new ModelFileError(`model file ${file.name}: the config says ${file.bytes} bytes, the stored file has ${stored.bytes}`);
     },
-    pin(config, sessionId) {
-      const sha = config.modelFile?.sha256;
-      if (!sha) return;
-      let sessions = pins.get(sha);
-      if (!sessions) pins.set(sha, (sessions = new Set()));
-      sessions.add(sessionId);
-    },
-    get(sha256) {
-      return store.get(sha256)?.bytes;
+    async pin(config, sessionId) {
+      if (config.modelFile) await files.pin(config.modelFile.sha256, sessionId);
     },
     async handle(req, res, url, method) {
       if (url.pathname === '/api/models') {
@@ -182,17 +116,19 @@ export function createModelRoutes(options: ModelRouteOptions): ModelRoutes {
       const file = SHA_PATH.exec(url.pathname);
       if (file) {
         if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET');
-        const entry = store.get(file[1]);
-        if (!entry) throw new HttpError(404, `no model file ${file[1]} on this server`);
-        entry.lastUsed = now();
+        const bytes = await files.read(file[1]);
+        if (!bytes) throw new HttpError(404, `no model file ${file[1]} on this server: upload it first (POST /api/models)`);
         res.writeHead(200, {
           'content-type': 'application/octet-stream',
-          'content-length': entry.bytes.byteLength,
+          'content-length': bytes.byteLength,
           'cache-control': 'public, max-age=31536000, immutable',
           'access-control-allow-origin': '*',
         });
-        res.end(method === 'HEAD' ? undefined : entry.bytes);
+        res.end(method === 'HEAD' ? undefined : bytes);
         return true;
+      }
+      if (url.pathname.startsWith('/models/')) {
+        throw new HttpError(404, `no model file ${url.pathname.slice('/models/'.length)}: model files are named /models/<SHA-256, 64 lowercase hex digits>.onnx`);
       }
       const described = CONFIG_PATH.exec(url.pathname);
       if (described) {

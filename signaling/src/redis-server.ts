@@ -2,8 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 
 /**
- * A throwaway redis-server (Debian's `redis-server`) on a free port, for tests: no persistence,
- * killed by `stop()`. Throws when the binary is missing or the server does not come up in 10 s.
+ * A throwaway redis-server (Debian's `redis-server`) on a free port (or `port`: a test restarts
+ * Redis where its servers reconnect), for tests: no persistence, killed by `stop()`. Throws when
+ * the binary is missing or the server does not come up in 10 s.
  */
 export interface RedisServer {
   /** redis://127.0.0.1:PORT */
@@ -12,7 +13,7 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const probe = createServer();
     probe.once('error', reject);
@@ -23,8 +24,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startRedisServer(binary = process.env.REDIS_SERVER ?? '/usr/bin/redis-server'): Promise<RedisServer> {
-  const port = await freePort();
+export async function startRedisServer(binary = process.env.REDIS_SERVER ?? '/usr/bin/redis-server', port?: number): Promise<RedisServer> {
+  port ??= await freePort();
   const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.setEncoding('utf8');

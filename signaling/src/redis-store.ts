@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { RecordError, RecordLedger, describeIssues, parseSessionConfig } from '@signvote/core';
 import type { LedgerState, SessionConfig, SessionRecordView } from '@signvote/core';
+import type { ModelStoreLimits } from './model-files';
+import { RedisHealth, withoutPassword } from './redis-health';
+import { RedisModelFiles } from './redis-model-files';
 import { storedSessionSchema, type StoredSession } from './redis-schema';
 import { RegistryError, SessionRegistry, type RegistryLimits, type Seat, type SignalingSession } from './sessions';
 import type { SessionStore } from './store';
@@ -17,7 +21,8 @@ import type { SessionStore } from './store';
  * - `snapshot:ID`: the stored snapshot's bytes;
  * - `sessions` (set of ids), `listed` (hash id -> token);
  * - `server:SID`: a live server process's heartbeat (expires `heartbeatTtlMs` after its last
- *   beat), `servers` (set), `seats:SID` (set of `ID/PEER` it holds).
+ *   beat), `servers` (set), `seats:SID` (set of `ID/PEER` it holds);
+ * - `model:SHA`, ...: uploaded model files (redis-model-files.ts).
  *
  * A server process that dies leaves its peers' seats behind. Its peers resume them through another
  * process (same id, shard and join sequence, no new epoch); the seats nobody resumed within
@@ -35,8 +40,11 @@ export interface RedisStoreOptions {
   /** a server that has not beaten this long is dead (default 10 s; it beats every third of it) */
   heartbeatTtlMs?: number;
   now?: () => number;
-  /** Redis connection errors (it reconnects by itself); default: ignored */
-  onError?: (err: Error) => void;
+  /**
+   * where losing and regaining Redis is told, one line each (redis-health.ts), and errors that are
+   * not about reaching it; default: nowhere
+   */
+  log?: Logger;
 }
 
 /** transactions that lost to another process this many times in a row give up */
@@ -64,13 +72,17 @@ export class RedisStore implements SessionStore {
     this.heartbeatTtlMs = options.heartbeatTtlMs ?? 10_000;
     this.redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     this.tx = this.redis.duplicate();
-    for (const c of [this.redis, this.tx]) c.on('error', (err: Error) => this.onError(err));
+    this.health = options.log ? new RedisHealth(options.url, options.log) : undefined;
+    // a listener keeps ioredis from printing every error itself; connect() reports the last one
+    for (const c of [this.redis, this.tx]) c.on('error', (err: Error) => (this.lastError = err));
   }
 
   private lastError: Error | undefined;
-  private onError(err: Error): void {
-    this.lastError = err;
-    this.options.onError?.(err);
+  private readonly health: RedisHealth | undefined;
+
+  /** false while Redis is known to be out of reach (this process's connections are retrying) */
+  get reachable(): boolean {
+    return this.health?.reachable ?? true;
   }
 
   /** Connects and starts beating; throws when Redis cannot be reached. */
@@ -81,27 +93,34 @@ export class RedisStore implements SessionStore {
     } catch (err) {
       store.redis.disconnect();
       store.tx.disconnect();
-      throw new Error(`cannot reach Redis at ${options.url}: ${(store.lastError ?? (err as Error)).message}`);
+      throw new Error(`cannot reach Redis at ${withoutPassword(options.url)}: ${(store.lastError ?? (err as Error)).message}`);
     }
+    // only now: a Redis that is not there at start is the error thrown above, not a log line
+    for (const c of [store.redis, store.tx]) store.health?.watch(c);
     await store.beat();
     store.heartbeat = setInterval(() => void store.beat().catch(() => undefined), Math.max(100, Math.floor(store.heartbeatTtlMs / 3)));
     store.heartbeat.unref();
     return store;
   }
 
-  /** the connection the socket.io adapter publishes on */
-  get client(): Redis {
-    return this.redis;
-  }
-
-  /** a new connection for the adapter to subscribe on, closed with the store */
-  subscriber(): Redis {
-    const sub = this.redis.duplicate();
-    sub.on('error', (err: Error) => this.onError(err));
-    this.extra.push(sub);
-    return sub;
+  /** a new connection (connected on first use), watched and closed with the store: the socket.io adapter's, the model files' */
+  connection(): Redis {
+    const conn = this.redis.duplicate();
+    conn.on('error', () => undefined);
+    this.health?.watch(conn);
+    this.extra.push(conn);
+    return conn;
   }
   private readonly extra: Redis[] = [];
+
+  /**
+   * Uploaded model files in this Redis, so every server process on it serves them; on a connection
+   * of their own, so a 64 MiB file does not hold up sessions' transactions or the adapter's
+   * messages. A file stays while a session that names it exists here.
+   */
+  modelFiles(limits: ModelStoreLimits, log: Logger): RedisModelFiles {
+    return new RedisModelFiles(this.connection(), this.prefix, limits, async (id) => (await this.redis.exists(this.key('session', id))) === 1, log, this.now);
+  }
 
   private key(...parts: string[]): string {
     return this.prefix + parts.join(':');
@@ -363,8 +382,10 @@ export class RedisStore implements SessionStore {
    */
   async close(handOver = true): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.health?.stop();
     try {
-      if (handOver) await this.redis.del(this.key('server', this.serverId));
+      // best effort: when Redis is out of reach (or refuses), the heartbeat expires by itself
+      if (handOver && this.reachable) await this.redis.del(this.key('server', this.serverId)).catch(() => undefined);
       await this.txQueue;
     } finally {
       this.redis.disconnect();

@@ -8,14 +8,17 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
 import type { Socket } from 'socket.io';
 import { type Dataset, type MembershipEpoch, parseSessionConfig, SIGNALING_EVENTS, type SessionConfig, type SessionRecordView } from '@signvote/core';
+import { sendClientNotBuilt } from './client-dist';
 import { createDatasetFiles } from './dataset-files';
 import { loadDatasetSplit } from './datasets';
 import { createDirectory } from './directory';
 import { HttpError, readBody, sendJson } from './http';
 import { isWildcardHost, shareBase } from './lan';
-import { createModelRoutes, type ModelStoreLimits, type ModelSummary } from './models';
+import { defaultModelStoreLimits, MemoryModelFiles, type ModelStoreLimits, type ModelSummary } from './model-files';
+import { createModelRoutes } from './models';
 import type { RateLimit } from './rate-limit';
 import { handleRecordRoute } from './record-routes';
+import { handleRejections, isConnectionError, STORE_UNREACHABLE } from './redis-health';
 import { RedisStore } from './redis-store';
 import { RegistryError } from './sessions';
 import { clientCacheControl, staticFiles } from './static-files';
@@ -76,7 +79,7 @@ export interface SignalingServerOptions {
   port?: number;
   /** 127.0.0.1 by default; 0.0.0.0 to accept phones and other machines on the LAN */
   host?: string;
-  /** the built client, served at / */
+  /** the built client, served at /; without it `/` says how to build it */
   staticDir?: string;
   /**
    * resolves a dataset name to its data, or undefined when there is no such dataset; default:
@@ -121,9 +124,24 @@ export interface SignalingServer {
   members(sessionId: string): Promise<number>;
   /** the server processes of these sessions (with Redis: every live one, this one first; else [shareUrl]) */
   servers(): Promise<string[]>;
-  /** stores a model file as POST /api/models does (for `signvote start --model FILE`); throws ModelImportError */
-  storeModel(bytes: Uint8Array, name: string): ModelSummary;
+  /**
+   * stores a model file as POST /api/models does (for `signvote start --model FILE`); with Redis
+   * every server process on it serves the file. Throws ModelImportError, or HttpError 507 when the
+   * store is full of files live sessions name.
+   */
+  storeModel(bytes: Uint8Array, name: string): Promise<ModelSummary>;
   close(): Promise<void>;
+}
+
+/**
+ * socket.io's Redis adapter, on connections of its own. It never handles the promises of its
+ * commands; while Redis is out of reach each would be an unhandled rejection, which ends a Node
+ * process: here they are handled (redis-health.ts).
+ */
+function redisAdapter(store: RedisStore, prefix: string, log: Logger) {
+  const pub = handleRejections(store.connection(), ['publish'], log);
+  const sub = handleRejections(store.connection(), ['subscribe', 'psubscribe', 'unsubscribe', 'punsubscribe'], log);
+  return createAdapter(pub, sub, { key: `${prefix}socket.io` });
 }
 
 const DATASET_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
@@ -133,14 +151,17 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   const limits: SignalingLimits = { ...defaultLimits, ...options.limits };
   const log: Logger = options.logger === false ? pino({ level: 'silent' }) : (options.logger ?? pino({ name: 'signaling' }));
   const store: SessionStore = options.redis
-    ? await RedisStore.connect({ url: options.redis, limits, prefix: options.redisPrefix, resumeGraceMs: options.resumeGraceMs, onError: (err) => log.warn({ err }, 'redis') })
+    ? await RedisStore.connect({ url: options.redis, limits, prefix: options.redisPrefix, resumeGraceMs: options.resumeGraceMs, log })
     : new MemoryStore(limits);
-  const memory = store instanceof MemoryStore ? store.registry : undefined;
+  const modelLimits: ModelStoreLimits = { ...defaultModelStoreLimits, ...options.models };
   const models = createModelRoutes({
-    isLive: (id) => (memory ? memory.get(id) !== undefined : true),
+    files:
+      store instanceof RedisStore
+        ? store.modelFiles(modelLimits, log)
+        : new MemoryModelFiles(modelLimits, (id) => (store as MemoryStore).registry.get(id) !== undefined, log),
     authorize: (id, token) => store.authorize(id, token),
     log,
-    limits: options.models,
+    limits: modelLimits,
   });
   const startedAt = Date.now();
   const datasets = createDatasetFiles(options.loadDataset ?? loadDatasetSplit);
@@ -154,9 +175,9 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   };
 
   const createSession = async (config: SessionConfig, base: string, listed = false) => {
-    models.requireFile(config);
+    await models.requireFile(config);
     const { session, token, admin } = await store.create(config);
-    models.pin(config, session.id);
+    await models.pin(config, session.id);
     // with Redis the link also names the other live server processes: a tab moves to them if this one goes away
     const others = store instanceof RedisStore ? (await store.servers()).slice(1) : [];
     const url = `${base}/?session=${encodeURIComponent(session.id)}&token=${encodeURIComponent(token)}${others.length ? `&servers=${others.map(encodeURIComponent).join(',')}` : ''}`;
@@ -236,8 +257,10 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       res.end(method === 'HEAD' ? undefined : options.tls.cert);
       return;
     }
-    if ((method === 'GET' || method === 'HEAD') && serveClient) {
-      if (await serveClient(req, res)) return;
+    if (method === 'GET' || method === 'HEAD') {
+      if (serveClient && (await serveClient(req, res))) return;
+      // a person opened the page (or a join link) of a server whose client was never built
+      if (!serveClient && (url.pathname === '/' || url.pathname === '/index.html')) return sendClientNotBuilt(res, method);
     }
     throw new HttpError(404, `no route for ${method} ${url.pathname}`);
   };
@@ -246,13 +269,15 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handleHttp(req, res).catch((err: unknown) => {
-      const status = err instanceof HttpError ? err.status : 500;
+      // Redis out of reach is logged once by the store (redis-health.ts), not once per request
+      const unreachable = isConnectionError(err);
+      const status = err instanceof HttpError ? err.status : unreachable ? 503 : 500;
       if (status === 500) log.error({ err, url: req.url }, 'http handler failed');
       if (res.headersSent) {
         res.destroy();
         return;
       }
-      sendJson(res, status, { ok: false, error: status === 500 ? 'internal error' : (err as Error).message });
+      sendJson(res, status, { ok: false, error: status === 500 ? 'internal error' : unreachable ? STORE_UNREACHABLE : (err as Error).message });
     });
   };
   const httpServer = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest) : createServer(onRequest);
@@ -266,7 +291,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     // each busy loading its engine): 25 s between pings, 60 s to answer.
     pingInterval: 25_000,
     pingTimeout: limits.pingTimeoutMs,
-    ...(store instanceof RedisStore ? { adapter: createAdapter(store.client, store.subscriber(), { key: `${options.redisPrefix ?? 'signvote:'}socket.io` }) } : {}),
+    ...(store instanceof RedisStore ? { adapter: redisAdapter(store, options.redisPrefix ?? 'signvote:', log) } : {}),
   });
 
   const publishMembership = (sessionId: string, membership: MembershipEpoch, except?: Socket): void => {
@@ -290,25 +315,31 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     onConnection(socket, { store, io, limits, log, closing: () => closingNow, baseUrl, createSession: (config, base) => createSession(config, base), publishMembership, pushRecord }),
   );
 
-  const sweep = (): void => void store.sweep().catch((err: unknown) => log.warn({ err }, 'sweeping sessions failed'));
+  /** a failure of a periodic job because Redis is out of reach is the store's one line, not one per run */
+  const jobFailed = (what: string) => (err: unknown) => {
+    if (!isConnectionError(err)) log.warn({ err }, what);
+  };
+  const sweep = (): void => void store.sweep().catch(jobFailed('sweeping sessions failed'));
   const sweeper = setInterval(sweep, Math.min(60_000, limits.idleSessionTtlMs));
   sweeper.unref();
   /** with Redis: free the seats of dead server processes that their peers did not resume in time */
   const reaper =
     store instanceof RedisStore
       ? setInterval(() => {
-          store.reapDeadServers().then(
-            async (changed) => {
+          // while Redis is out of reach nothing can be freed, and the tries would only queue up
+          if (!store.reachable) return;
+          store
+            .reapDeadServers()
+            .then(async (changed) => {
               for (const id of changed) {
                 const session = await store.get(id);
                 if (!session) continue;
-                log.info({ session: id }, "seats of a dead server process freed");
+                log.info({ session: id }, 'seats of a dead server process freed');
                 publishMembership(id, { epoch: session.epoch, peers: [...session.members.values()].map((m) => ({ id: m.id, seq: m.seq, info: m.info, shard: session.ledger.shard(m.id) ?? 0 })) });
                 if (session.members.size === 0) pushRecord(id, session.ledger.view());
               }
-            },
-            (err: unknown) => log.warn({ err }, 'reaping dead server processes failed'),
-          );
+            })
+            .catch(jobFailed('reaping dead server processes failed'));
         }, 2_000)
       : undefined;
   reaper?.unref();

@@ -29,6 +29,7 @@ import type {
   SignalingErrorCode,
 } from '@signvote/core';
 import { ModelFileError } from './models';
+import { isConnectionError, STORE_UNREACHABLE } from './redis-health';
 import { TokenBucket } from './rate-limit';
 import type { SignalingLimits } from './server';
 import { RegistryError } from './sessions';
@@ -140,6 +141,13 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
           }
           if (err instanceof RegistryError) return strike(event, fail(err.code, err.message), ack);
           if (err instanceof ModelFileError) return strike(event, fail('invalid', err.message), ack);
+          if (isConnectionError(err)) {
+            // Redis is out of reach, which the store logs once (redis-health.ts); not the socket's fault, so no strike
+            const refusal = fail('internal', STORE_UNREACHABLE);
+            if (ack) ack(refusal);
+            else socket.emit(SIGNALING_EVENTS.error, { code: refusal.code, error: refusal.error, event } satisfies ErrorNotice);
+            return;
+          }
           log.error({ err, event }, 'signaling handler failed');
           strike(event, fail('internal', 'internal error'), ack);
         }
@@ -314,7 +322,8 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
           publishMembership(sessionId, left);
         }
       } catch (err) {
-        if (!(err instanceof RegistryError)) log.error({ err, session: sessionId, peer: peerId }, 'a leave failed');
+        if (isConnectionError(err)) log.warn({ session: sessionId, peer: peerId }, 'a leave was not stored: Redis is unreachable (the seat stays until a server frees it)');
+        else if (!(err instanceof RegistryError)) log.error({ err, session: sessionId, peer: peerId }, 'a leave failed');
       }
     });
   });
