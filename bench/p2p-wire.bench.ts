@@ -5,7 +5,10 @@
  *
  * n real `signvote peer` processes and a signaling server on loopback, for n in
  * `P2P_WIRE_PEERS` (default 4,8,16) and the models in `P2P_WIRE_MODELS` (default mlp, d = 55,050,
- * and mlp-wide, d = 1,333,770), `P2P_WIRE_ROUNDS` rounds (default 30; the first third left out).
+ * and mlp-wide, d = 1,333,770), `P2P_WIRE_ROUNDS` rounds (default 80; the first half left out: with 16 peer processes on 2
+ * cores, V8 is still tiering up onnxruntime's wasm and the round's JS for the first ~25-35
+ * rounds, at twice the CPU of a steady round). Peers run with the bin's node flags
+ * (cli/src/node-flags.ts).
  *
  * Bytes are counted at the transport (the WebRTC data channels' framed bytes: frame headers and
  * every message, `--timings` rows' wireUp / wireDown), per peer and round; a peer's figure is its
@@ -30,13 +33,14 @@ import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createSignalingServer } from '@signvote/signaling';
+import { PEER_NODE_FLAGS } from '../cli/src/node-flags';
 import { createModel, type ModelName } from '../core/src/models';
 import { latency, type Bench, type BenchResult } from './harness';
 
 const PEERS = (process.env.P2P_WIRE_PEERS ?? '4,8,16').split(',').filter(Boolean).map(Number);
 const MODELS = (process.env.P2P_WIRE_MODELS ?? 'mlp,mlp-wide').split(',').filter(Boolean) as ModelName[];
-const ROUNDS = Number(process.env.P2P_WIRE_ROUNDS ?? 30);
-const WARMUP = Math.floor(ROUNDS / 3);
+const ROUNDS = Number(process.env.P2P_WIRE_ROUNDS ?? 80);
+const WARMUP = Math.floor(ROUNDS / 2);
 /** runs of each k per (model, n), alternating; times are the median of the runs */
 const REPEATS = Number(process.env.P2P_WIRE_REPEATS ?? 1);
 const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/bin/signvote.mjs');
@@ -107,7 +111,7 @@ async function run(model: ModelName, n: number, session: { id: string; token: st
   const perPeer = await Promise.all(
     Array.from({ length: n }, (_, i) =>
       new Promise<WireRow[]>((resolvePeer, reject) => {
-        const child = spawn(process.execPath, [...(process.env.P2P_WIRE_NODE_ARGS ?? '').split(' ').filter(Boolean), bin, 'peer', '--server', url, '--session', session.id, '--token', session.token, '--json', '--timings', '--label', `wire-${i}`], {
+        const child = spawn(process.execPath, [...PEER_NODE_FLAGS, ...(process.env.P2P_WIRE_NODE_ARGS ?? '').split(' ').filter(Boolean), bin, 'peer', '--server', url, '--session', session.id, '--token', session.token, '--json', '--timings', '--label', `wire-${i}`], {
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         const rows: WireRow[] = [];

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=32
 // Runs the TypeScript CLI through tsx, so `npx signvote` works without a build step.
 import { register } from 'tsx/esm/api';
 

@@ -10,6 +10,7 @@ import { addServerFlags, startServer, type ServerFlags } from './server-flags';
 import { addSessionCommands } from './session';
 import { addSessionFlags, createSessionOnServer, int, resolveModelFlag, sessionConfigFromFlags, type SessionFlags } from './session-flags';
 import { voteShardsAtCreation } from './vote-split';
+import { peerNodeArgs } from './node-flags';
 
 /**
  * `signvote`: serve, create sessions, run headless peers, or all three at once (`start`).
@@ -130,7 +131,7 @@ addSessionFlags(
   // with --redis the local peers also know the other live server processes, to move to if this one goes away
   const peerServers = [server.url, ...(await server.servers()).slice(1)].join(',');
   for (let i = 0; i < opts.local; i++) {
-    const child = spawn(process.execPath, [binPath, 'peer', '--server', peerServers, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`, ...(localData ? ['--data', localData] : [])], {
+    const child = spawn(process.execPath, peerNodeArgs(binPath, ['peer', '--server', peerServers, '--session', created.id, '--token', created.token, '--label', `node-${i + 1}`, ...(localData ? ['--data', localData] : [])]), {
       stdio: ['ignore', 'inherit', i === 0 ? 'inherit' : 'ignore'],
       // the local peers trust the certificate this server presents, self-signed or not
       env: tls ? { ...process.env, NODE_EXTRA_CA_CERTS: tls.certPath } : process.env,

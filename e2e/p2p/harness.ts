@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { SessionConfigInput } from '@signvote/core';
+import { PEER_NODE_FLAGS } from '@signvote/cli/node-flags';
 
 /**
  * Real processes for the P2P tests: the signaling server and headless peers run as
@@ -121,7 +122,8 @@ export async function createSession(server: string, config: SessionConfigInput):
 
 export function startPeerProcess(name: string, server: string, session: CreatedSession, extra: string[] = []): PeerProcess {
   const args = [bin, 'peer', '--server', server, '--session', session.id, '--token', session.token, '--json', '--label', name, ...extra];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // as the bin runs it (its shebang's flags)
+  const child = spawn(process.execPath, [...PEER_NODE_FLAGS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
   const rounds: RoundLine[] = [];
   const events: EventLine[] = [];
