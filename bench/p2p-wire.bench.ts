@@ -23,7 +23,8 @@
  *
  * `P2P_WIRE_REPEATS` (default 1) runs each k that many times, alternating k = 1 and k = n so a
  * change in the machine's load hits both alike; times are the medians and each row's note lists
- * every run. `P2P_WIRE_NODE_ARGS` goes to each peer's node (`--cpu-prof --cpu-prof-dir=DIR`).
+ * every run. `P2P_WIRE_NODE_ARGS` goes to each peer's node (`--cpu-prof --cpu-prof-dir=DIR`;
+ * with `--trace-gc` each run also counts the full GCs of all peers per steady round).
  *
  * A build whose session config has no `voteShards` (the server stores the config it accepted,
  * and this reads it back) gets a k = n row that says so instead of a number.
@@ -61,6 +62,8 @@ interface WireRun {
   roundMs: number;
   /** CPU per round summed over all peer processes (each peer's median over the steady rounds) */
   cpuMs: number;
+  /** full (mark-compact) GCs per steady round over all peers; null unless the peers ran with --trace-gc */
+  fullGcs: number | null;
 }
 
 const median = (xs: number[]): number => {
@@ -75,7 +78,8 @@ function summarize(runs: readonly WireRun[]): WireRun & { trials: string } {
     down: runs[0].down,
     roundMs: median(runs.map((r) => r.roundMs)),
     cpuMs: median(runs.map((r) => r.cpuMs)),
-    trials: runs.map((r) => `${r.roundMs.toFixed(0)}/${r.cpuMs.toFixed(0)}`).join(' '),
+    fullGcs: runs[0].fullGcs === null ? null : median(runs.map((r) => r.fullGcs ?? NaN)),
+    trials: runs.map((r) => `${r.roundMs.toFixed(0)}/${r.cpuMs.toFixed(0)}${r.fullGcs === null ? '' : `/${r.fullGcs.toFixed(2)} GC`}`).join(' '),
   };
 }
 
@@ -108,6 +112,9 @@ async function createSession(url: string, model: ModelName, n: number, k: number
 }
 
 async function run(model: ModelName, n: number, session: { id: string; token: string }, url: string): Promise<WireRun> {
+  // --trace-gc (through P2P_WIRE_NODE_ARGS) prints a line per GC on stdout among the JSON rows
+  const fullGcAt: number[] = [];
+  let traced = false;
   const perPeer = await Promise.all(
     Array.from({ length: n }, (_, i) =>
       new Promise<WireRow[]>((resolvePeer, reject) => {
@@ -117,7 +124,12 @@ async function run(model: ModelName, n: number, session: { id: string; token: st
         const rows: WireRow[] = [];
         let err = '';
         child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-2000)));
-        createInterface({ input: child.stdout }).on('line', (line) => rows.push(JSON.parse(line) as WireRow));
+        createInterface({ input: child.stdout }).on('line', (line) => {
+          if (line.startsWith('{')) return void rows.push(JSON.parse(line) as WireRow);
+          if (!/ms: (Scavenge|Mark-Compact|Mark-Sweep)/.test(line)) return;
+          traced = true;
+          if (line.includes('Mark-Compact')) fullGcAt.push(Date.now());
+        });
         const timer = setTimeout(() => child.kill('SIGKILL'), 300_000 + 2000 * ROUNDS * n);
         child.once('exit', (code) => {
           clearTimeout(timer);
@@ -133,7 +145,8 @@ async function run(model: ModelName, n: number, session: { id: string; token: st
   const lastAt = (round: number) => Math.max(...perPeer.map((rows) => rows.find((r) => r.round === round)?.at ?? NaN));
   const roundMs = (lastAt(ROUNDS - 1) - lastAt(WARMUP)) / (ROUNDS - 1 - WARMUP);
   const cpuMs = perPeer.reduce((sum, rows) => sum + median(steady(rows).map((r) => r.cpuMs)), 0);
-  return { up, down, roundMs, cpuMs };
+  const fullGcs = traced ? fullGcAt.filter((t) => t >= lastAt(WARMUP) && t <= lastAt(ROUNDS - 1)).length / (ROUNDS - 1 - WARMUP) : null;
+  return { up, down, roundMs, cpuMs, fullGcs };
 }
 
 export const benches: Bench[] = [
