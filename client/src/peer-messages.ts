@@ -1,3 +1,5 @@
+import type { TalliedRange, VoteSplit } from '@signvote/core';
+
 /**
  * What the session view is told about its peer. `browser-peer.ts` translates the runtime's
  * events into these, so the UI depends on one small vocabulary it owns.
@@ -6,20 +8,8 @@ export type Backend = 'webgpu' | 'wasm' | 'node';
 /** the term's role: 'aggregator' is member 0, which keeps the term's duties (docs/session.md) */
 export type Role = 'aggregator' | 'worker';
 
-/** How a term splits the vote: k ranges in effect, `asked` the session's voteShards, what held k below it */
-export interface VoteSplit {
-  readonly k: number;
-  readonly asked: number;
-  readonly limit: 'members' | 'coordinates' | null;
-}
-
-/** The range a peer tallies in a term: vote shard `index` (0-based) of `of`, coordinates [start, end) */
-export interface TalliedRange {
-  readonly index: number;
-  readonly of: number;
-  readonly start: number;
-  readonly end: number;
-}
+/** how a term splits the vote, and the range a peer tallies: the runtime's own types (docs/session.md, "Vote shards") */
+export type { TalliedRange, VoteSplit };
 
 export type PeerState =
   | 'idle'
