@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseSessionConfig } from '@signvote/core';
 import { createSignalingServer } from '@signvote/signaling';
+import { PEER_NODE_FLAGS } from '../cli/src/node-flags';
 import { hasChromium, launchChromium } from '../e2e/src/browser';
 import { ensureClientBuild } from '../e2e/src/build';
 import { besideEvaluation, median, recordRoundTimes, roundMs } from '../e2e/src/round-times';
@@ -42,7 +43,7 @@ async function nodePeers(task: (typeof tasks)[number]): Promise<BenchResult> {
       [0, 1].map(
         (i) =>
           new Promise<void>((done, fail) => {
-            const child = spawn(process.execPath, [bin, 'peer', '--server', server.url, '--session', id, '--token', token, '--json', '--timings', '--label', `bench-${i}`], {
+            const child = spawn(process.execPath, [...PEER_NODE_FLAGS, bin, 'peer', '--server', server.url, '--session', id, '--token', token, '--json', '--timings', '--label', `bench-${i}`], {
               stdio: ['ignore', 'pipe', 'pipe'],
             });
             let errors = '';

@@ -32,6 +32,7 @@ import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createSignalingServer } from '@signvote/signaling';
+import { PEER_NODE_FLAGS } from '../cli/src/node-flags';
 import { createBatchSampler } from '../core/src/data/sampler';
 import { partitionFor } from '../core/src/data/partition';
 import { createModel } from '../core/src/models';
@@ -111,7 +112,7 @@ async function overWebRtc(n: number, backend: 'wasm' | 'node' = 'wasm', rounds =
     const perPeer = await Promise.all(
       Array.from({ length: n }, (_, i) =>
         new Promise<RoundRow[]>((resolvePeer, reject) => {
-          const child = spawn(process.execPath, [bin, 'peer', '--server', server.url, '--session', id, '--token', token, '--json', '--timings', '--backend', backend, '--label', `bench-${i}`], {
+          const child = spawn(process.execPath, [...PEER_NODE_FLAGS, bin, 'peer', '--server', server.url, '--session', id, '--token', token, '--json', '--timings', '--backend', backend, '--label', `bench-${i}`], {
             stdio: ['ignore', 'pipe', 'pipe'],
           });
           const rows: RoundRow[] = [];

@@ -1,7 +1,8 @@
 /**
  * V8 flags a peer process runs with: the bin's shebang (`#!/usr/bin/env -S node ...`) passes
  * them when `signvote` is run as a command, and whoever spawns `node cli/bin/signvote.mjs peer`
- * itself (`signvote start`'s local peers, the e2e harness, the `p2p wire` bench) passes these.
+ * itself (`signvote start`'s local peers, the e2e harness, the p2p and evaluation benches)
+ * passes these.
  *
  * `--max-semi-space-size=32` (MiB; V8's default here is 16): a peer allocates a few d-sized
  * arrays and many small per-message objects a round, and with the default young generation the
