@@ -24,6 +24,11 @@ export class CliError extends Error {
   }
 }
 
+/** An HTTP answer that is not a refusal of the request: 503, the server's session store (Redis) is out of reach for now. */
+export function httpExitCode(status: number, otherwise: number): number {
+  return status === 503 ? EXIT.unreachable : otherwise;
+}
+
 /** Signaling refusals (unknown session, wrong token, full) vs. a server that is not there. */
 export function exitCodeOf(err: unknown): number {
   if (err instanceof CliError) return err.code;

@@ -78,6 +78,8 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   /** the last term whose vote split was noted (once per term that applied rounds here) */
   let splitNoted = -1;
   let started = false;
+  /** the session finished here */
+  let done = false;
   let lastAccuracy: number | undefined;
   const pace = createProgressMeter();
   /** the last round's progress line, written again when an evaluation brings a new accuracy */
@@ -106,7 +108,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
         break;
       case 'shard':
         if (flags.json) event({ event: 'shard', shard: e.shard, shards: e.shards, size: e.size });
-        else note(`training shard ${e.shard} of ${e.shards} (${e.size} samples)`);
+        else note(`training shard ${e.shard + 1} of ${e.shards} (${e.size} samples)`);
         break;
       case 'members':
         // the aggregator says how many it waits for; a worker counts the members it hears of
@@ -184,7 +186,8 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
         break;
       case 'aggregator':
         if (flags.json) event({ event: 'aggregator', term: e.term, aggregator: e.aggregator, previous: e.previous });
-        else note(`term ${e.term}: aggregator is ${e.aggregator}${e.previous ? ` (was ${e.previous})` : ''}`);
+        // once finished, new terms are the others leaving: nothing to act on here
+        else if (!done) note(`term ${e.term}: aggregator is ${e.aggregator}${e.previous ? ` (was ${e.previous})` : ''}`);
         break;
       case 'waiting':
         if (flags.json) event({ event: 'waiting', term: e.term, have: e.have, need: e.need });
@@ -228,6 +231,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
       case 'finished':
         if (flags.json) event({ event: 'finished', rounds: e.round, hash: e.hash });
         else note(`finished: ${e.round} rounds, parameters ${e.hash}`);
+        done = true;
         break;
       default:
         break;

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { algorithmNames, createdSessionSchema, datasetNames, modelNames, parseSessionConfig, sha256Hex, type CreatedSession, type SessionConfigInput } from '@signvote/core';
-import { CliError, EXIT } from './exit';
+import { CliError, EXIT, httpExitCode } from './exit';
 
 /**
  * The session flags of `signvote session create` and `signvote start`, turned into a session
@@ -160,7 +160,7 @@ export async function uploadModelFile(server: string, file: { name: string; byte
   });
   const body = (await res.json().catch(() => ({}))) as { sha256?: unknown; d?: unknown; error?: unknown };
   if (!res.ok || typeof body.sha256 !== 'string' || typeof body.d !== 'number') {
-    throw new CliError(`${server} refused the model file ${file.name}: ${typeof body.error === 'string' ? body.error : `HTTP ${res.status}`}`, res.status === 400 || res.status === 413 ? EXIT.usage : EXIT.refused);
+    throw new CliError(`${server} refused the model file ${file.name}: ${typeof body.error === 'string' ? body.error : `HTTP ${res.status}`}`, httpExitCode(res.status, res.status === 400 || res.status === 413 ? EXIT.usage : EXIT.refused));
   }
   return { sha256: body.sha256, d: body.d };
 }
@@ -182,7 +182,7 @@ export async function createSessionOnServer(
   const body = (await res.json().catch(() => ({}))) as { error?: unknown };
   const created = createdSessionSchema.safeParse(body);
   if (!res.ok || !created.success) {
-    throw new CliError(`could not create a session on ${server}: ${typeof body.error === 'string' ? body.error : `HTTP ${res.status}`}`, res.status === 400 ? EXIT.usage : EXIT.refused);
+    throw new CliError(`could not create a session on ${server}: ${typeof body.error === 'string' ? body.error : `HTTP ${res.status}`}`, httpExitCode(res.status, res.status === 400 ? EXIT.usage : EXIT.refused));
   }
   return created.data;
 }

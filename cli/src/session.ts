@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { decodeCheckpoint, hashParams, parseSessionConfig, sessionStatusSchema, startAnswerSchema, type SessionRecordView, type SessionStatus } from '@signvote/core';
-import { CliError, EXIT } from './exit';
+import { CliError, EXIT, httpExitCode } from './exit';
 import { serverList } from './servers';
 import { addSessionFlags, createSessionOnServer, sessionConfigFromFlags, type SessionFlags } from './session-flags';
 import { voteShardsAtCreation } from './vote-split';
@@ -31,7 +31,7 @@ function errorOf(body: unknown, res: Response): string {
 
 /** a refusal of the record routes: 404/403 are refusals (exit 4), 409 a state conflict (exit 1) */
 function refused(what: string, body: unknown, res: Response): CliError {
-  return new CliError(`${what}: ${errorOf(body, res)}`, res.status === 404 || res.status === 403 ? EXIT.refused : EXIT.error);
+  return new CliError(`${what}: ${errorOf(body, res)}`, httpExitCode(res.status, res.status === 404 || res.status === 403 ? EXIT.refused : EXIT.error));
 }
 
 export async function sessionStatus(server: string, id: string, token: string): Promise<SessionStatus> {

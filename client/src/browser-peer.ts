@@ -106,7 +106,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
         post({ type: 'state', state: 'waiting' });
         return;
       case 'shard':
-        post({ type: 'log', message: `training shard ${e.shard} of ${e.shards} (${e.size} samples)` });
+        post({ type: 'log', message: `training shard ${e.shard + 1} of ${e.shards} (${e.size} samples)` });
         return;
       case 'members':
         members = e.peers.map((m) => ({ id: m.id, backend: m.info.backend, ...(m.info.label ? { label: m.info.label } : {}) }));

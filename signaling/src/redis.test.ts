@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { io } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSignalingClient, type MembershipEpoch, type SignalData, type SignalingClient } from '@signvote/core';
@@ -24,8 +25,10 @@ afterAll(async () => {
   await redis?.stop();
 });
 
+let lastPrefix = '';
 async function pair(): Promise<[SignalingServer, SignalingServer]> {
   const redisPrefix = `pair${run++}:`;
+  lastPrefix = redisPrefix;
   const [a, b] = await Promise.all([0, 1].map(() => createSignalingServer({ port: 0, logger: false, redis: redis.url, redisPrefix })));
   open.servers.push(a, b);
   return [a, b];
@@ -159,5 +162,29 @@ describe('signaling servers on one Redis', () => {
     await a.close();
     await until(() => heard.length === 1, 2000);
     expect(heard[0]).toMatch(/server|transport/);
+  });
+
+  it('a session lost from Redis (restarted without persistence) is said to be gone, not "join first"', async () => {
+    const [a] = await pair();
+    const { id, token } = await client(a.url).createSession({ expectedPeers: 2 });
+    const peer = client(a.url);
+    await peer.join({ sessionId: id, token, info: node });
+    expect((await peer.readRecord()).status).toBeDefined();
+    // what a Redis without persistence holds after a restart: none of this server's keys
+    const r = new Redis(redis.url);
+    try {
+      const keys = await r.keys(`${lastPrefix}*`);
+      expect(keys.length).toBeGreaterThan(0);
+      await r.del(...keys);
+    } finally {
+      r.disconnect();
+    }
+    const refused = await peer.readRecord().then(
+      () => null,
+      (e: unknown) => e as { code?: string; message?: string },
+    );
+    expect(refused?.code).toBe('unknown-session');
+    expect(refused?.message).toContain(`session ${id} is gone from the session store, though this peer joined it`);
+    expect(refused?.message).toContain('appendonly yes');
   });
 });

@@ -108,6 +108,13 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
     }
   };
 
+  /** A session this socket joined is no longer in the store: say so, not "unknown session" or "join first". */
+  const gone = (id: string): string =>
+    `session ${id} is gone from the session store, though this peer joined it` +
+    (store.kind === 'redis' ? ' (a Redis restarted without persistence loses every session: run it with appendonly yes; docs/signaling.md)' : '');
+  const vanished = (err: RegistryError): string | null =>
+    err.code === 'unknown-session' && state.sessionId !== undefined && err.message.includes(state.sessionId) ? gone(state.sessionId) : null;
+
   /**
    * `perSocket: false`: the event is not charged to the socket's bucket (signals are charged
    * per link inside their handler). A refusal by the session record is an answer, not a strike:
@@ -139,7 +146,7 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
             else socket.emit(SIGNALING_EVENTS.error, { code: err.code, error: err.message, event } satisfies ErrorNotice);
             return;
           }
-          if (err instanceof RegistryError) return strike(event, fail(err.code, err.message), ack);
+          if (err instanceof RegistryError) return strike(event, fail(err.code, vanished(err) ?? err.message), ack);
           if (err instanceof ModelFileError) return strike(event, fail('invalid', err.message), ack);
           if (isConnectionError(err)) {
             // Redis is out of reach, which the store logs once (redis-health.ts); not the socket's fault, so no strike
@@ -277,8 +284,9 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
   });
 
   on(SIGNALING_EVENTS.read, recordReadSchema, async (): Promise<RecordAck> => {
-    const session = state.sessionId ? await store.get(state.sessionId) : undefined;
-    if (!session) return fail('not-joined', 'join a session before reading its record');
+    if (!state.sessionId) return fail('not-joined', 'join a session before reading its record');
+    const session = await store.get(state.sessionId);
+    if (!session) return fail('unknown-session', gone(state.sessionId));
     return { ok: true, record: session.ledger.view() };
   });
 

@@ -100,7 +100,8 @@ export class RecordWatch {
         // a record that cannot be reached says nothing about divergence: this peer may well hold the end
         const down = link.unreachableReason();
         if (down !== null) {
-          return giveUp('dropped', `this peer applied the last round (parameters ${replica.hash}), but could not confirm the end with the session record: it cannot be reached (${down}); it was last heard at round ${link.current().round}`);
+          const seen = link.current().round;
+          return giveUp('dropped', `this peer applied the last round (parameters ${replica.hash}), but could not confirm the end with the session record: it cannot be reached (${down})${seen > 0 ? `; the record last said round ${seen}` : ''}`);
         }
         return giveUp('diverged', `this peer applied the last round (parameters ${replica.hash}), but the session record does not say the session finished (it holds round ${link.current().round})`);
       }
