@@ -110,7 +110,7 @@ addSessionFlags(
   // sessionConfigFromFlags reads the session's own flags only
   const { nodePeers: _alias, listed, data: localData, waitForTab, ...sessionOpts } = opts;
   const config = parseSessionConfig(sessionConfigFromFlags({ peers: Math.max(opts.local, 1) > 1 ? opts.local : 3, rounds: 100, evalEvery: 5, ...stripUndefined(sessionOpts) }));
-  const { server, tls, lines } = await startServer(opts, false);
+  const { server, tls, lines, clientBuilt, buildClient } = await startServer(opts, false);
   const model = opts.model === undefined ? undefined : resolveModelFlag(opts.model);
   if (config.modelFile && model?.kind === 'file') await server.storeModel(model.bytes, model.name);
   const created = await server.createSession(config, { listed: listed ?? false });
@@ -121,8 +121,13 @@ addSessionFlags(
   const shardsNote = voteShardsAtCreation(config);
   if (shardsNote !== null) console.log(shardsNote);
   const tabs = config.expectedPeers - opts.local;
-  console.log(tabs > 0 ? `open in ${tabs} browser tab${tabs === 1 ? '' : 's'}: ${localLink}` : `more peers can join from a browser tab: ${localLink}`);
-  if (created.url !== localLink) console.log(`join from other computers and phones: ${created.url}`);
+  if (!clientBuilt) {
+    // the link would answer 404: say what the tabs need instead of offering it
+    console.log(`${tabs > 0 ? `the session waits for ${tabs} browser tab${tabs === 1 ? '' : 's'}, but` : 'browser tabs could join too, but'} the browser UI is not built: ${buildClient}, then open ${localLink}`);
+  } else {
+    console.log(tabs > 0 ? `open in ${tabs} browser tab${tabs === 1 ? '' : 's'}: ${localLink}` : `more peers can join from a browser tab: ${localLink}`);
+    if (created.url !== localLink) console.log(`join from other computers and phones: ${created.url}`);
+  }
   const children: ChildProcess[] = [];
   if (waitForTab && opts.local > 0) {
     console.log('the local peers start once a browser tab has joined');

@@ -57,5 +57,5 @@ export async function startServer(opts: ServerFlags, logger: Logger | false) {
   else if (opts.host === '0.0.0.0' || opts.host === '::') lines.push('no LAN address found: other machines need --public-url');
   if (opts.redis !== undefined) lines.push(`sessions in Redis ${opts.redis} (prefix ${opts.redisPrefix ?? 'signvote:'}), shared with every server started with it`);
   if (tls?.selfSigned) lines.push(`self-signed certificate ${tls.certPath}; a phone can install it from ${server.shareUrl}/cert.pem (docs/signaling.md)`);
-  return { server, tls, lines };
+  return { server, tls, lines, clientBuilt: clientDist !== undefined, buildClient: BUILD_CLIENT };
 }
