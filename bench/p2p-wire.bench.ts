@@ -36,6 +36,7 @@ import { fileURLToPath } from 'node:url';
 import { createSignalingServer } from '@signvote/signaling';
 import { PEER_NODE_FLAGS } from '../cli/src/node-flags';
 import { createModel, type ModelName } from '../core/src/models';
+import { median } from '../e2e/src/round-times';
 import { latency, type Bench, type BenchResult } from './harness';
 
 const PEERS = (process.env.P2P_WIRE_PEERS ?? '4,8,16').split(',').filter(Boolean).map(Number);
@@ -65,11 +66,6 @@ interface WireRun {
   /** full (mark-compact) GCs per steady round over all peers; null unless the peers ran with --trace-gc */
   fullGcs: number | null;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** The runs of one k: bytes from the first (every run moves the same bytes), times the median of all. */
 function summarize(runs: readonly WireRun[]): WireRun & { trials: string } {

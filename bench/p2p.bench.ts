@@ -44,6 +44,7 @@ import { parseSessionConfig, type SessionConfig } from '../core/src/config';
 import type { SessionEvent } from '../core/src/session/events';
 import { createSessionPeer } from '../core/src/session/peer';
 import { createMemoryHub } from '../core/src/transport/memory';
+import { median } from '../e2e/src/round-times';
 import { latency, type Bench, type BenchResult } from './harness';
 
 const PEERS = (process.env.P2P_BENCH_PEERS ?? '2,4,8').split(',').map(Number);
@@ -65,11 +66,6 @@ interface RoundRow {
   bytesDown: number;
   counted: number;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 function configFor(n: number, ties: 'zero' | 'coin' = 'coin', rounds = ROUNDS): SessionConfig {
   return parseSessionConfig({
