@@ -10,7 +10,8 @@ import { rememberSession } from './known-sessions';
 import { ShareLink, useServerInfo } from './ShareLink';
 import { StartNow } from './StartNow';
 import { formatDuration, formatRate } from '@signvote/core';
-import { aggregatorRecentlyChanged, describeRole, describeSplit, describeState, recentlyNotCounted, short, type SessionSnapshot } from './session-model';
+import type { SessionSnapshot } from './session-model';
+import { aggregatorRecentlyChanged, describeRole, describeSplit, describeState, recentlyNotCounted, short } from './session-text';
 import { useTraining } from './useTraining';
 import { WeightGrid } from './WeightGrid';
 

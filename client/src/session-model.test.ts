@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { aggregatorRecentlyChanged, describeRole, describeSplit, describeState, noticeMs, recentlyNotCounted, SessionModel } from './session-model';
+import { SessionModel } from './session-model';
+import { aggregatorRecentlyChanged, describeRole, describeSplit, describeState, noticeMs, recentlyNotCounted } from './session-text';
 import type { RoundInfo } from './peer-messages';
 
 const round = (r: number, over: Partial<RoundInfo> = {}): { type: 'round' } & RoundInfo => ({

@@ -22,6 +22,10 @@ import { RecordError, type ProgressReport, type RecordEval, type RecordPoint, ty
  *   or the stored snapshot.
  * - Shards: a joiner takes the lowest shard no live member holds; a resumed peer asks for its
  *   own; when every shard is held, a joiner shares the one with the fewest holders.
+ *
+ * Over 400 lines because it is one class on purpose: every rule above reads and changes the same
+ * status, head, term, members and shard map, so a report, a join or a snapshot is judged and
+ * applied in one synchronous call; its persisted form (toState/fromState) is about 50 lines.
  */
 
 export interface LedgerOptions {
