@@ -214,10 +214,10 @@ const matrix: Cell[] = [
     fault: 'stall', role: 'worker',
     what: 'it hangs in rounds 5-7 (2.5 deadlines): rounds 5 and 6 wait for it, later ones do not; back, it votes again and applied every verdict meanwhile',
     // rounds take virtual time (2 ms of gradient), so the session still runs when it is back;
-    // back, it is faster than the others (1 ms), or it would stay one round late for good (a
-    // late step's ballot is not sent, so the aggregator is never told it is back)
+    // back, it is exactly as fast as the others: its first step back finishes after its round
+    // closed, and only that late ballot tells the aggregator to wait for it again
     net: { config: { rounds: 200 }, gradientMs: 2 },
-    inject: (net) => (net.gradientTime = (i, r) => (i !== P3 ? undefined : r >= 5 && r < 8 ? 250 : 1)),
+    inject: (net) => (net.gradientTime = (i, r) => (i !== P3 ? undefined : r >= 5 && r < 8 ? 250 : undefined)),
     check: (net) => {
       const agg = rounds(net.at(0));
       expect(agg.filter((e) => e.ms >= net.config.deadlineMs).map((e) => e.round)).toEqual([5, 6]);
@@ -415,6 +415,17 @@ const voteShardCells: Cell[] = [
       expect(roundEvent(net.at(0), 6).counted).toBe(5);
     },
   }),
+  {
+    fault: 'stall', role: 'worker',
+    what: 'with 2 vote shards (it tallies none), it hangs in rounds 5-7, then is exactly as fast as the others: its late slices tell both ranges to wait for it again',
+    net: { config: { rounds: 200, voteShards: 2 }, gradientMs: 2 },
+    inject: (net) => (net.gradientTime = (i, r) => (i === P3 && r >= 5 && r < 8 ? 250 : undefined)),
+    check: (net) => {
+      const agg = rounds(net.at(0));
+      expect(agg.find((e) => !e.voters.includes('p3'))?.round).toBe(5);
+      expect(agg.slice(-20).every((e) => e.voters.includes('p3'))).toBe(true);
+    },
+  },
   sharded({
     fault: 'die before send', what: 'it crashes while computing its ballot for round 5: a term of 4 vote shards decides round 5 without it, at once',
     inject: (net) => (net.gradientTime = (i, r) => {

@@ -277,7 +277,7 @@ export class WorkerRole {
           if (replica.round === before) break;
           continue;
         }
-        const round = replica.round, at = replica.hash;
+        const round = replica.round, at = replica.hash, term = ctx.view.term;
         let lossSum = 0, lossCount = 0;
         const release = replica.hold();
         let ballot: Ballot;
@@ -302,11 +302,31 @@ export class WorkerRole {
           release();
         }
         this.ballot = { round, hash: at, payload: encodeBallot(ballot, replica.d), loss: lossCount > 0 ? lossSum / lossCount : NaN };
+        if (replica.round !== round && ctx.view.term === term) this.sendLate(this.ballot);
       }
     } catch (e) {
       ctx.fail('worker step', e);
     } finally {
       this.stepping = false;
+    }
+  }
+
+  /**
+   * A step that finished after its round closed: its ballot still goes out, to be dropped as
+   * `stale-round`, because a ballot is what tells an aggregator that stopped waiting for this
+   * peer (two deadlines missed) to wait for it again. Without it a peer back from a stall, or
+   * one whose first step was slow, stays one round late for good wherever rounds are quicker
+   * than its step: it applies every verdict and never votes again.
+   */
+  private sendLate(ballot: { readonly round: number; readonly hash: string; readonly payload: Uint8Array }): void {
+    const { view, self, strategy, replica } = this.ctx;
+    const plan = view.plan;
+    if (plan.k > 1) {
+      plan.aggregators.forEach((p, j) => {
+        if (p !== self) this.ctx.send(p, { type: 'ballot', round: ballot.round, hash: ballot.hash, payload: sliceBallot(ballot.payload, strategy.ballotKind, replica.d, plan.ranges[j]), slice: j });
+      });
+    } else if (view.aggregator !== null && view.aggregator !== self) {
+      this.ctx.send(view.aggregator, { type: 'ballot', round: ballot.round, hash: ballot.hash, payload: ballot.payload });
     }
   }
 
