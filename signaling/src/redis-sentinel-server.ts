@@ -37,10 +37,11 @@ export async function startRedisSentinels(options: { name?: string; password?: s
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const primary = await startRedisServer(undefined, undefined, auth);
+    // a replica keeps the primary's RDB on disk while it syncs: in the temporary directory, not here
+    const primary = await startRedisServer(undefined, undefined, ['--dir', dir, ...auth]);
     started.push(primary);
     // diskless sync without its default 5 s wait for more replicas: the replica is ready at once
-    const replica = await startRedisServer(undefined, undefined, ['--replicaof', '127.0.0.1', String(primary.port), '--repl-diskless-sync-delay', '0', ...auth], /MASTER <-> REPLICA sync: (Finished with success|Master accepted a Partial Resynchronization)/);
+    const replica = await startRedisServer(undefined, undefined, ['--replicaof', '127.0.0.1', String(primary.port), '--repl-diskless-sync-delay', '0', '--dir', dir, ...auth], /MASTER <-> REPLICA sync: (Finished with success|Master accepted a Partial Resynchronization)/);
     started.push(replica);
     const sentinelPorts = await Promise.all([0, 1, 2].map(() => freePort()));
     await Promise.all(
