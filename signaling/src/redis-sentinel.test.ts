@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
-import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { captureLog, until, type LogLine } from './log-capture';
 import { createSignalingClient, sha256Hex, type MembershipEpoch, type SignalData, type SignalingClient } from '@signvote/core';
 import { freePort } from './redis-server';
 import { startRedisSentinels, type RedisSentinels } from './redis-sentinel-server';
@@ -18,32 +17,7 @@ import { createSignalingServer, type SignalingServer } from './server';
  * one line down and one line back naming the new primary, without the password.
  */
 
-interface Line {
-  level: number;
-  msg: string;
-  err?: unknown;
-}
-
-function capture(): { lines: Line[]; logger: Logger } {
-  const lines: Line[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Line);
-      done();
-    },
-  });
-  return { lines, logger: pino({ level: 'info' }, stream) };
-}
-
-const until = async (cond: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`${what}: not seen in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
-
-const redisLines = (lines: Line[]) => lines.filter((l) => /redis/i.test(l.msg) || l.err !== undefined).map((l) => [l.level, l.msg]);
+const redisLines = (lines: LogLine[]) => lines.filter((l) => /redis/i.test(l.msg) || l.err !== undefined).map((l) => [l.level, l.msg]);
 const mlp = new Uint8Array(readFileSync(new URL('../../core/fixtures/onnx/mlp.onnx', import.meta.url)));
 const node = { backend: 'node' } as const;
 const offer: SignalData = { type: 'offer', sdp: 'v=0' };
@@ -74,7 +48,7 @@ describe('servers on a Redis Sentinel deployment', () => {
     await expect(createSignalingServer({ port: 0, logger: false, redis: wrongName })).rejects.toThrow(
       `cannot reach Redis at ${wrongName.replace(PASSWORD, '***')}: the sentinels know no primary named "ballots"`,
     );
-    const logs = [capture(), capture()];
+    const logs = [captureLog(), captureLog()];
     const [a, b] = await Promise.all(logs.map(({ logger }) => createSignalingServer({ port: 0, logger, redis: deployment!.url, redisPrefix: 'failover:' })));
     servers.push(a, b);
 
@@ -154,7 +128,7 @@ describe('servers on a Redis Sentinel deployment', () => {
   it('does not start when no sentinel answers, and says so in one error, not in log lines', async () => {
     const ports = [await freePort(), await freePort()];
     const url = `redis+sentinel://:${PASSWORD}@127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}/votes`;
-    const { lines, logger } = capture();
+    const { lines, logger } = captureLog();
     await expect(createSignalingServer({ port: 0, logger, redis: url })).rejects.toThrow(
       `cannot reach Redis at redis+sentinel://:***@127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}/votes: no sentinel answers`,
     );
