@@ -92,4 +92,28 @@ describe.skipIf(!hasChromium())('session controls', () => {
     expect(errors.filter((e) => !e.includes('Failed to load resource'))).toEqual([]);
     await context.close();
   }, 300_000);
+
+  it('says what is wrong with a link that cannot join, and hides the invitation once finished', async () => {
+    const page = await browser().newPage();
+    const errors = watchErrors(page, 'tab');
+    const says = async (search: string) => {
+      await page.goto(`${server().url}/${search}`);
+      await page.getByTestId('state').waitFor();
+      return page.getByTestId('state').textContent();
+    };
+    expect(await says('?session=a/b&token=x')).toBe('This link is malformed: "a/b" is not a session id (ids are 1 to 64 letters, digits, _ and -). Copy the whole link again.');
+    expect(await says('?session=%F0%9F%92%A9&token=%00')).toMatch(/^This link is malformed: /);
+    expect(await says('?session=abc123')).toMatch(/^This link lacks its token: session abc123 /);
+    // well-formed but unknown: the server's JSON 404, said as such
+    expect(await says('?session=nope1234&token=x')).toBe('this session does not exist (it may have expired)');
+
+    const res = await fetch(`${server().url}/api/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...config, expectedPeers: 1, rounds: 3 }) });
+    await page.goto(`${((await res.json()) as { url: string }).url}&backend=wasm`);
+    await waitUntil('the session to finish', 90_000, async () => (await readFacts(page)).state === 'finished');
+    expect(await page.getByTestId('invite-finished').isVisible()).toBe(true);
+    expect(await page.getByTestId('join-link').count()).toBe(0);
+    expect(await page.getByTestId('join-qr').count()).toBe(0);
+    expect(errors.filter((e) => !e.includes('Failed to load resource'))).toEqual([]);
+    await page.close();
+  }, 120_000);
 });
