@@ -21,7 +21,7 @@ import { handleRecordRoute } from './record-routes';
 import { handleRejections, isConnectionError, STORE_UNREACHABLE } from './redis-health';
 import { RedisStore } from './redis-store';
 import { RegistryError } from './sessions';
-import { clientCacheControl, staticFiles } from './static-files';
+import { clientCacheControl, sendNoPage, staticFiles } from './static-files';
 import { onConnection, sessionRoom as room } from './socket';
 import { MemoryStore, type SessionStore } from './store';
 import type { TlsFiles } from './tls';
@@ -244,6 +244,9 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     }
     if (await handleRecordRoute(req, res, url, { store, maxBodyBytes: limits.maxSnapshotBytes, onStarted: started })) return;
     if (await models.handle(req, res, url, method)) return;
+    // an API path no route took (a session id the server never makes, a typo) is the API's
+    // JSON 404, never the page: a client reading it as JSON must learn it does not exist
+    if (url.pathname === '/api' || url.pathname.startsWith('/api/')) throw new HttpError(404, `no route for ${method} ${url.pathname}`);
     const dataset = /^\/datasets\/([^/]+)\.bin$/.exec(url.pathname);
     if (dataset) {
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET');
@@ -261,11 +264,15 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       if (serveClient && (await serveClient(req, res))) return;
       // a person opened the page (or a join link) of a server whose client was never built
       if (!serveClient && (url.pathname === '/' || url.pathname === '/index.html')) return sendClientNotBuilt(res, method);
+      // the page lives at / only: served at /foo/bar its relative asset URLs would miss
+      return sendNoPage(res, method, url.pathname);
     }
     throw new HttpError(404, `no route for ${method} ${url.pathname}`);
   };
 
-  const serveClient = options.staticDir ? staticFiles(options.staticDir, { cacheControl: clientCacheControl, spa: true }) : undefined;
+  // no fallback to index.html: the app has no client-side routes, and its asset URLs are relative
+  // (client/vite.config.ts base './', so a proxy may mount it under a prefix)
+  const serveClient = options.staticDir ? staticFiles(options.staticDir, { cacheControl: clientCacheControl }) : undefined;
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handleHttp(req, res).catch((err: unknown) => {
