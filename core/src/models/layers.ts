@@ -1,5 +1,6 @@
 import { DataType, encodeModel, type AttributeJson, type NodeJson, type TensorJson } from '../graph/onnx-proto';
 import { windowOutput } from '../graph/ops-spatial';
+import { MODEL_CAPS } from '../import/errors';
 import { createRng } from '../random';
 import type { LayerSpec, NetworkSpec } from './network';
 import { BATCH } from './program';
@@ -56,7 +57,11 @@ export function compileNetwork(spec: NetworkSpec): CompiledNetwork {
     initializers.push({ name, dims: [], dataType: DataType.FLOAT, rawData: new Uint8Array(Float32Array.of(value).buffer) });
     return name;
   };
+  let d = 0;
   const param = (p: ParamSpec): string => {
+    // refused before its zeros are allocated: the signaling server compiles layer lists it is sent
+    d += p.shape.reduce((a, n) => a * n, 1);
+    if (d > MODEL_CAPS.params) throw new NetworkError(`${p.name} takes the network over the ${MODEL_CAPS.params.toLocaleString('en')}-parameter cap`);
     params.push(p);
     // the values are set by init(seed); the file's own are zeros
     initializers.push({ name: p.name, dims: [...p.shape], dataType: DataType.FLOAT, rawData: new Uint8Array(p.shape.reduce((a, d) => a * d, 1) * 4) });
