@@ -237,6 +237,7 @@ export function CreateSession({ server, onOpen }: Props) {
           onClick={() => {
             setForm(defaultForm());
             setErrors({});
+            setFailure(null);
             setListed(false);
             setOwn(noOwn);
             setOwnKey((k) => k + 1);

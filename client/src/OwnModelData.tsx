@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { localDataSchema, type LocalDataSpec, type ModelFile } from '@signvote/core';
 
 /**
@@ -38,9 +38,21 @@ export function OwnModelData({ server, onChange }: { server: string; onChange: (
   const [uploading, setUploading] = useState(false);
   const [modelError, setModelError] = useState<string | null>(null);
   const [specText, setSpecText] = useState('');
+  // an upload answers later: it reports with the spec as typed by then, not as it was when it began
+  const specNow = useRef('');
   const [specError, setSpecError] = useState<string | null>(null);
 
+  // an upload that answers after Reset (which mounts a fresh one) must not bring its model back
+  const mounted = useRef(true);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+
   const report = (file: Uploaded | null, text: string, modelProblem: string | null) => {
+    if (!mounted.current) return;
     const spec = parseSpec(text);
     setSpecError(spec.error);
     const problem: OwnProblem | null = modelProblem
@@ -64,11 +76,11 @@ export function OwnModelData({ server, onChange }: { server: string; onChange: (
       if (!res.ok || typeof body.sha256 !== 'string') throw new Error(body.error ?? `the server answered ${res.status}`);
       const done = body as Uploaded;
       setUploaded(done);
-      report(done, specText, null);
+      report(done, specNow.current, null);
     } catch (err) {
       // the session must not be created on the form's preset while this shows
       setModelError((err as Error).message);
-      report(null, specText, (err as Error).message);
+      report(null, specNow.current, (err as Error).message);
     } finally {
       setUploading(false);
     }
@@ -112,6 +124,7 @@ export function OwnModelData({ server, onChange }: { server: string; onChange: (
           aria-describedby={specError ? 'field-dataSpec-error' : 'field-dataSpec-hint'}
           onChange={(e) => {
             setSpecText(e.target.value);
+            specNow.current = e.target.value;
             report(uploaded, e.target.value, modelError ?? (uploading ? 'the model file is still uploading' : null));
           }}
         />
