@@ -1,6 +1,6 @@
 import type { SessionConfig } from './config';
 import { dataSpecMismatch, type ModelShape } from './data/local/fit';
-import { compileNetwork, NetworkError } from './models/layers';
+import { checkNetwork, NetworkError } from './models/layers';
 import { presets } from './models/network';
 
 /**
@@ -31,7 +31,8 @@ export function datasetMismatch(
 /**
  * Why no peer could train `config`, or null. `file` is the uploaded model's shape (the server's
  * summary of `config.modelFile`); without it a config naming a file is not checked against its
- * data. A layer list is compiled as peers compile it (at most MODEL_CAPS.params parameters).
+ * data. A layer list is shape-checked as peers compile it (at most MODEL_CAPS.params parameters),
+ * without allocating its weights.
  */
 export function sessionConfigMismatch(config: SessionConfig, file?: ModelShape): string | null {
   let model: ModelShape & { name: string };
@@ -40,7 +41,7 @@ export function sessionConfigMismatch(config: SessionConfig, file?: ModelShape):
     model = { ...file, name: config.modelFile.name };
   } else if (config.network) {
     try {
-      compileNetwork(config.network);
+      checkNetwork(config.network);
     } catch (err) {
       if (err instanceof NetworkError) return `network: ${err.message}`;
       throw err;
