@@ -71,7 +71,7 @@ function build(spec: NetworkSpec, emit: boolean): CompiledNetwork | null {
   };
   let d = 0;
   const param = (p: ParamSpec): string => {
-    // refused before its zeros are allocated: the signaling server compiles layer lists it is sent
+    // refused before its zeros are allocated: a list over the importer's cap would otherwise ask for gigabytes first
     d += p.shape.reduce((a, n) => a * n, 1);
     if (d > MODEL_CAPS.params) throw new NetworkError(`${p.name} takes the network over the ${MODEL_CAPS.params.toLocaleString('en')}-parameter cap`);
     params.push(p);
