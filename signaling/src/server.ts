@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
 import type { Socket } from 'socket.io';
-import { type Dataset, type MembershipEpoch, parseSessionConfig, SIGNALING_EVENTS, type SessionConfig, type SessionRecordView } from '@signvote/core';
+import { type Dataset, type MembershipEpoch, parseSessionConfig, sessionConfigMismatch, SIGNALING_EVENTS, type SessionConfig, type SessionRecordView } from '@signvote/core';
 import { sendClientNotBuilt } from './client-dist';
 import { createDatasetFiles } from './dataset-files';
 import { loadDatasetSplit } from './datasets';
@@ -175,7 +175,10 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   };
 
   const createSession = async (config: SessionConfig, base: string, listed = false) => {
-    await models.requireFile(config);
+    const file = await models.requireFile(config);
+    // what every peer would refuse on joining is refused here, in the peers' words
+    const mismatch = sessionConfigMismatch(config, file);
+    if (mismatch) throw new RegistryError('invalid', `invalid session config: ${mismatch}`);
     const { session, token, admin } = await store.create(config);
     await models.pin(config, session.id);
     // with Redis the link also names the other live server processes: a tab moves to them if this one goes away
