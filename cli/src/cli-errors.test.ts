@@ -160,6 +160,29 @@ describe('signvote errors a user meets', () => {
     expect(both.stderr).toContain("ask for both the server's data and each peer's own");
   });
 
+  describe('a session that has stored nothing yet', () => {
+    let server: SignalingServer;
+    beforeAll(async () => {
+      server = await createSignalingServer({ port: 0, host: '127.0.0.1', logger: false });
+    });
+    afterAll(() => server.close());
+
+    it('status says how many of the expected peers are here; download says when a snapshot will exist; -o is checked first', async () => {
+      const created = await signvote(['session', 'create', '--server', server.url, '--peers', '3', '--json']);
+      expect(created.status).toBe(0);
+      const { id, token } = JSON.parse(created.stdout) as { id: string; token: string };
+      const status = await signvote(['session', 'status', id, '--server', server.url, '--token', token]);
+      expect(status.stdout).toContain(`session ${id} is waiting for peers, 0 of 3 peers present`);
+      const download = await signvote(['session', 'download', id, '--server', server.url, '--token', token]);
+      expect(download.status).toBe(4);
+      expect(download.stderr).toContain(`session ${id} has no stored snapshot yet: the final parameters are stored when the session finishes`);
+      expect(download.stderr).toContain('--checkpoint-every N');
+      const out = await signvote(['session', 'download', id, '--server', server.url, '--token', token, '-o', join(aFile, 'x.ckpt')]);
+      expect(out.status).toBe(2);
+      expect(out.stderr).toContain(`--out ${join(aFile, 'x.ckpt')}: ${aFile} is a file, not a folder`);
+    });
+  });
+
   it('--version prints the package version', async () => {
     const r = await signvote(['--version']);
     expect(r.status).toBe(0);

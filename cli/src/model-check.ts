@@ -158,7 +158,7 @@ export function registerModelCommands(program: Command): void {
     .option('--coords <n>', 'coordinates probed', positive('coords', true), 30)
     .option('--threshold <x>', 'largest acceptable max relative error', positive('threshold', false), 1e-3)
     .addOption(new Option('--backend <name>', 'gradient engine').choices(['auto', 'wasm', 'node']).default('auto'))
-    .addHelpText('after', '\nExamples:\n  $ signvote model check lenet5.onnx\n  $ signvote model check core/fixtures/onnx/embedding.onnx --json\n\nExit codes: 0 imports and passes, 1 refused or the check failed.\n')
+    .addHelpText('after', '\nExamples:\n  $ signvote model check lenet5.onnx\n  $ signvote model check core/fixtures/onnx/embedding.onnx --json\n  $ signvote model check iris-net.json   # a layer list, as --model takes it\n\nExit codes: 0 imports and passes, 1 refused or the check failed.\n')
     .action(async (file: string, opts: ModelCheckOptions & { json?: boolean }) => {
       try {
         const report = await checkModel(file, opts);
