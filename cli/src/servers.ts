@@ -30,6 +30,12 @@ export async function serverList(flag: string): Promise<string[]> {
       if (res.ok) return [...urls.slice(i), ...urls.slice(0, i)];
       answered ??= i;
     } catch (err) {
+      // slow under load is not down: the request that follows has no such deadline
+      const name = (err as { name?: unknown } | null)?.name;
+      if (name === 'TimeoutError' || name === 'AbortError') {
+        answered ??= i;
+        continue;
+      }
       const failure = fetchFailure(urls[i], err);
       // a certificate refused: every server of the same deployment would be refused alike
       if (failure.code === EXIT.usage) throw failure;
