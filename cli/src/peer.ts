@@ -18,6 +18,7 @@ import {
 import { createFileCheckpointStore, createNodeOracle, loadDataset, loadLocalData, nodeWrtc } from '@signvote/core/node';
 import { CliError, EXIT } from './exit';
 import { dataFlagMismatch } from './data-flag';
+import { isCertificateError, untrustedCertificate } from './net-errors';
 import { checkReadableFile, checkWritablePath } from './out-path';
 import { createRoundRows } from './round-rows';
 import { describeRecord } from './session';
@@ -288,6 +289,9 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
       else for (const line of describeRecord(flags.session, f.round, r)) note(line);
       throw new CliError(`session ${flags.session} had already finished; nothing was trained here (signvote session download ${flags.session} saves its parameters)`, EXIT.finished);
     }
+    // the config fetch names its cause; a certificate refused is not worth trying again
+    const cert = err instanceof SignalingError && err.code === 'connect' ? /: ([A-Z_]+)$/.exec(err.message)?.[1] : undefined;
+    if (cert !== undefined && isCertificateError(cert)) throw new CliError(untrustedCertificate(server, cert), EXIT.usage);
     throw err;
   });
   wire = () => peer.transportStats();
