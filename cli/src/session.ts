@@ -66,9 +66,10 @@ export function describeRecord(id: string, rounds: number, record: SessionRecord
 async function noSnapshotYet(server: string, id: string, token: string): Promise<string> {
   const status = await sessionStatus(server, id, token).catch(() => null);
   const every = status?.config.checkpointEvery ?? 0;
+  const next = every > 0 ? (Math.floor((status?.record.round ?? 0) / every) + 1) * every : 0;
   const when =
     every > 0
-      ? `the first is stored at round ${every} (the session stores one every ${every} rounds) and the final one when it finishes`
+      ? `the session stores one every ${every} rounds (the next at round ${next}) and its final parameters when it finishes`
       : 'the final parameters are stored when the session finishes; for one every N rounds before that, create the session with --checkpoint-every N';
   return `session ${id} has no stored snapshot yet: ${when}`;
 }
