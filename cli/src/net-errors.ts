@@ -30,7 +30,9 @@ export function fetchCause(err: unknown): string {
     else if (found === undefined && typeof message === 'string' && message !== 'fetch failed') found = message;
     e = (e as { cause?: unknown }).cause;
   }
-  return found ?? (err instanceof Error ? err.message : String(err));
+  const cause = found ?? (err instanceof Error ? err.message : String(err));
+  // undici refuses the ports browsers block (1, 9, 25, ...) before any connection is tried
+  return cause === 'bad port' ? 'fetch refuses this port, one browsers block: serve on another' : cause;
 }
 
 export function isCertificateError(cause: string): boolean {
