@@ -13,6 +13,7 @@ import { addSessionCommands } from './session';
 import { addSessionFlags, createSessionOnServer, int, resolveModelFlag, sessionConfigFromFlags, type SessionFlags } from './session-flags';
 import { voteShardsAtCreation } from './vote-split';
 import { peerNodeArgs } from './node-flags';
+import { tabLines } from './tab-lines';
 
 /**
  * `signvote`: serve, create sessions, run headless peers, or all three at once (`start`).
@@ -136,13 +137,7 @@ addSessionFlags(
   const shardsNote = voteShardsAtCreation(config);
   if (shardsNote !== null) console.log(shardsNote);
   const tabs = config.expectedPeers - opts.local;
-  if (!clientBuilt) {
-    // the link would answer 404: say what the tabs need instead of offering it
-    console.log(`${tabs > 0 ? `the session waits for ${tabs} browser tab${tabs === 1 ? '' : 's'}, but` : 'browser tabs could join too, but'} the browser UI is not built: ${buildClient}, then open ${localLink}`);
-  } else {
-    console.log(tabs > 0 ? `open in ${tabs} browser tab${tabs === 1 ? '' : 's'}: ${localLink}` : `more peers can join from a browser tab: ${localLink}`);
-    if (created.url !== localLink) console.log(`join from other computers and phones: ${created.url}`);
-  }
+  for (const line of tabLines({ clientBuilt, tabs, localLink, shareUrl: created.url, buildClient })) console.log(line);
   const children: ChildProcess[] = [];
   if (waitForTab && opts.local > 0) {
     console.log('the local peers start once a browser tab has joined');

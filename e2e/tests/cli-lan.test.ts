@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lanAddresses } from '@signvote/signaling';
-import { repoRoot } from '../src/build';
+import { ensureClientBuild, repoRoot } from '../src/build';
 
 /**
  * `signvote start` / `serve` for other machines: join links on the LAN address or --public-url,
@@ -15,6 +15,8 @@ import { repoRoot } from '../src/build';
 const bin = join(repoRoot, 'cli', 'bin', 'signvote.mjs');
 const config = mkdtempSync(join(tmpdir(), 'signvote-tls-'));
 afterAll(() => rmSync(config, { recursive: true, force: true }));
+// start prints the join links only with a built client (a fresh clone, as in CI, has none)
+beforeAll(() => ensureClientBuild(), 180_000);
 
 function runCli(args: string[], until?: RegExp): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
