@@ -208,12 +208,13 @@ describe('SessionModel', () => {
     m.apply(round(40));
     m.apply(round(41));
     const before = m.getSnapshot().seriesVersion;
-    // the record's evaluations: 40 and 50 are not before this tab's first round and arrive live
+    // the record's evaluations, counted from 1 (history 21 is this tab's round 20): 40 is not
+    // before this tab's first round and arrives live
     m.seedHistory([
-      { round: 20, loss: 1.2, accuracy: 0.5 },
-      { round: 0, loss: 2.3, accuracy: 0.1 },
-      { round: 10, loss: null, accuracy: 0.3 },
-      { round: 40, loss: 0.9, accuracy: 0.7 },
+      { round: 21, loss: 1.2, accuracy: 0.5 },
+      { round: 1, loss: 2.3, accuracy: 0.1 },
+      { round: 11, loss: null, accuracy: 0.3 },
+      { round: 41, loss: 0.9, accuracy: 0.7 },
     ]);
     expect(m.getSnapshot().seriesVersion).toBeGreaterThan(before);
     expect(m.series.round).toEqual([0, 10, 20, 40, 41]);
@@ -222,7 +223,7 @@ describe('SessionModel', () => {
     expect(m.series.loss).toEqual([null, null, null, round(40).loss, round(41).loss]);
     expect(m.series.ms).toEqual([null, null, null, 30, 30]);
     expect(m.getSnapshot()).toMatchObject({ accuracy: 0.5, accuracyRound: 20, round: 41 });
-    m.seedHistory([{ round: 10, loss: null, accuracy: 0.3 }]); // a second seed adds nothing twice
+    m.seedHistory([{ round: 11, loss: null, accuracy: 0.3 }]); // a second seed adds nothing twice
     expect(m.series.round).toEqual([0, 10, 20, 40, 41]);
     m.apply(round(42));
     m.apply({ type: 'evaluation', round: 40, loss: 0.9, accuracy: 0.7 });
@@ -234,8 +235,8 @@ describe('SessionModel', () => {
   it('a verdict this tab replays for a seeded round fills that point in instead of adding one', () => {
     const m = new SessionModel();
     m.seedHistory([
-      { round: 0, loss: 2.3, accuracy: 0.1 },
-      { round: 10, loss: 1.5, accuracy: 0.4 },
+      { round: 1, loss: 2.3, accuracy: 0.1 },
+      { round: 11, loss: 1.5, accuracy: 0.4 },
     ]);
     expect(m.series.round).toEqual([0, 10]);
     m.apply(round(10));

@@ -205,8 +205,11 @@ export class SessionModel {
    * Seed the charts with the session's evaluations from before this tab joined (GET
    * /api/sessions/<id>/history), so a late joiner's charts start at round 0. Only points before
    * this tab's first plotted round are taken; later ones arrive live. Round order is kept.
+   * `evals[].round` is as the history API counts it, rounds applied from 1 (docs/signaling.md);
+   * this tab counts the round just applied from 0, as its peer's events do, so 50 there is 49 here.
    */
-  seedHistory(evals: readonly { readonly round: number; readonly loss: number | null; readonly accuracy: number }[]): void {
+  seedHistory(history: readonly { readonly round: number; readonly loss: number | null; readonly accuracy: number }[]): void {
+    const evals = history.map((e) => ({ ...e, round: e.round - 1 })).filter((e) => e.round >= 0);
     const x = this.series;
     const first = x.round.find((r) => !this.seeded.has(r)) ?? Infinity;
     const before = evals.filter((e) => e.round < first && !this.seeded.has(e.round)).sort((a, b) => a.round - b.round);
