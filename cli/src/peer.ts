@@ -328,7 +328,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   if (flags.export !== undefined) {
     // the parameters every finisher holds (one hash), as a standalone forward ONNX graph
     const path = resolve(flags.export);
-    const bytes = exportOnnx(peer.model, peer.session.state().x);
+    const bytes = exportOnnx(peer.model, peer.session.state().x, { data: peer.config.data });
     await writeFile(path, bytes);
     if (flags.json) event({ event: 'exported', path, bytes: bytes.length, hash: peer.session.state().hash, accuracy: lastAccuracy ?? null });
     else note(`exported the trained model to ${path} (${formatBytes(bytes.length)}${lastAccuracy === undefined ? '' : `, test accuracy ${(100 * lastAccuracy).toFixed(1)}% on this peer's held-out data`})`);

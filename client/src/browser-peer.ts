@@ -257,7 +257,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
     exportModel() {
       if (!running) return null;
       const { x, round } = running.session.state();
-      return { bytes: exportOnnx(running.model, x), name: running.model.name.replace(/\.onnx$/i, ''), round };
+      return { bytes: exportOnnx(running.model, x, { data: running.config.data }), name: running.model.name.replace(/\.onnx$/i, ''), round };
     },
     predict(input) {
       return running ? predictProbabilities(running.model, running.session.state().x, input) : null;

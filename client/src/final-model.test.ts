@@ -16,7 +16,7 @@ describe("a finished session's stored parameters", () => {
   it('are taken when session, round and parameter hash are the record\'s end', () => {
     const cp = verifyFinalSnapshot(stored('S', 40, x), 'S', end);
     expect(hashParams(cp.x)).toBe(end.hash);
-    const onnx = finalOnnx({ round: 40, hash: end.hash, model, x: cp.x, checkpoint: new Uint8Array() });
+    const onnx = finalOnnx({ round: 40, hash: end.hash, model, x: cp.x, data: undefined, checkpoint: new Uint8Array() });
     expect(onnx.name).toBe('mlp-round40.onnx');
     expect(onnx.bytes.byteLength).toBeGreaterThan(4 * model.d);
   });

@@ -148,6 +148,10 @@ export function imageFolderDataset(folder: string, files: readonly ImageFile[], 
   if (features !== expected) {
     throw new DataError(`${folder}: the session makes ${spec.channels}x${spec.height}x${spec.width} = ${features} inputs per image, its model takes ${expected}`, folder);
   }
+  // one mean and std per channel; a shorter list would make the other channels NaN
+  if (spec.standardize && spec.standardize.mean.length !== spec.channels) {
+    throw new DataError(`${folder}: the session standardizes ${spec.standardize.mean.length} channels, its images have ${spec.channels}`, folder);
+  }
   const samples = files
     .map((f) => ({ ...f, parts: f.path.split('/').filter((p) => p !== '') }))
     .filter((f) => f.parts.length >= 2 && !f.parts.some((p) => p.startsWith('.')))
