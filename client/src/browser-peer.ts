@@ -176,7 +176,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
         fail(e.reason);
         return;
       case 'disconnected':
-        if (!finished) fail(`lost the signaling server (${e.reason})`);
+        if (!finished) fail(e.dropped ?? `lost the signaling server (${e.reason})`);
         return;
       case 'signaling':
         post({ type: 'log', message: e.ok ? `signaling server ${e.from} went away; resumed through ${e.to}` : `signaling server ${e.from} went away; ${e.to} did not take this tab (${e.error ?? 'unknown'})` });
