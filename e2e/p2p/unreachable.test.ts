@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSignalingClient, type SignalingClient } from '@signvote/core';
@@ -13,6 +13,8 @@ import { bin, createSession, killAll, startPeerProcess, startServer, type Create
 
 let server: ServerProcess;
 let rogue: SignalingClient | undefined;
+/** human-mode peers (the harness tracks only its own) */
+const humans: ChildProcess[] = [];
 
 beforeAll(async () => {
   server = await startServer();
@@ -20,6 +22,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   rogue?.close();
+  for (const c of humans) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   killAll();
   await server?.stop();
 });
@@ -27,6 +30,7 @@ afterAll(async () => {
 /** a `signvote peer` in human mode (no --json): its stderr lines, as a user sees them */
 function humanPeer(session: CreatedSession, label: string) {
   const child = spawn(process.execPath, [...PEER_NODE_FLAGS, bin, 'peer', '--server', server.url, '--session', session.id, '--token', session.token, '--label', label], { stdio: ['ignore', 'ignore', 'pipe'] });
+  humans.push(child);
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   createInterface({ input: child.stderr! }).on('line', (l) => {
