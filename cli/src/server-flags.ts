@@ -27,7 +27,10 @@ export function addServerFlags(cmd: Command): Command {
     .option('--https', 'HTTPS with a self-signed certificate, kept in ~/.config/signvote/tls (phones need HTTPS for WebGPU)')
     .option('--cert <file>', 'HTTPS with this PEM certificate (with --key)')
     .option('--key <file>', 'PEM private key of --cert')
-    .option('--redis <url>', 'keep sessions in this Redis (redis://host:port) and share them with every server process started with it (docs/signaling.md)')
+    .option(
+      '--redis <url>',
+      'keep sessions in this Redis (redis://host:port, or redis+sentinel://host1:26379,host2:26379/NAME for a Sentinel-managed primary) and share them with every server process started with it (docs/signaling.md)',
+    )
     .option('--redis-prefix <prefix>', 'Redis key prefix: servers with the same --redis and prefix serve the same sessions', 'signvote:');
 }
 
@@ -36,7 +39,7 @@ export function addServerFlags(cmd: Command): Command {
  * that tell a person where to reach it.
  */
 export async function startServer(opts: ServerFlags, logger: Logger | false) {
-  const { createSignalingServer, builtClientDir, tlsFromFlags, BUILD_CLIENT } = await import('@signvote/signaling');
+  const { createSignalingServer, builtClientDir, tlsFromFlags, BUILD_CLIENT, parseRedisUrl, withoutPassword } = await import('@signvote/signaling');
   const clientDist = builtClientDir();
   let tls;
   try {
@@ -44,7 +47,13 @@ export async function startServer(opts: ServerFlags, logger: Logger | false) {
   } catch (err) {
     throw new CliError((err as Error).message, EXIT.usage);
   }
-  if (opts.redis !== undefined && !/^rediss?:\/\//.test(opts.redis)) throw new CliError(`--redis: ${JSON.stringify(opts.redis)} is not a redis:// or rediss:// URL`, EXIT.usage);
+  if (opts.redis !== undefined) {
+    try {
+      parseRedisUrl(opts.redis);
+    } catch (err) {
+      throw new CliError(`--redis: ${(err as Error).message}`, EXIT.usage);
+    }
+  }
   let server;
   try {
     server = await createSignalingServer({ port: opts.port, host: opts.host, publicUrl: opts.publicUrl, staticDir: clientDist, tls, logger, redis: opts.redis, redisPrefix: opts.redisPrefix });
@@ -55,7 +64,7 @@ export async function startServer(opts: ServerFlags, logger: Logger | false) {
   const lines = [`signaling server on ${server.url}${clientDist ? '' : ` (client not built: ${BUILD_CLIENT})`}`];
   if (server.shareUrl !== server.url) lines.push(`other computers and phones: ${server.shareUrl}`);
   else if (opts.host === '0.0.0.0' || opts.host === '::') lines.push('no LAN address found: other machines need --public-url');
-  if (opts.redis !== undefined) lines.push(`sessions in Redis ${opts.redis} (prefix ${opts.redisPrefix ?? 'signvote:'}), shared with every server started with it`);
+  if (opts.redis !== undefined) lines.push(`sessions in Redis ${withoutPassword(opts.redis)} (prefix ${opts.redisPrefix ?? 'signvote:'}), shared with every server started with it`);
   if (tls?.selfSigned) lines.push(`self-signed certificate ${tls.certPath}; a phone can install it from ${server.shareUrl}/cert.pem (docs/signaling.md)`);
   return { server, tls, lines, clientBuilt: clientDist !== undefined, buildClient: BUILD_CLIENT };
 }

@@ -1,5 +1,5 @@
 import { Component, lazy, Suspense, useCallback, useEffect, useState, type ReactNode } from 'react';
-import { readJoinParams, type JoinParams } from './api';
+import { readJoinLink } from './api';
 import { CreateSession } from './CreateSession';
 import { SessionList } from './SessionList';
 
@@ -12,10 +12,12 @@ export function serverUrl(): string {
 }
 
 export function App() {
-  const [join, setJoin] = useState<JoinParams | null>(() => readJoinParams(window.location.search));
+  // a session to join, a link that cannot join one (and why), or neither: the home page
+  const [link, setLink] = useState(() => readJoinLink(window.location.search));
+  const join = link && 'join' in link ? link.join : null;
 
   useEffect(() => {
-    const onPop = () => setJoin(readJoinParams(window.location.search));
+    const onPop = () => setLink(readJoinLink(window.location.search));
     window.addEventListener('popstate', onPop);
     return () => window.removeEventListener('popstate', onPop);
   }, []);
@@ -23,12 +25,12 @@ export function App() {
   const open = useCallback((link: string) => {
     const url = new URL(link, window.location.href);
     window.history.pushState(null, '', `${window.location.pathname}${url.search}`);
-    setJoin(readJoinParams(url.search));
+    setLink(readJoinLink(url.search));
   }, []);
 
   const home = useCallback(() => {
     window.history.pushState(null, '', window.location.pathname);
-    setJoin(null);
+    setLink(null);
   }, []);
 
   return (
@@ -52,6 +54,18 @@ export function App() {
             <Suspense fallback={<p className="panel">Loading the session view…</p>}>
               <SessionGate key={`${join.session}/${join.token}`} server={serverUrl()} fallbacks={join.servers} session={join.session} token={join.token} onLeave={home} />
             </Suspense>
+          ) : link && 'problem' in link ? (
+            <section className="panel" role="alert" aria-labelledby="link-problem-title">
+              <h1 id="link-problem-title">Cannot open this link</h1>
+              <p className="state state-error">
+                <span data-testid="state" data-state="error">
+                  {link.problem}
+                </span>
+              </p>
+              <button type="button" onClick={home}>
+                Home
+              </button>
+            </section>
           ) : (
             <div className="home">
               <SessionList server={serverUrl()} onOpen={open} />

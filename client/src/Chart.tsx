@@ -57,6 +57,9 @@ export function Chart({ title, testId, series, data, version, yLabel, yRange, lo
     };
     const initial = latest.current();
     const u = new uPlot(opts, initial, el);
+    // the container is the chart's image for assistive tech; uPlot's canvas carries the name too,
+    // so nothing on the page is an unnamed drawing
+    u.ctx.canvas.setAttribute('aria-label', `${title} chart`);
     markFirstRound(el, initial);
     plot.current = u;
     const resize = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height: 180 }));

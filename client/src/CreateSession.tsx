@@ -1,6 +1,6 @@
 import { useState, type ReactNode } from 'react';
 import { createSession, peerCommand, shareLink } from './api';
-import { OwnModelData, type OwnChoice } from './OwnModelData';
+import { OwnModelData, type OwnChoice, type OwnProblem } from './OwnModelData';
 import {
   algorithmLabels,
   algorithmNames,
@@ -24,6 +24,8 @@ interface Props {
   readonly onOpen: (link: string) => void;
 }
 
+const noOwn: { choice: OwnChoice; problem: OwnProblem | null } = { choice: {}, problem: null };
+
 /** Which hyper-parameters an algorithm reads, so the form can say which ones matter. */
 const uses: Record<string, readonly FieldName[]> = {
   'sgd-m': ['theta'],
@@ -45,7 +47,9 @@ export function CreateSession({ server, onOpen }: Props) {
   const [created, setCreated] = useState<{ id: string; token: string } | null>(null);
   const [listed, setListed] = useState(false);
   const info = useServerInfo(server);
-  const [own, setOwn] = useState<{ choice: OwnChoice; error: string | null }>({ choice: {}, error: null });
+  // what OwnModelData last reported; forgotten whenever it mounts afresh (it then shows nothing)
+  const [own, setOwn] = useState<{ choice: OwnChoice; problem: OwnProblem | null }>(noOwn);
+  const [ownKey, setOwnKey] = useState(0);
 
   const set = <K extends FieldName>(name: K, value: FormState[K]) => {
     setForm((f) => ({ ...f, [name]: value }));
@@ -62,8 +66,9 @@ export function CreateSession({ server, onOpen }: Props) {
       if (first) document.getElementById(`field-${first}`)?.focus();
       return;
     }
-    if (own.error) {
-      document.getElementById('field-dataSpec')?.focus();
+    // an upload that failed must not leave the session on the form's preset model
+    if (own.problem) {
+      document.getElementById(`field-${own.problem.field}`)?.focus();
       return;
     }
     setErrors({});
@@ -132,7 +137,14 @@ export function CreateSession({ server, onOpen }: Props) {
           <button type="button" className="primary" onClick={() => onOpen(link)} data-testid="open-session">
             Join this session
           </button>
-          <button type="button" onClick={() => setCreated(null)}>
+          <button
+            type="button"
+            onClick={() => {
+              // the form's fields stay; the model and data fields come back empty, and so does their choice
+              setOwn(noOwn);
+              setCreated(null);
+            }}
+          >
             Create another
           </button>
         </div>
@@ -205,7 +217,7 @@ export function CreateSession({ server, onOpen }: Props) {
           )}
         </Field>
       </fieldset>
-      <OwnModelData server={server} onChange={(choice, error) => setOwn({ choice, error })} />
+      <OwnModelData key={ownKey} server={server} onChange={(choice, problem) => setOwn({ choice, problem })} />
       {failure && (
         <p className="error" role="alert" data-testid="create-error">
           Could not create the session: {failure}
@@ -225,6 +237,10 @@ export function CreateSession({ server, onOpen }: Props) {
           onClick={() => {
             setForm(defaultForm());
             setErrors({});
+            setFailure(null);
+            setListed(false);
+            setOwn(noOwn);
+            setOwnKey((k) => k + 1);
           }}
         >
           Reset to defaults

@@ -41,13 +41,23 @@ export function ModelTools({ training, config }: Props) {
     if (exported) saveBytes(exported.bytes, `${exported.name}-round${exported.round}.onnx`);
   };
 
+  // a new sample, a cleared pad, or an input that is not one: the last answer is no longer about what is shown
+  const showProblem = (p: string | null) => {
+    setProblem(p);
+    if (p !== null) setProbabilities(null);
+  };
+  const forget = () => {
+    setProbabilities(null);
+    setProblem(null);
+  };
+
   const predict = (sample: Float32Array) => {
     try {
       const p = training.peer()?.predict(sample) ?? null;
       setProbabilities(p);
       setProblem(p ? null : 'the model is not loaded yet');
     } catch (err) {
-      setProblem((err as Error).message);
+      showProblem((err as Error).message);
     }
   };
 
@@ -69,13 +79,17 @@ export function ModelTools({ training, config }: Props) {
       {!hasModel ? (
         <p className="hint">Once training has started, draw or paste a sample here to see what the model says.</p>
       ) : image && fits ? (
-        <DrawPad invert={image.invert} onSample={(img) => predict(imageToSample(img, image))} />
+        <DrawPad invert={image.invert} onSample={(img) => predict(imageToSample(img, image))} onClear={forget} onProblem={showProblem} />
       ) : config.data?.format === 'csv' ? (
-        <CsvRow config={config} onSample={predict} onProblem={setProblem} />
+        <CsvRow config={config} onSample={predict} onProblem={showProblem} />
       ) : (
         <p className="hint">This model's input ({shape?.inputShape.join('×')}) has no drawing pad here.</p>
       )}
-      {problem && <p className="error" role="alert">{problem}</p>}
+      {problem && (
+        <p className="error" role="alert" data-testid="try-problem">
+          {problem}
+        </p>
+      )}
       {probabilities && (
         <ol className="probabilities" data-testid="probabilities">
           {Array.from(probabilities, (p, i) => (
@@ -94,7 +108,17 @@ export function ModelTools({ training, config }: Props) {
 const PAD = 280;
 
 /** a 280x280 drawing canvas (white on black, or black on white for inverted sessions) that also takes a dropped image */
-function DrawPad({ invert, onSample }: { invert: boolean; onSample: (img: { width: number; height: number; data: Uint8Array }) => void }) {
+function DrawPad({
+  invert,
+  onSample,
+  onClear,
+  onProblem,
+}: {
+  invert: boolean;
+  onSample: (img: { width: number; height: number; data: Uint8Array }) => void;
+  onClear: () => void;
+  onProblem: (problem: string) => void;
+}) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const drawing = useRef(false);
   const paper = invert ? '#fff' : '#000';
@@ -121,7 +145,15 @@ function DrawPad({ invert, onSample }: { invert: boolean; onSample: (img: { widt
   const dropImage = async (file: File | undefined) => {
     const ctx = canvas.current?.getContext('2d');
     if (!file || !ctx) return;
-    const bitmap = await createImageBitmap(file);
+    let bitmap: ImageBitmap;
+    try {
+      bitmap = await createImageBitmap(file);
+    } catch {
+      // the browser's own words ("The source image could not be decoded.") do not name the
+      // file; the pad keeps what it shows
+      onProblem(`${file.name} is not an image this browser can read: open a PNG or JPEG picture`);
+      return;
+    }
     clear();
     const scale = Math.min(PAD / bitmap.width, PAD / bitmap.height);
     const w = bitmap.width * scale, h = bitmap.height * scale;
@@ -167,12 +199,29 @@ function DrawPad({ invert, onSample }: { invert: boolean; onSample: (img: { widt
         }}
       />
       <div className="actions">
-        <button type="button" onClick={clear}>
+        <button
+          type="button"
+          data-testid="clear-pad"
+          onClick={() => {
+            clear();
+            onClear();
+          }}
+        >
           Clear
         </button>
         <label className="file-button">
           Open an image…
-          <input type="file" accept="image/png,image/jpeg" onChange={(e) => void dropImage(e.target.files?.[0])} />
+          <input
+            type="file"
+            className="visually-hidden"
+            data-testid="open-image"
+            accept="image/png,image/jpeg"
+            onChange={(e) => {
+              void dropImage(e.target.files?.[0]);
+              // the same file opened again is a new try
+              e.target.value = '';
+            }}
+          />
         </label>
       </div>
     </div>

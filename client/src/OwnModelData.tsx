@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { localDataSchema, type LocalDataSpec, type ModelFile } from '@signvote/core';
 
 /**
@@ -21,23 +21,52 @@ interface Uploaded extends ModelFile {
 
 export const exampleDataSpec = JSON.stringify({ format: 'csv', labelColumn: 'label', classes: ['a', 'b', 'c'], testFraction: 0.2 }, null, 1);
 
-export function OwnModelData({ server, onChange }: { server: string; onChange: (choice: OwnChoice, error: string | null) => void }) {
+/** what keeps the session from being created: a model that failed (or is still) uploading, a bad spec */
+export interface OwnProblem {
+  /** the field's id is `field-<field>` */
+  readonly field: 'modelFile' | 'dataSpec';
+  readonly message: string;
+}
+
+/**
+ * Reports every change to the parent: the choice, and the first problem in field order (the
+ * parent blocks creation and focuses that field). Mounted afresh, it holds nothing, so a parent
+ * that remounts it (a key) must forget the old choice too.
+ */
+export function OwnModelData({ server, onChange }: { server: string; onChange: (choice: OwnChoice, problem: OwnProblem | null) => void }) {
   const [uploaded, setUploaded] = useState<Uploaded | null>(null);
   const [uploading, setUploading] = useState(false);
   const [modelError, setModelError] = useState<string | null>(null);
   const [specText, setSpecText] = useState('');
+  // an upload answers later: it reports with the spec as typed by then, not as it was when it began
+  const specNow = useRef('');
   const [specError, setSpecError] = useState<string | null>(null);
 
-  const report = (file: Uploaded | null, text: string) => {
+  // an upload that answers after Reset (which mounts a fresh one) must not bring its model back
+  const mounted = useRef(true);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+
+  const report = (file: Uploaded | null, text: string, modelProblem: string | null) => {
+    if (!mounted.current) return;
     const spec = parseSpec(text);
     setSpecError(spec.error);
-    onChange({ ...(file ? { modelFile: { sha256: file.sha256, bytes: file.bytes, name: file.name } } : {}), ...(spec.data ? { data: spec.data } : {}) }, spec.error);
+    const problem: OwnProblem | null = modelProblem
+      ? { field: 'modelFile', message: modelProblem }
+      : spec.error
+        ? { field: 'dataSpec', message: spec.error }
+        : null;
+    onChange({ ...(file ? { modelFile: { sha256: file.sha256, bytes: file.bytes, name: file.name } } : {}), ...(spec.data ? { data: spec.data } : {}) }, problem);
   };
 
   const upload = async (file: File | undefined) => {
     setModelError(null);
     setUploaded(null);
-    report(null, specText);
+    report(null, specText, file ? 'the model file is still uploading' : null);
     if (!file) return;
     setUploading(true);
     try {
@@ -47,9 +76,11 @@ export function OwnModelData({ server, onChange }: { server: string; onChange: (
       if (!res.ok || typeof body.sha256 !== 'string') throw new Error(body.error ?? `the server answered ${res.status}`);
       const done = body as Uploaded;
       setUploaded(done);
-      report(done, specText);
+      report(done, specNow.current, null);
     } catch (err) {
+      // the session must not be created on the form's preset while this shows
       setModelError((err as Error).message);
+      report(null, specNow.current, (err as Error).message);
     } finally {
       setUploading(false);
     }
@@ -60,15 +91,23 @@ export function OwnModelData({ server, onChange }: { server: string; onChange: (
       <legend>Your own model and data (optional)</legend>
       <div className={modelError ? 'field invalid' : 'field'}>
         <label htmlFor="field-modelFile">Model file (ONNX)</label>
-        <input id="field-modelFile" type="file" accept=".onnx" data-testid="model-file" onChange={(e) => void upload(e.target.files?.[0])} />
-        {uploading && <span className="hint">Uploading and checking…</span>}
+        <input
+          id="field-modelFile"
+          type="file"
+          accept=".onnx"
+          data-testid="model-file"
+          aria-invalid={modelError ? true : undefined}
+          aria-describedby={modelError ? 'field-modelFile-error' : uploaded || uploading ? 'field-modelFile-hint' : undefined}
+          onChange={(e) => void upload(e.target.files?.[0])}
+        />
+        {uploading && <span className="hint" id="field-modelFile-hint">Uploading and checking…</span>}
         {modelError && (
-          <span className="field-error" data-testid="model-file-error">
+          <span className="field-error" id="field-modelFile-error" role="alert" data-testid="model-file-error">
             {modelError}
           </span>
         )}
         {uploaded && (
-          <span className="hint" data-testid="model-file-summary">
+          <span className="hint" id="field-modelFile-hint" data-testid="model-file-summary">
             {uploaded.name}: d = {uploaded.d.toLocaleString('en-US')}, input {uploaded.inputShape.join('×')}, {uploaded.numClasses} classes (replaces the model above)
           </span>
         )}
@@ -81,15 +120,20 @@ export function OwnModelData({ server, onChange }: { server: string; onChange: (
           placeholder={exampleDataSpec}
           value={specText}
           data-testid="data-spec"
+          aria-invalid={specError ? true : undefined}
+          aria-describedby={specError ? 'field-dataSpec-error' : 'field-dataSpec-hint'}
           onChange={(e) => {
             setSpecText(e.target.value);
-            report(uploaded, e.target.value);
+            specNow.current = e.target.value;
+            report(uploaded, e.target.value, modelError ?? (uploading ? 'the model file is still uploading' : null));
           }}
         />
         {specError ? (
-          <span className="field-error">{specError}</span>
+          <span className="field-error" id="field-dataSpec-error" role="alert" data-testid="data-spec-error">
+            {specError}
+          </span>
         ) : (
-          <span className="hint">empty: peers train on the dataset above; see docs/data.md for images</span>
+          <span className="hint" id="field-dataSpec-hint">empty: peers train on the dataset above; see docs/data.md for images</span>
         )}
       </div>
     </fieldset>

@@ -1,4 +1,4 @@
-import { useCallback, useEffect } from 'react';
+import { useCallback, useEffect, useRef } from 'react';
 import type { SessionConfig, SessionRecordView, TrainTest } from '@signvote/core';
 import { ModelTools } from './ModelTools';
 import type uPlot from 'uplot';
@@ -61,6 +61,21 @@ export function SessionView({ server, fallbacks, session, token, onLeave, config
   const running = s.state === 'connecting' || s.state === 'waiting' || s.state === 'training';
   const canStart = s.state === 'idle' || s.state === 'left' || s.state === 'error';
 
+  // a pressed button that turns disabled would drop keyboard focus to <body>: it moves to the
+  // control that takes over (Pause -> Resume, Resume -> Pause, Leave -> Start, Start -> Leave)
+  const buttons = { start: useRef<HTMLButtonElement>(null), pause: useRef<HTMLButtonElement>(null), leave: useRef<HTMLButtonElement>(null) };
+  const focusNext = useRef<keyof typeof buttons | null>(null);
+  useEffect(() => {
+    const next = focusNext.current && buttons[focusNext.current].current;
+    if (!next || next.disabled) return;
+    focusNext.current = null;
+    next.focus();
+  });
+  const then = (action: () => void, focus: keyof typeof buttons) => () => {
+    focusNext.current = focus;
+    action();
+  };
+
   return (
     <div className="session">
       <div className="session-top">
@@ -116,13 +131,20 @@ export function SessionView({ server, fallbacks, session, token, onLeave, config
             <Fact label="Algorithm" testId="algorithm" value={s.algorithm ? `${s.algorithm} · ${s.model ?? ''}` : '—'} raw={s.algorithm ?? ''} />
           </dl>
           <div className="actions">
-            <button type="button" className="primary" onClick={s.state === 'paused' ? t.resume : t.start} disabled={!canStart && s.state !== 'paused'} data-testid="start">
+            <button
+              type="button"
+              className="primary"
+              ref={buttons.start}
+              onClick={s.state === 'paused' ? then(t.resume, 'pause') : then(t.start, 'leave')}
+              disabled={!canStart && s.state !== 'paused'}
+              data-testid="start"
+            >
               {s.state === 'paused' ? 'Resume' : 'Start'}
             </button>
-            <button type="button" onClick={t.pause} disabled={s.state !== 'training'} data-testid="pause">
+            <button type="button" ref={buttons.pause} onClick={then(t.pause, 'start')} disabled={s.state !== 'training'} data-testid="pause">
               Pause
             </button>
-            <button type="button" onClick={t.leave} disabled={!running && s.state !== 'paused'} data-testid="leave">
+            <button type="button" ref={buttons.leave} onClick={then(t.leave, 'start')} disabled={!running && s.state !== 'paused'} data-testid="leave">
               Leave
             </button>
             <button type="button" onClick={onLeave}>
@@ -132,8 +154,14 @@ export function SessionView({ server, fallbacks, session, token, onLeave, config
           <StartNow server={server} session={session} waiting={s.state === 'waiting'} present={s.peers.length} expected={s.expectedPeers} />
         </section>
         <section className="panel invite" aria-labelledby="invite-title">
-          <h2 id="invite-title">Invite peers</h2>
-          <ShareLink link={shareLink(window.location.href, info, session, token, fallbacks)} info={info} />
+          <h2 id="invite-title">{s.state === 'finished' ? 'Session finished' : 'Invite peers'}</h2>
+          {s.state === 'finished' ? (
+            <p className="hint" data-testid="invite-finished">
+              This session has run all its rounds: nobody can join it any more. Download the model below, or start a new session.
+            </p>
+          ) : (
+            <ShareLink link={shareLink(window.location.href, info, session, token, fallbacks)} info={info} />
+          )}
         </section>
       </div>
 

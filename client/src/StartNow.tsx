@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { startSessionNow } from './api';
 import { creatorKey } from './known-sessions';
 
@@ -25,6 +25,16 @@ export function StartNow({ server, session, waiting, present, expected }: Props)
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const [started, setStarted] = useState<string | null>(null);
+  // back to waiting (everyone left, then this tab joined again): that start is history, the
+  // button is live again
+  const wasWaiting = useRef(waiting);
+  useEffect(() => {
+    if (waiting && !wasWaiting.current) {
+      setStarted(null);
+      setProblem(null);
+    }
+    wasWaiting.current = waiting;
+  }, [waiting]);
 
   const start = async () => {
     const admin = creatorKey(session);
@@ -36,7 +46,8 @@ export function StartNow({ server, session, waiting, present, expected }: Props)
     setProblem(null);
     try {
       const answer = await startSessionNow(server, session, admin);
-      setStarted(`Started with ${answer.members} peer${answer.members === 1 ? '' : 's'}: the training set is split into ${answer.record.shards ?? answer.members} shards.`);
+      const shards = answer.record.shards ?? answer.members;
+      setStarted(`Started with ${plural(answer.members, 'peer')}: the training set is split into ${plural(shards, 'shard')}.`);
     } catch (err) {
       setProblem((err as Error).message);
     } finally {
@@ -66,4 +77,8 @@ export function StartNow({ server, session, waiting, present, expected }: Props)
       )}
     </div>
   );
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { joinLink, reachableFromOtherDevices, readJoinParams, shareLink } from './api';
+import { joinLink, reachableFromOtherDevices, readJoinLink, readJoinParams, shareLink } from './api';
 
 describe('join links', () => {
   it('round-trips session and token through the link', () => {
@@ -22,6 +22,34 @@ describe('join links', () => {
       token: 't',
       servers: ['http://10.0.0.2:8080', 'https://b.example'],
     });
+  });
+});
+
+describe('links that cannot join', () => {
+  const problem = (search: string) => {
+    const link = readJoinLink(search);
+    return link && 'problem' in link ? link.problem : null;
+  };
+  it('names no session: the home page', () => {
+    expect(readJoinLink('')).toBeNull();
+    expect(readJoinLink('?backend=wasm')).toBeNull();
+  });
+  it('says a link lacks its token instead of showing the home page', () => {
+    expect(problem('?session=abc123')).toMatch(/^This link lacks its token: session abc123 /);
+    expect(problem('?token=t')).toMatch(/names no session/);
+    expect(problem('?session=&token=')).toMatch(/^This link is malformed: it names no session/);
+  });
+  it('calls ids the server never makes malformed, before any request', () => {
+    for (const bad of ['a/b', '..%2F..%2Fapi', 'a'.repeat(199), '%E0%A4%A', '%F0%9F%92%A9', 'a%20b']) {
+      expect(problem(`?session=${bad}&token=x`), bad).toMatch(/^This link is malformed: ".*" is not a session id/);
+    }
+    expect(problem(`?session=${'a'.repeat(64)}&token=x`)).toBeNull();
+  });
+  it('calls a token no HTTP header can carry malformed (fetch would blame the server)', () => {
+    for (const bad of ['%00', 'a%0Ab', '%C3%A9t%C3%A9', 'x'.repeat(501)]) {
+      expect(problem(`?session=abc&token=${bad}`), bad).toMatch(/^This link is malformed: its token has characters/);
+    }
+    expect(readJoinLink('?session=abc&token=t0k%2Fen%2B%3D')).toEqual({ join: { session: 'abc', token: 't0k/en+=', servers: [] } });
   });
 });
 

@@ -199,13 +199,36 @@ function serverList(param: string | null): string[] {
   return out;
 }
 
-/** Reads `?session=&token=`; ids and tokens are opaque but bounded, so junk never reaches the server. */
-export function readJoinParams(search: string): JoinParams | null {
+/** a session id as the server makes them (the signaling protocol's id: core signaling-protocol.ts) */
+const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** a token travels in an HTTP header: visible ASCII only (a control character makes fetch throw) */
+const TOKEN = /^[\x21-\x7e]{1,500}$/;
+
+/**
+ * What `?session=&token=` says: a session to join, a link that names one but cannot be used
+ * (`problem`: a sentence for the page: no token, an id the server never makes, a token no
+ * header can carry), or null when it names none (the home page).
+ */
+export function readJoinLink(search: string): { readonly join: JoinParams } | { readonly problem: string } | null {
   const q = new URLSearchParams(search);
+  if (!q.has('session') && !q.has('token')) return null;
   const session = q.get('session')?.trim() ?? '';
   const token = q.get('token')?.trim() ?? '';
-  if (!session || !token || session.length > 200 || token.length > 500) return null;
-  return { session, token, servers: serverList(q.get('servers')) };
+  if (!session && !token) return { problem: 'This link is malformed: it names no session and carries no token.' };
+  if (!session) return { problem: 'This link is malformed: it carries a token but names no session (?session=ID is missing).' };
+  if (!SESSION_ID.test(session)) {
+    const shown = session.length > 40 ? `${session.slice(0, 40)}…` : session;
+    return { problem: `This link is malformed: ${JSON.stringify(shown)} is not a session id (ids are 1 to 64 letters, digits, _ and -). Copy the whole link again.` };
+  }
+  if (!token) return { problem: `This link lacks its token: session ${session} opens only with the &token= its creator's link carries. Ask for the whole link.` };
+  if (!TOKEN.test(token)) return { problem: 'This link is malformed: its token has characters no join link carries (spaces, control characters, or over 500 characters). Copy the whole link again.' };
+  return { join: { session, token, servers: serverList(q.get('servers')) } };
+}
+
+/** The session a link joins, or null (none named, or the link is malformed: readJoinLink says why). */
+export function readJoinParams(search: string): JoinParams | null {
+  const link = readJoinLink(search);
+  return link && 'join' in link ? link.join : null;
 }
 
 /**

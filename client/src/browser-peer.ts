@@ -63,6 +63,8 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
   let running: RunningPeer | null = null;
   let gradients: GradientWorker | null = null;
   let leaving = false;
+  /** the peer stopped on its own (server lost, gave up): the tab says why and computes nothing more */
+  let halted = false;
   let finished = false;
   let resumeGate: { promise: Promise<void>; open: () => void } | null = null;
   let aggregator: string | null = null;
@@ -72,6 +74,25 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
   const fail = (detail: string) => {
     if (leaving) return;
     post({ type: 'state', state: 'error', detail });
+  };
+
+  /**
+   * The session is over for this tab although it did not leave (its signaling server is gone
+   * and no other took it back, or the session gave up on it): stop the peer as the CLI's peer
+   * does, so a tab never trains on alone unseen, and say why.
+   */
+  const halt = (detail: string) => {
+    if (leaving || halted) return;
+    halted = true;
+    fail(detail);
+    const peer = running;
+    void (async () => {
+      try {
+        await peer?.stop();
+      } finally {
+        gradients?.terminate(detail);
+      }
+    })();
   };
 
   const gated = (inner: GradientOracle): GradientOracle => ({
@@ -167,16 +188,19 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
         post({ type: 'log', message: `finished after ${e.round} rounds, parameter hash ${e.hash}` });
         return;
       case 'error':
-        fail(e.error);
+        // a step that failed once (a refused report, a bad message): the CLI notes it and goes on
+        post({ type: 'log', message: `error: ${e.error}` });
         return;
       case 'not-counted':
         post({ type: 'log', message: `not counted for ${e.rounds} rounds: ${e.reason}` });
         return;
       case 'gave-up':
-        fail(e.reason);
+        halt(e.reason);
         return;
       case 'disconnected':
-        if (!finished) fail(e.dropped ?? `lost the signaling server (${e.reason})`);
+        // reported only once no server of the link took this tab back (the others are tried first);
+        // a tab the session removed as unreachable says why (dropped)
+        if (!finished) halt(e.dropped ?? `lost the signaling server (${e.reason})`);
         return;
       case 'signaling':
         post({ type: 'log', message: e.ok ? `signaling server ${e.from} went away; resumed through ${e.to}` : `signaling server ${e.from} went away; ${e.to} did not take this tab (${e.error ?? 'unknown'})` });
@@ -196,7 +220,12 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
   const base = options.server.endsWith('/') ? options.server : `${options.server}/`;
   const fetchSplit = async (config: SessionConfig, split: 'train' | 'test'): Promise<Dataset> => {
     const url = new URL(`datasets/${config.dataset}-${split}.bin`, base);
-    const response = await fetch(url);
+    let response: Response;
+    try {
+      response = await fetch(url);
+    } catch (err) {
+      throw new Error(`cannot reach the signaling server (${(err as Error).message}) to load ${config.dataset} ${split} data`);
+    }
     if (!response.ok) throw new Error(`cannot load ${config.dataset} ${split} data: the server answered ${response.status}`);
     return decodeDataset(new Uint8Array(await response.arrayBuffer()));
   };
@@ -232,11 +261,14 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
       onEvent,
     });
     running = peer;
-    if (leaving) await peer.stop();
+    // it left, or lost its server, while it was joining
+    if (leaving || halted) await peer.stop();
   };
 
   run().catch((err: unknown) => {
     gradients?.terminate('failed to start');
+    // it already said why it stopped; the join failing because of that adds nothing
+    if (halted) return;
     // it finished while this tab was loading: the page shows the finished session instead
     if (err instanceof RecordError && err.code === 'finished' && err.record?.finished && options.onEnded && !leaving) return options.onEnded(err.record);
     fail(describeError(err));

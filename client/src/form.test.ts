@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseSessionConfig, sessionConfigSchema } from '@signvote/core';
-import { configToForm, defaultForm, formToConfig, parseIceServers } from './form';
+import { configToForm, defaultForm, fieldLabels, fieldOrder, formToConfig, parseIceServers } from './form';
 
 describe('session form', () => {
   it('the default form is the schema default config', () => {
@@ -58,5 +58,29 @@ describe('session form', () => {
     });
     expect(parseIceServers('http://x').error).toMatch(/line 1/);
     expect(parseIceServers('stun:a\nturn:b user').error).toMatch(/line 2: give both/);
+    // the schema's RFC 7064/7065 check, entry named: a scheme alone is not enough
+    expect(parseIceServers('stun:a\nturn:b,turn:bad host?x user pass').error).toMatch(/^line 2: /);
+    expect(parseIceServers('stun:ok.org,stun:').error).toBe('line 1: "stun:" is not a STUN or TURN URL: write stun:host[:port], stuns:host[:port], turn:host[:port][?transport=udp|tcp] or turns:host[:port][?transport=udp|tcp] (RFC 7064, 7065)');
+    expect(parseIceServers('stun:a?transport=udp').error).toMatch(/"stun:a\?transport=udp" is not a STUN or TURN URL/);
+    expect(parseIceServers('turn:a:3478?transport=tcp').error).toBeUndefined();
+  });
+
+  it('reads decimal numbers only: hex, binary and Infinity are refused', () => {
+    for (const text of ['0x10', '0b11', '0o7', 'Infinity', '1_000', '1e']) {
+      const r = formToConfig({ ...defaultForm(), rounds: text, milestones: text, schedule: 'step' });
+      expect(r.ok, text).toBe(false);
+      if (r.ok) continue;
+      expect(r.errors.rounds, text).toBe('must be a number');
+      expect(r.errors.milestones, text).toBeDefined();
+    }
+    const r = formToConfig({ ...defaultForm(), rounds: ' 16 ', lr: '.5e-2', theta: '+0.5' });
+    expect(r.ok && [r.config.rounds, r.config.algorithm.lr, r.config.algorithm.theta]).toEqual([16, 0.005, 0.5]);
+  });
+
+  it('lists the errors in form order, so the first bad field on screen gets the focus', () => {
+    expect([...fieldOrder].sort()).toEqual(Object.keys(fieldLabels).sort());
+    const r = formToConfig({ ...defaultForm(), seed: 'x', iceServers: 'notaurl', schedule: 'step', milestones: '', lr: '0' });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(Object.keys(r.errors)).toEqual(['seed', 'lr', 'milestones', 'iceServers']);
   });
 });

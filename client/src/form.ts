@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import {
   algorithmNames,
   datasetNames,
+  iceUrlProblem,
   presetNames,
   sessionConfigSchema,
   type AlgorithmName,
@@ -180,10 +181,13 @@ function describe(issue: z.core.$ZodIssue): string {
   }
 }
 
-/** Parses a typed number; blank and junk become NaN so the schema reports them on their field. */
+// decimal only: Number() would also read "0x10" as 16, "0b11" as 3 and "Infinity"
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** Parses a typed decimal number; blank, hex and junk become NaN so the schema reports them on their field. */
 function num(text: string): number {
   const t = text.trim();
-  return t === '' ? Number.NaN : Number(t);
+  return DECIMAL.test(t) ? Number(t) : Number.NaN;
 }
 
 export function parseIceServers(text: string): { servers: SessionConfigInput['iceServers']; error?: string } {
@@ -193,9 +197,9 @@ export function parseIceServers(text: string): { servers: SessionConfigInput['ic
     const [urls = '', username, credential, ...rest] = line.split(/\s+/);
     const list = urls.split(',').filter((u) => u !== '');
     if (rest.length > 0 || list.length === 0) return { servers: [], error: `line ${i + 1}: expected "urls [username credential]"` };
-    if (!list.every((u) => /^(stun|stuns|turn|turns):/.test(u))) {
-      return { servers: [], error: `line ${i + 1}: URLs start with stun:, stuns:, turn: or turns:` };
-    }
+    // the schema's own check (config.ts), so the form and the server refuse alike
+    const problem = list.map(iceUrlProblem).find((p) => p !== null);
+    if (problem) return { servers: [], error: `line ${i + 1}: ${problem}` };
     if ((username === undefined) !== (credential === undefined)) {
       return { servers: [], error: `line ${i + 1}: give both a username and a credential, or neither` };
     }
@@ -207,7 +211,7 @@ export function parseIceServers(text: string): { servers: SessionConfigInput['ic
 export function formToInput(f: FormState): { input: SessionConfigInput; errors: FieldErrors } {
   const errors: FieldErrors = {};
   const milestoneText = f.milestones.split(',').map((m) => m.trim()).filter((m) => m !== '');
-  const milestones = milestoneText.map(Number);
+  const milestones = milestoneText.map(num);
   if (f.schedule === 'step' && milestoneText.length === 0) errors.milestones = 'list at least one round, e.g. 100, 200';
   else if (f.schedule === 'step' && !milestones.every((m) => Number.isInteger(m) && m >= 0)) {
     errors.milestones = 'rounds are whole numbers ≥ 0, separated by commas';
@@ -248,17 +252,31 @@ export function formToInput(f: FormState): { input: SessionConfigInput; errors: 
   return { input, errors };
 }
 
+/**
+ * The fields in the order the form shows them, so the first key of a FieldErrors is the first
+ * bad field on screen (it gets the focus); CreateSession.tsx lays the fields out in this order.
+ */
+export const fieldOrder: readonly FieldName[] = [
+  'model', 'dataset', 'partition', 'dirichletAlpha', 'seed',
+  'algorithm', 'lr', 'schedule', 'milestones', 'factor', 'rate', 'weightDecay', 'theta', 'R', 'alpha', 'K', 'eta', 'ties',
+  'expectedPeers', 'voteShards', 'batchSize', 'rounds', 'deadlineMs', 'evalEvery', 'iceServers',
+];
+
 export function formToConfig(f: FormState): FormResult {
-  const { input, errors } = formToInput(f);
+  const { input, errors: own } = formToInput(f);
+  const found: FieldErrors = { ...own };
   const parsed = sessionConfigSchema.safeParse(input);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const field = fieldOf(issue.path) ?? 'model';
-      errors[field] ??= describe(issue);
+      found[field] ??= describe(issue);
     }
   }
-  if (Object.keys(errors).length > 0 || !parsed.success) return { ok: false, errors };
-  return { ok: true, config: parsed.data };
+  if (Object.keys(found).length === 0 && parsed.success) return { ok: true, config: parsed.data };
+  // in form order, whichever check found them
+  const errors: FieldErrors = {};
+  for (const name of fieldOrder) if (found[name]) errors[name] = found[name];
+  return { ok: false, errors };
 }
 
 export { algorithmNames };

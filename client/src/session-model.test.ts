@@ -184,6 +184,25 @@ describe('SessionModel', () => {
     expect(describeState(m.getSnapshot())).toBe('Error: session not found');
   });
 
+  it('a peer that lost its server keeps saying why while its last rounds land, and lists no other peers', () => {
+    const m = new SessionModel();
+    m.apply({ type: 'ready', peerId: 'a', backend: 'wasm', d: 10, rounds: 5000, expectedPeers: 2, algorithm: 'x', model: 'mlp' });
+    m.apply({ type: 'peers', peers: [{ id: 'a' }, { id: 'b' }] });
+    m.apply(round(10, { aggregator: 'a', role: 'aggregator' }));
+    m.apply({ type: 'state', state: 'error', detail: 'lost the signaling server (io server disconnect)' });
+    // rounds already under way when it stopped, and a late membership, change nothing of that
+    m.apply(round(11, { aggregator: 'a', role: 'aggregator' }));
+    m.apply({ type: 'peers', peers: [{ id: 'a' }, { id: 'b' }] });
+    const s = m.getSnapshot();
+    expect(s.state).toBe('error');
+    expect(describeState(s)).toBe('Error: lost the signaling server (io server disconnect)');
+    expect(s.peers.map((p) => p.id)).toEqual(['a']);
+    // started again, it learns its peers anew
+    m.apply({ type: 'state', state: 'connecting' });
+    m.apply({ type: 'peers', peers: [{ id: 'a' }, { id: 'c' }] });
+    expect(m.getSnapshot().peers.map((p) => p.id)).toEqual(['a', 'c']);
+  });
+
   it('seeds a late joiner\'s charts with the history before its first round; live points append after', () => {
     const m = new SessionModel();
     m.apply(round(40));

@@ -153,6 +153,8 @@ export class SessionModel {
         // a finished or departed peer stays so; late messages from a closing peer must not revive it
         if ((s.state === 'finished' || s.state === 'left') && msg.state !== 'error' && msg.state !== 'connecting') return;
         // an evaluation can land after the last round; it must not turn 'finished' back
+        // a peer that stopped (left, or lost its server) is in no session: the others it knew are gone from its view
+        if (msg.state === 'left' || msg.state === 'error') this.others = [];
         this.set({ state: msg.state, detail: msg.detail ?? null });
         break;
       case 'backend':
@@ -170,6 +172,8 @@ export class SessionModel {
         });
         break;
       case 'peers':
+        // a stopped peer's last membership news arrives after it stopped: it is in no session
+        if (s.state === 'left' || s.state === 'error') return;
         this.others = msg.peers;
         this.set({});
         break;
@@ -269,7 +273,8 @@ export class SessionModel {
             round: msg.round,
             role: msg.role,
             hash: msg.hash,
-            detail: null,
+            // the waiting count is over once rounds run; why a peer stopped stays
+            detail: stillRunning === 'error' ? s.detail : null,
           }
         : {}),
       state: stillRunning,

@@ -60,8 +60,27 @@ export const algorithmConfigSchema = z.object({
 });
 export type AlgorithmConfig = z.infer<typeof algorithmConfigSchema>;
 
+// RFC 7064 (stun:, stuns:) and RFC 7065 (turn:, turns:): scheme, host (a name, an IPv4 address
+// or a bracketed IPv6 one), optional port; only TURN takes `?transport=udp|tcp`
+const ICE_HOST = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252}))`;
+const ICE_URL = new RegExp(String.raw`^(?:(?:stuns?):${ICE_HOST}(?::\d{1,5})?|(?:turns?):${ICE_HOST}(?::\d{1,5})?(?:\?transport=(?:udp|tcp))?)$`);
+
+/** Why `url` is not a STUN/TURN URL (RFC 7064/7065), or null when it is one. */
+export function iceUrlProblem(url: string): string | null {
+  const port = /:(\d+)(?:\?|$)/.exec(url);
+  if (!ICE_URL.test(url) || (port && (Number(port[1]) < 1 || Number(port[1]) > 65535))) {
+    return `"${url}" is not a STUN or TURN URL: write stun:host[:port], stuns:host[:port], turn:host[:port][?transport=udp|tcp] or turns:host[:port][?transport=udp|tcp] (RFC 7064, 7065)`;
+  }
+  return null;
+}
+
+const iceUrl = z.string().min(1).max(512).superRefine((url, ctx) => {
+  const problem = iceUrlProblem(url);
+  if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});
+
 const iceServerSchema = z.object({
-  urls: z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).min(1).max(8)]),
+  urls: z.union([iceUrl, z.array(iceUrl).min(1).max(8)]),
   username: z.string().max(256).optional(),
   credential: z.string().max(256).optional(),
 });

@@ -5,6 +5,7 @@
  * `@signvote/core/node`, which re-exports this entry too.
  */
 export * from './config';
+export { datasetMismatch, HOSTED_DATASET_SHAPE, sessionConfigMismatch } from './config-fit';
 export { type Dataset, type Batch } from './data/dataset';
 export { encodeDataset, decodeDataset } from './data/codec';
 export { createSyntheticDatasets, type SyntheticOptions } from './data/synthetic';
@@ -34,6 +35,8 @@ export {
   decodeImage,
   imageToSample,
   localDataSchema,
+  dataSpecMismatch,
+  type ModelShape,
   csvDataSchema,
   imageDataSchema,
   type LocalData,

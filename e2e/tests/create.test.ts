@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { hasChromium, watchErrors } from '../src/browser';
 import { repoRoot } from '../src/build';
@@ -120,5 +122,93 @@ describe.skipIf(!hasChromium())('creating a session in the browser', () => {
     await expect.poll(() => stranger.getByTestId('session-id').textContent(), { timeout: 30_000 }).toBe(open);
     await stranger.close();
     await owner.close();
+  }, 60_000);
+
+  const onnx = (name: string) => join(repoRoot, 'core/fixtures/onnx', name);
+  const sessionsHeld = async () => ((await (await fetch(`${fixture.server().url}/healthz`)).json()) as { sessions: number }).sessions;
+  /** the config of the session the page just created, as the server holds it */
+  const createdConfig = async (page: Page) => {
+    const link = new URL(await page.getByTestId('join-link').inputValue());
+    const res = await fetch(`${fixture.server().url}/api/sessions/${link.searchParams.get('session')}/config`, { headers: { 'x-session-token': link.searchParams.get('token')! } });
+    return ((await res.json()) as { config: Record<string, unknown> }).config;
+  };
+
+  it('never creates a session on the preset while the model file shows an error', async () => {
+    const page = await fixture.browser().newPage();
+    await page.goto(fixture.server().url);
+    await page.getByTestId('model-file').setInputFiles(onnx('unsupported-hardswish.onnx'));
+    const error = page.getByTestId('model-file-error');
+    await expect.poll(() => error.count(), { timeout: 30_000 }).toBe(1);
+    const before = await sessionsHeld();
+    await page.getByTestId('create-session').click();
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('field-modelFile');
+    expect(await page.getByTestId('join-link').count()).toBe(0);
+    expect(await sessionsHeld()).toBe(before);
+    // linked to its field and announced
+    expect(await error.getAttribute('role')).toBe('alert');
+    expect(await page.getByTestId('model-file').getAttribute('aria-describedby')).toBe(await error.getAttribute('id'));
+    // a bad data spec is linked and announced the same way
+    await page.getByTestId('data-spec').fill('{"format":"csv"');
+    expect(await page.getByTestId('data-spec-error').getAttribute('role')).toBe('alert');
+    expect(await page.getByTestId('data-spec').getAttribute('aria-describedby')).toBe('field-dataSpec-error');
+    await page.close();
+  }, 60_000);
+
+  it('starts the model file, data spec and listing afresh after Create another and Reset to defaults', async () => {
+    const page = await fixture.browser().newPage();
+    const errors = watchErrors(page, 'create-another');
+    await page.goto(fixture.server().url);
+    await page.getByTestId('model-file').setInputFiles(onnx('tabular-layernorm.onnx'));
+    await page.getByTestId('model-file-summary').waitFor({ timeout: 30_000 });
+    // the server refuses a spec that does not fit the model, in the peers' sentence
+    await page.getByTestId('data-spec').fill('{"format":"csv","labelColumn":"label","classes":["a","b"]}');
+    await page.getByTestId('create-session').click();
+    await expect.poll(() => page.getByTestId('create-error').textContent()).toContain('the session names 2 classes, its model has 3 outputs');
+    await page.getByTestId('data-spec').fill('{"format":"csv","labelColumn":"label","classes":["a","b","c"]}');
+    await page.getByTestId('create-session').click();
+    expect(await createdConfig(page)).toMatchObject({ modelFile: { name: 'tabular-layernorm.onnx' }, data: { format: 'csv' } });
+
+    await page.getByRole('button', { name: 'Create another' }).click();
+    expect(await page.getByTestId('model-file-summary').count()).toBe(0);
+    expect(await page.getByTestId('data-spec').inputValue()).toBe('');
+    await page.getByTestId('create-session').click();
+    const again = await createdConfig(page);
+    expect([again.modelFile, again.data, again.model]).toEqual([undefined, undefined, 'mlp']);
+
+    await page.getByRole('button', { name: 'Create another' }).click();
+    await page.getByTestId('model-file').setInputFiles(onnx('tabular-layernorm.onnx'));
+    await page.getByTestId('model-file-summary').waitFor({ timeout: 30_000 });
+    await page.getByTestId('data-spec').fill('{"format":"csv","classes":["a","b","c"]}');
+    await page.getByTestId('listed').check();
+    await page.getByRole('button', { name: 'Reset to defaults' }).click();
+    expect(await page.getByTestId('model-file-summary').count()).toBe(0);
+    expect(await page.getByTestId('data-spec').inputValue()).toBe('');
+    expect(await page.getByTestId('listed').isChecked()).toBe(false);
+    await page.getByTestId('create-session').click();
+    const reset = await createdConfig(page);
+    expect([reset.modelFile, reset.data, reset.model]).toEqual([undefined, undefined, 'mlp']);
+    // the refused create above is the one failed request
+    expect(errors.filter((e) => !e.includes('status of 400'))).toEqual([]);
+    await page.close();
+  }, 90_000);
+
+  it('focuses the first bad field in form order, refuses hex numbers and bad ICE URLs, and has 44 px fields on a phone', async () => {
+    const context = await fixture.browser().newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, hasTouch: true, isMobile: true });
+    const page = await context.newPage();
+    await page.goto(fixture.server().url);
+    await page.getByLabel('Seed').fill('0x10');
+    await page.getByLabel('ICE servers').fill('notaurl');
+    await page.getByTestId('create-session').click();
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('field-seed');
+    expect(await page.getByTestId('error-seed').textContent()).toBe('must be a number');
+    expect(await page.getByTestId('error-iceServers').textContent()).toMatch(/^line 1: "notaurl" is not a STUN or TURN URL/);
+    const heights = await page.evaluate(() =>
+      ['field-model', 'field-seed', 'field-lr', 'field-iceServers', 'field-modelFile', 'create-session'].map((id) => {
+        const el = document.getElementById(id) ?? document.querySelector(`[data-testid="${id}"]`);
+        return [id, Math.round(el!.getBoundingClientRect().height)] as const;
+      }),
+    );
+    for (const [id, height] of heights) expect(height, id).toBeGreaterThanOrEqual(44);
+    await context.close();
   }, 60_000);
 });

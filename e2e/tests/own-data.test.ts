@@ -114,6 +114,11 @@ describe.skipIf(!hasChromium())('a tab trains on a local CSV with a Node peer an
     const p = await page.getByTestId('prediction').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-p'))));
     expect(p).toHaveLength(3);
     expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+    // a row that is not one says why, and the previous row's answer goes with it
+    await page.getByTestId('csv-row').fill(['x', ...Array.from({ length: 11 }, () => '0.1')].join(','));
+    await page.getByTestId('predict-row').click();
+    expect(await page.getByTestId('try-problem').textContent()).toBe('value 1 ("x") is not a number');
+    expect(await page.getByTestId('prediction').count()).toBe(0);
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-model').click()]);
     const file = join(dir, 'downloaded.onnx');

@@ -98,13 +98,25 @@ describe('static files', () => {
     expect(again.status).toBe(304);
     expect(again.body.length).toBe(0);
 
-    // index.html and client-side routes are revalidated on every load
-    const route = await raw(`${s.url}/some/route`);
-    expect(route.status).toBe(200);
-    expect(route.body.toString()).toContain('signvote');
-    expect(route.headers['cache-control']).toBe('no-cache');
-    // a dotfile is never published (the path falls back to the page like any unknown route)
-    expect((await raw(`${s.url}/.secret`)).body.toString()).not.toContain('not published');
+    // the page (at / and /index.html only) is revalidated on every load
+    for (const path of ['/', '/?session=abc&token=def', '/index.html']) {
+      const page = await raw(`${s.url}${path}`);
+      expect(page.status).toBe(200);
+      expect(page.body.toString()).toContain('<title>signvote</title>');
+      expect(page.headers['cache-control']).toBe('no-cache');
+    }
+    // any other path is a plain 404, never the page: its relative ./assets URLs would resolve
+    // under /foo/ and leave a blank page
+    for (const path of ['/some/route', '/foo/bar?session=abc&token=def', '/foo']) {
+      const other = await raw(`${s.url}${path}`);
+      expect(other.status, path).toBe(404);
+      expect(other.headers['content-type']).toBe('text/plain; charset=utf-8');
+      expect(other.body.toString()).toBe(`signvote: not found: there is no page at ${path.split('?')[0]}. The app is at the server's address itself (/), and join links open there.\n`);
+    }
+    // a dotfile is never published
+    const dot = await raw(`${s.url}/.secret`);
+    expect(dot.status).toBe(404);
+    expect(dot.body.toString()).not.toContain('not published');
     expect((await raw(`${s.url}/..%2F..%2Fetc/passwd.txt`)).status).toBe(404);
     expect((await raw(`${s.url}/assets/missing.js`)).status).toBe(404);
   });
@@ -126,10 +138,39 @@ describe('static files', () => {
     const created = await raw(`${s.url}/api/sessions`, { 'content-type': 'application/json' }, { method: 'POST', body: JSON.stringify({ expectedPeers: 2 }) });
     expect(created.status).toBe(201);
     expect(JSON.parse(created.body.toString())).toMatchObject({ id: expect.any(String), token: expect.any(String) });
-    // other unknown paths are the API's JSON 404
+    // other unknown paths are a plain 404, API paths the API's JSON 404
     const unknown = await raw(`${s.url}/nope`);
     expect(unknown.status).toBe(404);
-    expect(JSON.parse(unknown.body.toString())).toEqual({ ok: false, error: 'no route for GET /nope' });
+    expect(unknown.body.toString()).toMatch(/^signvote: not found: there is no page at \/nope\./);
+    const api = await raw(`${s.url}/api/nope`);
+    expect(api.status).toBe(404);
+    expect(JSON.parse(api.body.toString())).toEqual({ ok: false, error: 'no route for GET /api/nope' });
+  });
+
+  it('answers an API path no route takes with JSON 404, never the page (session ids the server never makes)', async () => {
+    const dir = await tempDir('signaling-client-');
+    await writeFile(join(dir, 'index.html'), '<!doctype html><title>signvote</title>');
+    const s = await server({ staticDir: dir });
+    const paths = [
+      '/api/sessions/a%2Fb/config',
+      '/api/sessions/..%2F..%2Fapi/config',
+      `/api/sessions/${'a'.repeat(199)}/config`,
+      '/api/sessions/%E0%A4%A/config',
+      '/api/sessions/a%2Fb',
+      '/api/sessions/abc/nope',
+      '/api',
+      '/api/',
+    ];
+    for (const path of paths) {
+      const answer = await raw(`${s.url}${path}`, { 'x-session-token': 'x' });
+      expect(answer.status, path).toBe(404);
+      expect(answer.headers['content-type'], path).toBe('application/json; charset=utf-8');
+      expect(JSON.parse(answer.body.toString()), path).toEqual({ ok: false, error: `no route for GET ${path}` });
+    }
+    // a well-formed id the server does not hold is the registry's own 404
+    const unknown = await raw(`${s.url}/api/sessions/nope1234/config`, { 'x-session-token': 'x' });
+    expect(unknown.status).toBe(404);
+    expect(JSON.parse(unknown.body.toString())).toMatchObject({ ok: false });
   });
 
   it('serves datasets compressed when asked, with the same bytes under every encoding', async () => {

@@ -5,3 +5,4 @@ export { lanAddresses, isLoopbackHost } from './lan';
 export { defaultTlsDir, readTls, selfSignedTls, tlsFromFlags, type TlsFiles } from './tls';
 export type { ListedSession, ServerInfo, SessionSummary } from './directory';
 export { startRedisServer, type RedisServer } from './redis-server';
+export { parseRedisUrl, RedisUrlError, withoutPassword, type RedisTarget } from './redis-url';

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { BUILD_CLIENT, builtClientDir } from './client-dist';
+import { parseRedisUrl } from './redis-url';
 import { createSignalingServer } from './server';
 import { tlsFromFlags } from './tls';
 
@@ -21,11 +22,19 @@ const program = new Command()
   .option('--https', 'serve HTTPS with a self-signed certificate (kept in ~/.config/signvote/tls)')
   .option('--cert <file>', 'serve HTTPS with this PEM certificate (with --key)')
   .option('--key <file>', 'PEM private key of --cert')
-  .option('--redis <url>', 'keep sessions in this Redis and share them with every server process started with it', process.env.REDIS_URL)
+  .option('--redis <url>', 'keep sessions in this Redis (redis://host:port or redis+sentinel://host1:26379,host2:26379/NAME) and share them with every server process started with it', process.env.REDIS_URL)
   .option('--redis-prefix <prefix>', 'Redis key prefix: servers with the same --redis and prefix serve the same sessions', 'signvote:')
   .parse();
 
 const opts = program.opts<{ port: number; host: string; static?: string; publicUrl?: string; https?: boolean; cert?: string; key?: string; redis?: string; redisPrefix: string }>();
+if (opts.redis !== undefined) {
+  try {
+    parseRedisUrl(opts.redis);
+  } catch (err) {
+    console.error(`--redis / REDIS_URL: ${(err as Error).message}`);
+    process.exit(2);
+  }
+}
 const staticDir = opts.static ? resolve(opts.static) : builtClientDir();
 const tls = await tlsFromFlags(opts);
 const server = await createSignalingServer({

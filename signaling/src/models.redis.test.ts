@@ -16,6 +16,8 @@ import { createSignalingServer, type SignalingServer } from './server';
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../core/fixtures/onnx/${name}`, import.meta.url)));
 const mlp = fixture('mlp.onnx');
 const tabular = fixture('tabular-layernorm.onnx');
+// the tabular model (12 inputs, 3 classes) needs a data spec that fits it: the server refuses it on MNIST
+const tabularData = { format: 'csv', classes: ['a', 'b', 'c'] };
 const convmix = fixture('convmix.onnx');
 
 let redis: RedisServer;
@@ -122,7 +124,7 @@ describe('model files on one Redis', () => {
     expect((await upload(a.url, convmix)).status).toBe(201);
     expect((await upload(b.url, tabular)).status).toBe(201);
     // named by a session created on a: b's uploads must not forget it
-    expect((await create(a.url, { modelFile: fileOf(tabular, 't.onnx') })).status).toBe(201);
+    expect((await create(a.url, { modelFile: fileOf(tabular, 't.onnx'), data: tabularData })).status).toBe(201);
     expect((await upload(b.url, mlp)).status).toBe(201);
     expect([await status(a, convmix), await status(a, tabular), await status(a, mlp)]).toEqual([404, 200, 200]);
     expect((await upload(a.url, convmix)).status).toBe(201);
@@ -130,7 +132,7 @@ describe('model files on one Redis', () => {
     // nothing left to forget: refused, and nothing is lost
     const [c, d] = await pair({ maxStoreBytes: tabular.length + 10 });
     expect((await upload(c.url, tabular)).status).toBe(201);
-    expect((await create(d.url, { modelFile: fileOf(tabular, 't.onnx') })).status).toBe(201);
+    expect((await create(d.url, { modelFile: fileOf(tabular, 't.onnx'), data: tabularData })).status).toBe(201);
     const full = await upload(d.url, convmix);
     expect(full.status).toBe(507);
     expect(full.body.error).toMatch(/the model store is full/);

@@ -9,6 +9,8 @@ import { createSignalingServer, type SignalingServer, type SignalingServerOption
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../core/fixtures/onnx/${name}`, import.meta.url)));
 const mlp = fixture('mlp.onnx');
 const tabular = fixture('tabular-layernorm.onnx');
+// the tabular model (12 inputs, 3 classes) needs a data spec that fits it: the server refuses it on MNIST
+const tabularData = { format: 'csv', classes: ['a', 'b', 'c'] };
 const open: SignalingServer[] = [];
 const sockets: Socket[] = [];
 
@@ -62,11 +64,11 @@ describe('model files', () => {
     const big = await upload(s, mlp);
     expect(big.status).toBe(413);
     expect(big.body.error).toMatch(/over this server's cap of 60000 bytes/);
-    const unknown = await create(s, { modelFile: { sha256: sha256Hex(tabular), bytes: tabular.length, name: 't.onnx' } });
+    const unknown = await create(s, { modelFile: { sha256: sha256Hex(tabular), bytes: tabular.length, name: 't.onnx' }, data: tabularData });
     expect(unknown.status).toBe(400);
     expect(unknown.body.error).toMatch(/t\.onnx \(SHA-256 [0-9a-f]{64}\) is not on this server/);
     expect((await upload(s, tabular)).status).toBe(201);
-    const wrongSize = await create(s, { modelFile: { sha256: sha256Hex(tabular), bytes: 12, name: 't.onnx' } });
+    const wrongSize = await create(s, { modelFile: { sha256: sha256Hex(tabular), bytes: 12, name: 't.onnx' }, data: tabularData });
     expect(wrongSize.body.error).toMatch(/the config says 12 bytes, the stored file has/);
     expect((await fetch(`${s.url}/models/${'0'.repeat(64)}.onnx`)).status).toBe(404);
   });
@@ -77,7 +79,7 @@ describe('model files', () => {
     const s = await server({ models: { maxStoreBytes: mlp.length + tabular.length + 100 } });
     expect((await upload(s, convmix)).status).toBe(201);
     expect((await upload(s, tabular)).status).toBe(201);
-    expect((await create(s, { modelFile: { sha256: sha256Hex(tabular), bytes: tabular.length, name: 't.onnx' } })).status).toBe(201);
+    expect((await create(s, { modelFile: { sha256: sha256Hex(tabular), bytes: tabular.length, name: 't.onnx' }, data: tabularData })).status).toBe(201);
     // room for the MLP only without convmix, which no session names
     expect((await upload(s, mlp)).status).toBe(201);
     expect([await status(convmix), await status(tabular), await status(mlp)]).toEqual([404, 200, 200]);
@@ -87,7 +89,7 @@ describe('model files', () => {
 
     const small = await server({ models: { maxStoreBytes: tabular.length + 10 } });
     expect((await upload(small, tabular)).status).toBe(201);
-    expect((await create(small, { modelFile: { sha256: sha256Hex(tabular), bytes: tabular.length, name: 't.onnx' } })).status).toBe(201);
+    expect((await create(small, { modelFile: { sha256: sha256Hex(tabular), bytes: tabular.length, name: 't.onnx' }, data: tabularData })).status).toBe(201);
     const full = await upload(small, convmix);
     expect(full.status).toBe(507);
     expect(full.body.error).toMatch(/the model store is full/);

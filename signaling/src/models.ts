@@ -32,8 +32,11 @@ const CONFIG_PATH = /^\/api\/sessions\/([A-Za-z0-9_-]{1,64})\/config$/;
 const FILE_NAME = /^[^\\/\0]{1,128}$/;
 
 export interface ModelRoutes {
-  /** throws ModelFileError when `config.modelFile` is not in the store (or has another size) */
-  requireFile(config: SessionConfig): Promise<void>;
+  /**
+   * the stored summary of `config.modelFile` (undefined when the config names none); throws
+   * ModelFileError when it is not in the store (or has another size)
+   */
+  requireFile(config: SessionConfig): Promise<ModelSummary | undefined>;
   /** pins the file of a created session, so eviction keeps it while the session lives */
   pin(config: SessionConfig, sessionId: string): Promise<void>;
   /**
@@ -99,10 +102,11 @@ export function createModelRoutes(options: ModelRouteOptions): ModelRoutes {
     add,
     async requireFile(config) {
       const file = config.modelFile;
-      if (!file) return;
+      if (!file) return undefined;
       const stored = await files.summary(file.sha256);
       if (!stored) throw new ModelFileError(`model file ${file.name} (SHA-256 ${file.sha256}) is not on this server: upload it first (POST /api/models)`);
       if (stored.bytes !== file.bytes) throw new ModelFileError(`model file ${file.name}: the config says ${file.bytes} bytes, the stored file has ${stored.bytes}`);
+      return stored;
     },
     async pin(config, sessionId) {
       if (config.modelFile) await files.pin(config.modelFile.sha256, sessionId);

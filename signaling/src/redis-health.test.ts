@@ -1,8 +1,7 @@
-import { Writable } from 'node:stream';
-import { pino, type Logger } from 'pino';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { handleRejections, STORE_UNREACHABLE, withoutPassword } from './redis-health';
+import { captureLog, until, type LogLine } from './log-capture';
+import { handleRejections, STORE_UNREACHABLE } from './redis-health';
 import { freePort, startRedisServer, type RedisServer } from './redis-server';
 import { createSignalingServer, type SignalingServer } from './server';
 
@@ -12,33 +11,7 @@ import { createSignalingServer, type SignalingServer } from './server';
  * answers meanwhile. Against a real redis-server, killed and restarted on its port.
  */
 
-interface Line {
-  level: number;
-  msg: string;
-  err?: { stack?: string };
-}
-
-/** a pino logger whose lines land in `lines` */
-function capture(): { lines: Line[]; logger: Logger } {
-  const lines: Line[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Line);
-      done();
-    },
-  });
-  return { lines, logger: pino({ level: 'info' }, stream) };
-}
-
-const until = async (cond: () => boolean, what: string, ms = 30_000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what}: not seen in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
-
-const redisLines = (lines: Line[]) => lines.filter((l) => /redis/i.test(l.msg) || l.err !== undefined);
+const redisLines = (lines: LogLine[]) => lines.filter((l) => /redis/i.test(l.msg) || l.err !== undefined);
 
 let server: SignalingServer | undefined;
 let redis: RedisServer | undefined;
@@ -52,7 +25,7 @@ describe('a server on Redis that loses it', () => {
   it('logs one line when Redis goes away and one when it is back, no stacks, and answers 503 meanwhile', async () => {
     const port = await freePort();
     redis = await startRedisServer(undefined, port);
-    const { lines, logger } = capture();
+    const { lines, logger } = captureLog();
     server = await createSignalingServer({ port: 0, logger, redis: redis.url, redisPrefix: 'health:' });
     const url = `redis://127.0.0.1:${port}`;
     expect(redisLines(lines)).toEqual([]);
@@ -80,7 +53,7 @@ describe('a server on Redis that loses it', () => {
 
   it('closes while Redis is down: no hang, no error, nothing left unhandled', async () => {
     redis = await startRedisServer();
-    const { lines, logger } = capture();
+    const { lines, logger } = captureLog();
     const closing = await createSignalingServer({ port: 0, logger, redis: redis.url, redisPrefix: 'health:' });
     await redis.stop();
     await until(() => lines.some((l) => /unreachable/.test(l.msg)), 'the unreachable line');
@@ -110,7 +83,7 @@ describe('a server on Redis that loses it', () => {
 
   it('still logs, in full, an error that is not about reaching Redis', async () => {
     redis = await startRedisServer();
-    const { lines, logger } = capture();
+    const { lines, logger } = captureLog();
     server = await createSignalingServer({ port: 0, logger, redis: redis.url, redisPrefix: 'health:' });
     // Redis now wants a password the server was not given; its connections are cut and reconnect
     const admin = new Redis(redis.url);
@@ -127,15 +100,9 @@ describe('a server on Redis that loses it', () => {
     expect(refused.err?.stack).toMatch(/NOAUTH/);
   }, 60_000);
 
-  it('names Redis without its password', () => {
-    expect(withoutPassword('redis://:sesame@10.0.0.5:6379')).toBe('redis://:***@10.0.0.5:6379');
-    expect(withoutPassword('rediss://app:sesame@redis.lan:6380/2')).toBe('rediss://app:***@redis.lan:6380/2');
-    expect(withoutPassword('redis://10.0.0.5:6379')).toBe('redis://10.0.0.5:6379');
-  });
-
   it('does not start on a port where no Redis listens, and says why in one error, not in log lines', async () => {
     const port = await freePort();
-    const { lines, logger } = capture();
+    const { lines, logger } = captureLog();
     await expect(createSignalingServer({ port: 0, logger, redis: `redis://127.0.0.1:${port}` })).rejects.toThrow(`cannot reach Redis at redis://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`);
     expect(lines).toEqual([]);
   });

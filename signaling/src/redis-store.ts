@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RecordError, RecordLedger, describeIssues, parseSessionConfig } from '@signvote/core';
 import type { LedgerState, SessionConfig, SessionRecordView } from '@signvote/core';
 import type { ModelStoreLimits } from './model-files';
-import { RedisHealth, withoutPassword } from './redis-health';
+import { connectRedis, openRedis } from './redis-connect';
+import { RedisHealth } from './redis-health';
 import { RedisModelFiles } from './redis-model-files';
 import { storedSessionSchema, type StoredSession } from './redis-schema';
 import { RegistryError, SessionRegistry, type RegistryLimits, type Seat, type SignalingSession } from './sessions';
@@ -31,6 +32,7 @@ import type { SessionStore } from './store';
  */
 
 export interface RedisStoreOptions {
+  /** redis://, rediss:// or redis+sentinel:// (redis-url.ts); a bad one throws RedisUrlError */
   url: string;
   limits: RegistryLimits;
   /** key prefix (tests give each run its own) */
@@ -70,14 +72,13 @@ export class RedisStore implements SessionStore {
     this.registry = new SessionRegistry(options.limits, this.now);
     this.graceMs = options.resumeGraceMs ?? 20_000;
     this.heartbeatTtlMs = options.heartbeatTtlMs ?? 10_000;
-    this.redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    this.redis = openRedis(options.url);
     this.tx = this.redis.duplicate();
     this.health = options.log ? new RedisHealth(options.url, options.log) : undefined;
-    // a listener keeps ioredis from printing every error itself; connect() reports the last one
-    for (const c of [this.redis, this.tx]) c.on('error', (err: Error) => (this.lastError = err));
+    // a listener keeps ioredis from printing every error itself; connect() reports the first one
+    for (const c of [this.redis, this.tx]) c.on('error', () => undefined);
   }
 
-  private lastError: Error | undefined;
   private readonly health: RedisHealth | undefined;
 
   /** false while Redis is known to be out of reach (this process's connections are retrying) */
@@ -89,11 +90,11 @@ export class RedisStore implements SessionStore {
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
     const store = new RedisStore(options);
     try {
-      await Promise.all([store.redis.connect(), store.tx.connect()]);
+      await connectRedis([store.redis, store.tx], options.url);
     } catch (err) {
       store.redis.disconnect();
       store.tx.disconnect();
-      throw new Error(`cannot reach Redis at ${withoutPassword(options.url)}: ${(store.lastError ?? (err as Error)).message}`);
+      throw err;
     }
     // only now: a Redis that is not there at start is the error thrown above, not a log line
     for (const c of [store.redis, store.tx]) store.health?.watch(c);

@@ -294,9 +294,10 @@ describe('signaling server', () => {
       expect(missing.status).toBe(404);
       expect(((await missing.json()) as { error: string }).error).toMatch(/unknown dataset/);
       expect((await fetch(`${s.url}/datasets/..%2Fetc.bin`)).status).toBe(404);
-      const page = await fetch(`${s.url}/some/route`);
+      const page = await fetch(`${s.url}/`);
       expect(page.status).toBe(200);
       expect(await page.text()).toContain('signvote');
+      expect((await fetch(`${s.url}/some/route`)).status).toBe(404);
       expect((await fetch(`${s.url}/..%2F..%2Fetc/passwd.txt`)).status).toBe(404);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
 import type { Socket } from 'socket.io';
-import { type Dataset, type MembershipEpoch, parseSessionConfig, SIGNALING_EVENTS, type SessionConfig, type SessionRecordView } from '@signvote/core';
+import { type Dataset, type MembershipEpoch, parseSessionConfig, sessionConfigMismatch, SIGNALING_EVENTS, type SessionConfig, type SessionRecordView } from '@signvote/core';
 import { sendClientNotBuilt } from './client-dist';
 import { createDatasetFiles } from './dataset-files';
 import { loadDatasetSplit } from './datasets';
@@ -21,7 +21,7 @@ import { handleRecordRoute } from './record-routes';
 import { handleRejections, isConnectionError, STORE_UNREACHABLE } from './redis-health';
 import { RedisStore } from './redis-store';
 import { RegistryError } from './sessions';
-import { clientCacheControl, staticFiles } from './static-files';
+import { clientCacheControl, sendNoPage, staticFiles } from './static-files';
 import { onConnection, sessionRoom as room } from './socket';
 import { MemoryStore, type SessionStore } from './store';
 import type { TlsFiles } from './tls';
@@ -175,7 +175,10 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   };
 
   const createSession = async (config: SessionConfig, base: string, listed = false) => {
-    await models.requireFile(config);
+    const file = await models.requireFile(config);
+    // what every peer would refuse on joining is refused here, in the peers' words
+    const mismatch = sessionConfigMismatch(config, file);
+    if (mismatch) throw new RegistryError('invalid', `invalid session config: ${mismatch}`);
     const { session, token, admin } = await store.create(config);
     await models.pin(config, session.id);
     // with Redis the link also names the other live server processes: a tab moves to them if this one goes away
@@ -244,6 +247,9 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     }
     if (await handleRecordRoute(req, res, url, { store, maxBodyBytes: limits.maxSnapshotBytes, onStarted: started })) return;
     if (await models.handle(req, res, url, method)) return;
+    // an API path no route took (a session id the server never makes, a typo) is the API's
+    // JSON 404, never the page: a client reading it as JSON must learn it does not exist
+    if (url.pathname === '/api' || url.pathname.startsWith('/api/')) throw new HttpError(404, `no route for ${method} ${url.pathname}`);
     const dataset = /^\/datasets\/([^/]+)\.bin$/.exec(url.pathname);
     if (dataset) {
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'use GET');
@@ -261,11 +267,15 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       if (serveClient && (await serveClient(req, res))) return;
       // a person opened the page (or a join link) of a server whose client was never built
       if (!serveClient && (url.pathname === '/' || url.pathname === '/index.html')) return sendClientNotBuilt(res, method);
+      // the page lives at / only: served at /foo/bar its relative asset URLs would miss
+      return sendNoPage(res, method, url.pathname);
     }
     throw new HttpError(404, `no route for ${method} ${url.pathname}`);
   };
 
-  const serveClient = options.staticDir ? staticFiles(options.staticDir, { cacheControl: clientCacheControl, spa: true }) : undefined;
+  // no fallback to index.html: the app has no client-side routes, and its asset URLs are relative
+  // (client/vite.config.ts base './', so a proxy may mount it under a prefix)
+  const serveClient = options.staticDir ? staticFiles(options.staticDir, { cacheControl: clientCacheControl }) : undefined;
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handleHttp(req, res).catch((err: unknown) => {

@@ -15,8 +15,6 @@ export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => Promi
 export interface StaticOptions {
   /** Cache-Control for a request path */
   readonly cacheControl: (pathname: string) => string;
-  /** paths without an extension get index.html (client-side routes) */
-  readonly spa?: boolean;
   /** extra headers on every answer (CORS for datasets) */
   readonly headers?: Readonly<Record<string, string>>;
 }
@@ -27,7 +25,8 @@ export function staticFiles(dir: string, options: StaticOptions): StaticHandler 
     etag: true,
     gzip: true,
     brotli: true,
-    single: options.spa ?? false,
+    // no client-side routes: an unknown path is a 404, not the page (sendNoPage)
+    single: false,
     // a dotfile under dir is never published
     dotfiles: false,
     setHeaders: (res, pathname) => {
@@ -46,4 +45,15 @@ export function staticFiles(dir: string, options: StaticOptions): StaticHandler 
 /** hashed asset names from vite never change content; index.html must be revalidated */
 export function clientCacheControl(pathname: string): string {
   return pathname.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache';
+}
+
+/**
+ * A GET for a path that is no page and no file (`/foo/bar`): plain text, so a person who typed or
+ * pasted a wrong address reads what happened, in a browser as in curl. Never index.html: its
+ * relative asset URLs would resolve under the wrong folder and show a blank page.
+ */
+export function sendNoPage(res: ServerResponse, method: string, pathname: string): void {
+  const body = `signvote: not found: there is no page at ${pathname}. The app is at the server's address itself (/), and join links open there.\n`;
+  res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache' });
+  res.end(method === 'HEAD' ? undefined : body);
 }

@@ -1,5 +1,6 @@
 import { DataType, encodeModel, type AttributeJson, type NodeJson, type TensorJson } from '../graph/onnx-proto';
 import { windowOutput } from '../graph/ops-spatial';
+import { MODEL_CAPS } from '../import/errors';
 import { createRng } from '../random';
 import type { LayerSpec, NetworkSpec } from './network';
 import { BATCH } from './program';
@@ -36,7 +37,19 @@ const ints = (name: string, values: readonly number[]): AttributeJson => ({ name
 const int = (name: string, i: number): AttributeJson => ({ name, type: 2, i });
 const float = (name: string, f: number): AttributeJson => ({ name, type: 1, f });
 
+/**
+ * Throws the NetworkError compileNetwork would, without allocating a weight or encoding the
+ * graph: what the signaling server runs on a session's layer list when it is created.
+ */
+export function checkNetwork(spec: NetworkSpec): void {
+  build(spec, false);
+}
+
 export function compileNetwork(spec: NetworkSpec): CompiledNetwork {
+  return build(spec, true) as CompiledNetwork;
+}
+
+function build(spec: NetworkSpec, emit: boolean): CompiledNetwork | null {
   const nodes: NodeJson[] = [];
   const initializers: TensorJson[] = [];
   const params: ParamSpec[] = [];
@@ -56,10 +69,14 @@ export function compileNetwork(spec: NetworkSpec): CompiledNetwork {
     initializers.push({ name, dims: [], dataType: DataType.FLOAT, rawData: new Uint8Array(Float32Array.of(value).buffer) });
     return name;
   };
+  let d = 0;
   const param = (p: ParamSpec): string => {
+    // refused before its zeros are allocated: a list over the importer's cap would otherwise ask for gigabytes first
+    d += p.shape.reduce((a, n) => a * n, 1);
+    if (d > MODEL_CAPS.params) throw new NetworkError(`${p.name} takes the network over the ${MODEL_CAPS.params.toLocaleString('en')}-parameter cap`);
     params.push(p);
     // the values are set by init(seed); the file's own are zeros
-    initializers.push({ name: p.name, dims: [...p.shape], dataType: DataType.FLOAT, rawData: new Uint8Array(p.shape.reduce((a, d) => a * d, 1) * 4) });
+    initializers.push({ name: p.name, dims: [...p.shape], dataType: DataType.FLOAT, rawData: new Uint8Array(emit ? p.shape.reduce((a, d) => a * d, 1) * 4 : 0) });
     return p.name;
   };
   const named = (kind: string): string => {
@@ -144,6 +161,7 @@ export function compileNetwork(spec: NetworkSpec): CompiledNetwork {
   }
   if (params.length === 0) throw new NetworkError('the network has no dense, conv2d or layernorm layer to train');
   nodes.push({ name: 'logits_node', opType: 'Identity', input: [h], output: ['logits'], attribute: [] });
+  if (!emit) return null;
   const onnx = encodeModel({
     name: spec.name ?? 'network',
     opset: 17,

@@ -7,9 +7,9 @@ import { decodeModel } from '../graph/onnx-proto';
 import { createRng } from '../random';
 import { legacyBatch } from '../../fixtures/presets/legacy-batch';
 import { gradCheck, randomBatch } from './gradcheck';
-import { NetworkError } from './layers';
+import { checkNetwork, NetworkError } from './layers';
 import { createModel } from './model';
-import type { NetworkSpecInput } from './network';
+import { networkSchema, type NetworkSpecInput } from './network';
 import { referenceForward } from './reference';
 
 /**
@@ -147,5 +147,31 @@ describe('layer lists in the session config', () => {
     expect(bad([{ type: 'conv2d', filters: 2, kernel: 3 }, { type: 'dense', units: 10 }], [1, 8, 8])).toThrow(/layer 2 \(dense\) needs a flat input, got \[2,6,6\]; add a flatten layer/);
     expect(bad([{ type: 'dense', units: 5 }])).toThrow(/gives \[5\] per sample, but the network has 10 classes/);
     expect(bad([{ type: 'maxpool', size: 9 }, { type: 'flatten' }, { type: 'dense', units: 10 }], [1, 8, 8])).toThrow(/layer 1 \(maxpool\): window of extent 9 does not fit/);
+  });
+
+  it('checkNetwork (what the server runs at creation) refuses exactly what createModel refuses, and the parameter cap first', () => {
+    const cases: [NetworkSpecInput['layers'], number[], number][] = [
+      [[{ type: 'conv2d', filters: 2, kernel: 3 }, { type: 'dense', units: 10 }], [1, 8, 8], 10],
+      [[{ type: 'dense', units: 5 }], [784], 10],
+      [[{ type: 'dense', units: 65_536 }, { type: 'dense', units: 10 }], [4096], 10],
+      [[{ type: 'flatten' }, { type: 'dense', units: 10 }], [1, 8, 8], 10],
+    ];
+    const message = (f: () => unknown): string | null => {
+      try {
+        f();
+        return null;
+      } catch (err) {
+        expect(err).toBeInstanceOf(NetworkError);
+        return (err as Error).message;
+      }
+    };
+    const said = cases.map(([layers, inputShape, numClasses]) => {
+      const spec = networkSchema.parse({ inputShape, numClasses, layers });
+      const checked = message(() => checkNetwork(spec));
+      expect(message(() => createModel(spec))).toBe(checked);
+      return checked;
+    });
+    expect(said[2]).toBe('fc1.weight takes the network over the 16,777,216-parameter cap');
+    expect(said[3]).toBeNull();
   });
 });

@@ -2,6 +2,7 @@ import { createBatchSampler, type BatchSampler } from '../data/sampler';
 import { partitionFor } from '../data/partition';
 import type { Dataset } from '../data/dataset';
 import type { Backend, GradientOracle } from '../engine/oracle';
+import { datasetMismatch } from '../config-fit';
 import { createModel, type Model } from '../models';
 import { fetchModelFile } from './model-file';
 import { fetchSessionConfig } from './session-info';
@@ -364,14 +365,8 @@ async function resumableCheckpoints(
 }
 
 function checkDataFitsModel(train: Dataset, model: Model): void {
-  const features = train.inputShape.reduce((a, b) => a * b, 1);
-  const expected = model.inputShape.reduce((a, b) => a * b, 1);
-  if (features !== expected || train.numClasses !== model.numClasses) {
-    throw new Error(
-      `dataset ${train.name} (${train.inputShape.join('x')}, ${train.numClasses} classes) does not fit model ${model.name} ` +
-        `(${model.inputShape.join('x')}, ${model.numClasses} classes)`,
-    );
-  }
+  const mismatch = datasetMismatch(train, model);
+  if (mismatch) throw new Error(mismatch);
 }
 
 /**

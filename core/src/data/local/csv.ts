@@ -48,7 +48,8 @@ export function parseCsvDataset(file: string, text: string | Uint8Array, spec: C
   }
   const { standardize } = spec;
   if (standardize && standardize.mean.length !== featureNames.length) {
-    throw new DataError(`${file}: the session standardizes ${standardize.mean.length} features, the file has ${featureNames.length}`, file, { line: 1 });
+    // the file has as many features as the model takes (checked above): the spec is what is wrong
+    throw new DataError(`the session standardizes ${standardize.mean.length} features, its model takes ${featureNames.length} inputs`, file);
   }
   const columns = featureNames.map(at);
   const classIndex = new Map(spec.classes.map((c, i) => [c, i]));

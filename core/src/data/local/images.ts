@@ -146,7 +146,11 @@ export function imageFolderDataset(folder: string, files: readonly ImageFile[], 
   const features = spec.channels * spec.height * spec.width;
   const expected = inputShape.reduce((a, b) => a * b, 1);
   if (features !== expected) {
-    throw new DataError(`${folder}: the session makes ${spec.channels}x${spec.height}x${spec.width} = ${features} inputs per image, its model takes ${expected}`, folder);
+    // the spec and the model disagree, whatever the folder holds: no folder name in the sentence
+    throw new DataError(`the session makes ${spec.channels}x${spec.height}x${spec.width} = ${features} inputs per image, its model takes ${expected}`, folder);
+  }
+  if (spec.standardize && spec.standardize.mean.length !== spec.channels) {
+    throw new DataError(`the session standardizes ${spec.standardize.mean.length} channel${spec.standardize.mean.length === 1 ? '' : 's'}, its images have ${spec.channels}`, folder);
   }
   // one mean and std per channel; a shorter list would make the other channels NaN
   if (spec.standardize && spec.standardize.mean.length !== spec.channels) {

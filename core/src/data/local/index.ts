@@ -1,6 +1,7 @@
 import type { Dataset } from '../dataset';
 import { parseCsvDataset } from './csv';
 import { DataError } from './errors';
+import { dataSpecMismatch } from './fit';
 import { imageFolderDataset, type ImageFile } from './images';
 import type { LocalDataSpec } from './spec';
 import { classCounts, splitTrainTest } from './split';
@@ -14,6 +15,7 @@ import { classCounts, splitTrainTest } from './split';
 
 export { DataError } from './errors';
 export { parseCsvDataset } from './csv';
+export { dataSpecMismatch, type ModelShape } from './fit';
 export { decodeImage, imageToSample, imageFolderDataset, resizeArea, type ImageFile, type Rgba } from './images';
 export { splitTrainTest, classCounts } from './split';
 export * from './spec';
@@ -40,9 +42,10 @@ export function prepareLocalData(
   seed: number,
 ): LocalData {
   const where = source.kind === 'csv' ? source.file : source.folder;
-  if (spec.classes.length !== model.numClasses) {
-    throw new DataError(`the session names ${spec.classes.length} classes, its model has ${model.numClasses} outputs`, where);
-  }
+  // the spec against the model first: a session created before the server checked this
+  // (signaling, POST /api/sessions) is the creator's to fix, whatever the peer's file holds
+  const mismatch = dataSpecMismatch(spec, model);
+  if (mismatch) throw new DataError(mismatch, where);
   if (spec.format !== source.kind) {
     throw new DataError(
       spec.format === 'csv' ? `${where}: the session expects a CSV file, got a folder` : `${where}: the session expects a folder of images (one sub-folder per class), got a file`,

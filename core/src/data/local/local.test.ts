@@ -2,7 +2,7 @@ import { encode as encodePng } from 'fast-png';
 import { encode as encodeJpeg } from 'jpeg-js';
 import { describe, expect, it } from 'vitest';
 import { csvDataSchema, imageDataSchema } from './spec';
-import { DataError, decodeImage, imageToSample, prepareLocalData, resizeArea, type ImageFile } from './index';
+import { DataError, dataSpecMismatch, decodeImage, imageToSample, parseCsvDataset, prepareLocalData, resizeArea, type ImageFile } from './index';
 
 /** A peer's own data: CSV rows and image folders become samples, or a DataError names the cell or file. */
 
@@ -73,6 +73,35 @@ describe('CSV data', () => {
     expect(refused(() => prepareLocalData(csvSpec, csv('a,b,c,d,species\n1,2,3,4,setosa\n'), model4x3, 1)).message).toMatch(/too few to hold out 25%/);
     expect(refused(() => prepareLocalData(csvSpec, csv(`a,b,c,d,species\n${rows(9)}`), { inputShape: [4], numClasses: 4 }, 1)).message).toMatch(/names 3 classes, its model has 4 outputs/);
     expect(refused(() => prepareLocalData(csvSpec, { kind: 'images', folder: 'pics', files: [] }, model4x3, 1)).message).toMatch(/expects a CSV file, got a folder/);
+  });
+
+  it('blames the session, not the file, when its standardize does not fit its model (a session created before the check)', () => {
+    const spec = csvDataSchema.parse({ ...csvSpec, standardize: { mean: [0, 0], std: [1, 1] } });
+    const err = refused(() => prepareLocalData(spec, csv(`a,b,c,d,species
+${rows(9)}`), model4x3, 1));
+    expect(err.message).toBe('the session standardizes 2 features, its model takes 4 inputs');
+    // the parser alone (no fit check before it) says the same
+    expect(refused(() => parseCsvDataset('iris.csv', `a,b,c,d,species
+${rows(9)}`, spec, { features: 4, inputShape: [4] })).message).toBe('the session standardizes 2 features, its model takes 4 inputs');
+  });
+});
+
+describe('a data spec against its model, before any file', () => {
+  it('names what does not fit, and passes what does', () => {
+    const classes = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
+    const csvOf = (extra: object) => csvDataSchema.parse({ format: 'csv', classes: classes(3), ...extra });
+    const images = (extra: object) => imageDataSchema.parse({ format: 'images', classes: classes(3), height: 4, width: 4, ...extra });
+    const m = (inputShape: number[], numClasses = 3) => ({ inputShape, numClasses });
+    expect(dataSpecMismatch(csvOf({}), m([784], 10))).toBe('the session names 3 classes, its model has 10 outputs');
+    expect(dataSpecMismatch(csvOf({ features: ['a', 'b', 'c', 'd'] }), m([12]))).toBe('the session names 4 features (a, b, c, d), its model takes 12 inputs');
+    expect(dataSpecMismatch(csvOf({ features: ['a'] }), m([12]))).toBe('the session names 1 feature (a), its model takes 12 inputs');
+    expect(dataSpecMismatch(csvOf({ standardize: { mean: [0, 0], std: [1, 1] } }), m([4]))).toBe('the session standardizes 2 features, its model takes 4 inputs');
+    expect(dataSpecMismatch(images({}), m([12]))).toBe('the session makes 1x4x4 = 16 inputs per image, its model takes 12');
+    expect(dataSpecMismatch(images({ channels: 3, standardize: { mean: [0], std: [1] } }), m([3, 4, 4]))).toBe('the session standardizes 1 channel, its images have 3');
+    // what fits; a CSV spec without features or standardize leaves the count to the file
+    expect(dataSpecMismatch(csvOf({}), m([12]))).toBeNull();
+    expect(dataSpecMismatch(csvOf({ features: ['a', 'b'], standardize: { mean: [0, 1], std: [1, 2] } }), m([2]))).toBeNull();
+    expect(dataSpecMismatch(images({ channels: 3, standardize: { mean: [0, 0, 0], std: [1, 1, 1] } }), m([48]))).toBeNull();
   });
 });
 
