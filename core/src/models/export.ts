@@ -14,7 +14,7 @@ import { emitForward } from './training';
  * flat parameter vector, so a finished session's stored snapshot exports the same way.
  *
  * The input is what a peer reads before the session's preprocessing (docs/models.md,
- * "Exported models"): a session whose peers bring their own data (config.data) standardizes
+ * "What the exported file takes"): a session whose peers bring their own data (config.data) standardizes
  * or inverts what they read, and those steps are nodes in front of the model (`Sub` 1 for
  * `invert`, then `Sub` mean and `Div` std, constants `preprocess_mean` / `preprocess_std`),
  * so a user feeds the exported file raw CSV values or [0, 1] pixel intensities, never the

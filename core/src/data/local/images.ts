@@ -152,10 +152,6 @@ export function imageFolderDataset(folder: string, files: readonly ImageFile[], 
   if (spec.standardize && spec.standardize.mean.length !== spec.channels) {
     throw new DataError(`the session standardizes ${spec.standardize.mean.length} channel${spec.standardize.mean.length === 1 ? '' : 's'}, its images have ${spec.channels}`, folder);
   }
-  // one mean and std per channel; a shorter list would make the other channels NaN
-  if (spec.standardize && spec.standardize.mean.length !== spec.channels) {
-    throw new DataError(`${folder}: the session standardizes ${spec.standardize.mean.length} channels, its images have ${spec.channels}`, folder);
-  }
   const samples = files
     .map((f) => ({ ...f, parts: f.path.split('/').filter((p) => p !== '') }))
     .filter((f) => f.parts.length >= 2 && !f.parts.some((p) => p.startsWith('.')))
