@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { adversaryKinds, parseSessionConfig, sessionModelName } from '@signvote/core';
-import { EXIT, exitCodeOf } from './exit';
+import { dataFlagMismatch } from './data-flag';
+import { CliError, EXIT, exitCodeOf } from './exit';
 import { registerModelCommands } from './model-check';
 import { runPeer } from './peer';
 import { addServerFlags, startServer, type ServerFlags } from './server-flags';
@@ -18,11 +20,19 @@ import { peerNodeArgs } from './node-flags';
  * (server-flags.ts) and the headless peer (peer.ts).
  */
 
+/** the version in cli/package.json (the package `npx signvote` runs) */
+function cliVersion(): string {
+  const pkg: unknown = JSON.parse(readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), '../package.json'), 'utf8'));
+  const version = (pkg as { version?: unknown }).version;
+  return typeof version === 'string' ? version : 'unknown';
+}
+
 const binPath = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/signvote.mjs');
 
 const program = new Command()
   .name('signvote')
   .description('peer-to-peer training on one bit per parameter, over WebRTC')
+  .version(cliVersion(), '-V, --version', 'print the version')
   .showHelpAfterError('(add --help for usage)')
   .exitOverride((err) => {
     // --help is not a failure; a usage error is exit code 2
@@ -77,7 +87,7 @@ program
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN --json --checkpoint ckpt/peer1.bin',
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN --data iris.csv --export iris.onnx',
       'signvote peer --server http://10.0.0.1:8080,http://10.0.0.2:8080 --session SESSION --token TOKEN   # servers on one Redis',
-    ]) + '\nExit codes: 0 finished, 1 error or lost the server, 2 usage, 3 server unreachable, 4 refused (unknown session, wrong token, session full), 5 the session had already finished (its final numbers are printed), 6 this peer cannot reach the state the session record holds.\n',
+    ]) + '\nExit codes: 0 finished, 1 error or lost the server, 2 usage (a bad flag, a path that cannot be written or read, a server certificate not trusted here: NODE_EXTRA_CA_CERTS), 3 server unreachable or its Redis down (try again), 4 refused (unknown session, wrong token, session full), 5 the session had already finished (its final numbers are printed), 6 this peer cannot reach the state the session record holds, 7 removed from the session: the others could not reach it over WebRTC (check the firewall and the session ICE servers, --ice).\n',
   )
   .action(runPeer);
 
@@ -110,6 +120,11 @@ addSessionFlags(
   // sessionConfigFromFlags reads the session's own flags only
   const { nodePeers: _alias, listed, data: localData, waitForTab, ...sessionOpts } = opts;
   const config = parseSessionConfig(sessionConfigFromFlags({ peers: Math.max(opts.local, 1) > 1 ? opts.local : 3, rounds: 100, evalEvery: 5, ...stripUndefined(sessionOpts) }));
+  // the local peers' --data against the session, before anything is served or created
+  if (opts.local > 0) {
+    const mismatch = dataFlagMismatch(config, localData);
+    if (mismatch !== null) throw mismatch;
+  } else if (localData !== undefined) throw new CliError('--data is for the local peers, and none start here: add --local N (or --peers N)', EXIT.usage);
   const { server, tls, lines, clientBuilt, buildClient } = await startServer(opts, false);
   const model = opts.model === undefined ? undefined : resolveModelFlag(opts.model);
   if (config.modelFile && model?.kind === 'file') await server.storeModel(model.bytes, model.name);

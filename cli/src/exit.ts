@@ -36,7 +36,9 @@ export function exitCodeOf(err: unknown): number {
   if (err instanceof CliError) return err.code;
   const code = (err as { code?: unknown }).code;
   const message = err instanceof Error ? err.message : '';
-  if (code === 'connect' || code === 'timeout' || /cannot reach signaling server/.test(message)) return EXIT.unreachable;
+  // 'unavailable': an HTTP 503; the socket refuses a join with 'internal' and the same sentence
+  // (signaling redis-health.ts STORE_UNREACHABLE) when the server's Redis is out of reach
+  if (code === 'connect' || code === 'timeout' || code === 'unavailable' || /cannot reach signaling server|\(Redis\) is unreachable; try again/.test(message)) return EXIT.unreachable;
   if (code === 'finished') return EXIT.finished;
   if (typeof code === 'string' && ['unknown-session', 'bad-token', 'session-full', 'invalid', 'not-creator'].includes(code)) return EXIT.refused;
   if (/^(unknown session|wrong token)/.test(message)) return EXIT.refused;

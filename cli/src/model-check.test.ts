@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ModelImportError } from '@signvote/core';
@@ -34,7 +36,17 @@ describe('model check', () => {
     const report = await checkModel('cnn', { backend: 'wasm', threshold: 1e-12 });
     expect(report.d).toBe(54_314);
     expect(report.ok).toBe(false);
-    expect(formatReport(report)).toMatch(/FAILED/);
+    expect(formatReport(report)).toContain(`FAILED: max relative error ${report.gradCheck.maxRelError.toExponential(2)} above the threshold 1e-12`);
+  });
+
+  it('takes a layer list (.json), built the way --model builds it', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'signvote-model-check-')), 'iris.json');
+    writeFileSync(file, JSON.stringify({ name: 'iris-mlp', inputShape: [4], numClasses: 3, layers: [{ type: 'dense', units: 16 }, { type: 'relu' }, { type: 'dense', units: 3 }] }));
+    const report = await checkModel(file, { backend: 'wasm' });
+    expect(report).toMatchObject({ ok: true, kind: 'layers', d: 4 * 16 + 16 + 16 * 3 + 3, numClasses: 3, bytes: null });
+    expect(formatReport(report)).toMatch(/^model {5}iris.json \(layer list\)/);
+    writeFileSync(file, JSON.stringify({ inputShape: [4], layers: [] }));
+    await expect(checkModel(file)).rejects.toThrow(/not a layer list: numClasses/);
   });
 
   it('the CLI prints JSON and exits 0 on a good model, 1 on a refused one', () => {

@@ -1,5 +1,5 @@
-import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import {
   createProgressMeter,
   exportOnnx,
@@ -17,6 +17,9 @@ import {
 } from '@signvote/core';
 import { createFileCheckpointStore, createNodeOracle, loadDataset, loadLocalData, nodeWrtc } from '@signvote/core/node';
 import { CliError, EXIT } from './exit';
+import { dataFlagMismatch } from './data-flag';
+import { isCertificateError, untrustedCertificate } from './net-errors';
+import { checkReadableFile, checkWritablePath } from './out-path';
 import { createRoundRows } from './round-rows';
 import { describeRecord } from './session';
 import { serverList } from './servers';
@@ -103,10 +106,9 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   let members = 0;
   /** the member count last noted as fewer than the data was split for */
   let fewerNoted = Infinity;
-  let lastApplied = -1;
   const noteFewer = () => {
-    // at the end the others leave as they finish: that is not training with fewer
-    if (flags.json || done || !shardInfo || lastApplied >= rounds - 1) return;
+    // past the last round (done) the others leave as they finish: that is not training with fewer
+    if (flags.json || done || !shardInfo) return;
     // own data: every peer is its own shard, so the session's size is what it was made for
     const split = shardInfo.shards > 1 ? shardInfo.shards : expectedPeers;
     if (members >= split) fewerNoted = Infinity;
@@ -137,7 +139,8 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
         break;
       case 'round': {
         started = true;
-        lastApplied = e.round;
+        // the last round applied: what follows until 'finished' is the others leaving
+        if (rounds > 0 && e.round + 1 >= rounds) done = true;
         pace.applied(e.round, performance.now());
         Object.assign(agreement, e.agreement);
         const low = lowAgreement(agreement).sort();
@@ -204,17 +207,21 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
         }
         break;
       case 'term':
+        // once finished (or past the last round), new terms are the others leaving: nothing to
+        // act on here, in either mode
+        if (done) break;
         // the term's members are the ones training (membership as the session peer applied it)
         members = e.peers.length;
         noteFewer();
         if (flags.json) event({ event: 'term', term: e.term, peers: e.peers, aggregator: e.aggregator, split: e.split, voteShard: e.voteShard, at: Date.now() });
         break;
       case 'aggregator':
+        if (done) break;
         if (flags.json) event({ event: 'aggregator', term: e.term, aggregator: e.aggregator, previous: e.previous });
-        // once finished, new terms are the others leaving: nothing to act on here
-        else if (!done) note(`term ${e.term}: aggregator is ${e.aggregator}${e.previous ? ` (was ${e.previous})` : ''}`);
+        else note(`term ${e.term}: aggregator is ${e.aggregator}${e.previous ? ` (was ${e.previous})` : ''}`);
         break;
       case 'waiting':
+        if (done) break;
         if (flags.json) event({ event: 'waiting', term: e.term, have: e.have, need: e.need });
         else progress(`waiting for peers: ${e.have}/${e.need}`);
         break;
@@ -272,22 +279,19 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
    * Runs before the peer joins: a DataError (naming the file, line, column) keeps it out.
    */
   const loadData = async (config: SessionConfig, model: { inputShape: readonly number[]; numClasses: number }): Promise<TrainTest> => {
-    if (!config.data) {
-      if (flags.data !== undefined) throw new CliError(`--data: this session trains on the server's ${config.dataset} data; --data is for sessions whose peers bring their own`, EXIT.usage);
-      return loadDataset(config.dataset, { seed: config.seed });
-    }
-    if (flags.data === undefined) {
-      const what = config.data.format === 'csv'
-        ? `a CSV file (header row; label column ${config.data.labelColumn ? `"${config.data.labelColumn}"` : 'last'}; classes ${config.data.classes.join(', ')})`
-        : `a folder with one sub-folder per class (${config.data.classes.join(', ')}) of PNG/JPEG images`;
-      throw new CliError(`this session trains on each peer's own data: pass --data PATH, ${what}`, EXIT.usage);
-    }
+    const mismatch = dataFlagMismatch(config, flags.data);
+    if (mismatch !== null) throw mismatch;
+    if (!config.data || flags.data === undefined) return loadDataset(config.dataset, { seed: config.seed });
     const local = await loadLocalData(resolve(flags.data), config.data, model, config.seed);
     const counts = local.counts.map((c) => `${c.name} ${c.count}`).join(', ');
     if (flags.json) event({ event: 'data', path: flags.data, train: local.train.count, test: local.test.count, counts: local.counts });
     else note(`data ${flags.data}: ${local.train.count} to train, ${local.test.count} held out to test; per class: ${counts}`);
     return local;
   };
+  // files this peer will write or read: wrong ones fail now, not after a session's training
+  const checkpointPath = flags.checkpoint === undefined ? undefined : checkWritablePath('--checkpoint', flags.checkpoint);
+  const exportPath = flags.export === undefined ? undefined : checkWritablePath('--export', flags.export);
+  const resumePath = flags.resume === undefined ? undefined : checkReadableFile('--resume', flags.resume);
   const [server, ...fallbacks] = await serverList(flags.server);
   const peer = await startPeer({
     serverUrl: server,
@@ -299,8 +303,8 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
     wrtc: nodeWrtc(),
     loadData,
     createOracle: (model, backend) => createNodeOracle(model, backend === 'node' ? 'node' : 'wasm'),
-    checkpoints: flags.checkpoint ? trackSaves(createFileCheckpointStore(resolve(flags.checkpoint))) : undefined,
-    resumeFrom: flags.resume ? createFileCheckpointStore(resolve(flags.resume)) : undefined,
+    checkpoints: checkpointPath ? trackSaves(createFileCheckpointStore(checkpointPath)) : undefined,
+    resumeFrom: resumePath ? createFileCheckpointStore(resumePath) : undefined,
     ...(flags.adversary !== undefined && { adversary: flags.adversary }),
     onEvent,
   }).catch((err: unknown) => {
@@ -313,6 +317,9 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
       else for (const line of describeRecord(flags.session, f.round, r)) note(line);
       throw new CliError(`session ${flags.session} had already finished; nothing was trained here (signvote session download ${flags.session} saves its parameters)`, EXIT.finished);
     }
+    // the config fetch names its cause; a certificate refused is not worth trying again
+    const cert = err instanceof SignalingError && err.code === 'connect' ? /: ([A-Z_]+)$/.exec(err.message)?.[1] : undefined;
+    if (cert !== undefined && isCertificateError(cert)) throw new CliError(untrustedCertificate(server, cert), EXIT.usage);
     throw err;
   });
   wire = () => peer.transportStats();
@@ -355,13 +362,24 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
     else note(`left the session: ${outcome}`);
     return exit(lostCode);
   }
-  if (flags.export !== undefined) {
+  let exportFailed = false;
+  if (exportPath !== undefined) {
     // the parameters every finisher holds (one hash), as a standalone forward ONNX graph
-    const path = resolve(flags.export);
+    const path = exportPath;
     const bytes = exportOnnx(peer.model, peer.session.state().x, { data: peer.config.data });
-    await writeFile(path, bytes);
-    if (flags.json) event({ event: 'exported', path, bytes: bytes.length, hash: peer.session.state().hash, accuracy: lastAccuracy ?? null });
-    else note(`exported the trained model to ${path} (${formatBytes(bytes.length)}${lastAccuracy === undefined ? '' : `, test accuracy ${(100 * lastAccuracy).toFixed(1)}% on this peer's held-out data`})`);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, bytes);
+    } catch (err) {
+      // checked before joining; a disk that filled or a folder removed since still names the flag
+      const hint = `signvote session download ${flags.session} saves the final parameters as a checkpoint`;
+      if (flags.json) event({ event: 'error', error: `--export ${flags.export}: ${(err as Error).message}` });
+      else note(`--export ${flags.export}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); ${hint}`);
+      // the others still need this peer's last messages: it ends as usual below, then exits 1
+      exportFailed = true;
+    }
+    if (!exportFailed && flags.json) event({ event: 'exported', path, bytes: bytes.length, hash: peer.session.state().hash, accuracy: lastAccuracy ?? null });
+    else if (!exportFailed) note(`exported the trained model to ${path} (${formatBytes(bytes.length)}${lastAccuracy === undefined ? '' : `, test accuracy ${(100 * lastAccuracy).toFixed(1)}% on this peer's held-out data`})`);
   }
   // what this peer sent last (the aggregator's last verdict, a range aggregator's part of it)
   // must leave before its channels close: a member still waiting for it would otherwise take
@@ -372,7 +390,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   await new Promise((r) => setTimeout(r, 200));
   // and its upload of the final parameters must arrive (80 MB at d = 10M), within reason
   await Promise.race([peer.settled(), new Promise((r) => setTimeout(r, 60_000).unref())]);
-  exit(EXIT.ok);
+  exit(exportFailed ? EXIT.error : EXIT.ok);
 }
 
 /**

@@ -1,8 +1,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { algorithmNames, createdSessionSchema, datasetNames, modelNames, parseSessionConfig, sha256Hex, type CreatedSession, type SessionConfigInput } from '@signvote/core';
+import { algorithmNames, createdSessionSchema, datasetNames, modelNames, parseSessionConfig, sessionConfigSchema, sha256Hex, type CreatedSession, type SessionConfigInput } from '@signvote/core';
+import { describeUnknownKeys, unknownKeys } from './config-keys';
 import { CliError, EXIT, httpExitCode } from './exit';
+import { fetchFailure } from './net-errors';
 
 /**
  * The session flags of `signvote session create` and `signvote start`, turned into a session
@@ -84,7 +86,10 @@ export function resolveModelFlag(value: string): ModelChoice {
     throw new CliError(`--model ${value}: neither a built-in model (${modelNames.join(', ')}) nor a file`, EXIT.usage);
   }
   if (value.endsWith('.json')) return { kind: 'network', network: readJson(value, '--model') };
-  return { kind: 'file', name: basename(value), bytes: new Uint8Array(readFileSync(value)) };
+  const bytes = new Uint8Array(readFileSync(value));
+  // the words `model check` uses, not the schema's "modelFile.bytes: Too small"
+  if (bytes.length === 0) throw new CliError(`--model ${value}: the model file is empty (0 bytes); export it again (docs/models.md)`, EXIT.usage);
+  return { kind: 'file', name: basename(value), bytes };
 }
 
 function readJson(path: string, flag: string): unknown {
@@ -101,7 +106,19 @@ function readJson(path: string, flag: string): unknown {
  * before the session is created.
  */
 export function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput {
-  const base = (flags.config ? readJson(flags.config, '--config') : {}) as Record<string, unknown>;
+  const file: unknown = flags.config ? readJson(flags.config, '--config') : {};
+  if (typeof file !== 'object' || file === null || Array.isArray(file)) {
+    throw new CliError(`--config ${flags.config}: a session config is one JSON object, e.g. {"expectedPeers": 4, "rounds": 100}, not ${Array.isArray(file) ? 'an array' : JSON.stringify(file)}`, EXIT.usage);
+  }
+  const base = file as Record<string, unknown>;
+  const dataset = flags.dataset ?? base.dataset;
+  const ownData = flags.dataSpec ?? (base.data === undefined ? undefined : `--config's "data"`);
+  if (dataset !== undefined && ownData !== undefined) {
+    throw new CliError(
+      `${flags.dataset !== undefined ? `--dataset ${flags.dataset}` : `--config's "dataset"`} and ${flags.dataSpec !== undefined ? `--data-spec ${flags.dataSpec}` : ownData} ask for both the server's data and each peer's own: give one of them`,
+      EXIT.usage,
+    );
+  }
   const algorithm = { ...((base.algorithm as Record<string, unknown> | undefined) ?? {}) };
   const set = (target: Record<string, unknown>, key: string, value: unknown) => {
     if (value !== undefined) target[key] = value;
@@ -137,15 +154,20 @@ export function sessionConfigFromFlags(flags: SessionFlags): SessionConfigInput 
   if (flags.dirichlet !== undefined) config.partition = { kind: 'dirichlet', alpha: flags.dirichlet };
   if (flags.ice) config.iceServers = flags.ice.map((urls) => ({ urls }));
   // validate here too, so a typo fails before anything reaches the server
-  return parseSessionConfig(config);
+  const parsed = parseSessionConfig(config);
+  // the schema drops keys it does not know; in a person's file they are typos
+  const unknown = unknownKeys(base, parsed, Object.keys(sessionConfigSchema.shape));
+  if (unknown.length > 0) throw new CliError(`--config ${flags.config}: unknown key${unknown.length === 1 ? '' : 's'} ${describeUnknownKeys(unknown)} (the keys: docs/cli.md, "signvote session create")`, EXIT.usage);
+  const unknownInSpec = flags.dataSpec === undefined ? [] : unknownKeys(config.data, parsed.data);
+  if (unknownInSpec.length > 0) throw new CliError(`--data-spec ${flags.dataSpec}: unknown key${unknownInSpec.length === 1 ? '' : 's'} ${describeUnknownKeys(unknownInSpec)} (docs/data.md)`, EXIT.usage);
+  return parsed;
 }
 
 async function post(server: string, path: string, init: RequestInit): Promise<Response> {
   try {
     return await fetch(new URL(path, server), { method: 'POST', ...init });
   } catch (e) {
-    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    throw new CliError(`cannot reach signaling server ${server}: ${cause?.code ?? cause?.message ?? String(e)}`, EXIT.unreachable);
+    throw fetchFailure(server, e);
   }
 }
 

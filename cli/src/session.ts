@@ -1,8 +1,10 @@
-import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { decodeCheckpoint, hashParams, parseSessionConfig, sessionStatusSchema, startAnswerSchema, type SessionRecordView, type SessionStatus } from '@signvote/core';
 import { CliError, EXIT, httpExitCode } from './exit';
+import { fetchFailure } from './net-errors';
+import { checkWritablePath } from './out-path';
 import { serverList } from './servers';
 import { addSessionFlags, createSessionOnServer, sessionConfigFromFlags, type SessionFlags } from './session-flags';
 import { voteShardsAtCreation } from './vote-split';
@@ -19,8 +21,7 @@ async function call(server: string, path: string, init: RequestInit = {}): Promi
   try {
     return await fetch(new URL(path, server), init);
   } catch (e) {
-    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    throw new CliError(`cannot reach signaling server ${server}: ${cause?.code ?? cause?.message ?? String(e)}`, EXIT.unreachable);
+    throw fetchFailure(server, e);
   }
 }
 
@@ -44,9 +45,11 @@ export async function sessionStatus(server: string, id: string, token: string): 
 }
 
 /** One line per fact, for people: where the session stands and what it ended with. */
-export function describeRecord(id: string, rounds: number, record: SessionRecordView, members?: number): string[] {
+export function describeRecord(id: string, rounds: number, record: SessionRecordView, members?: number, expectedPeers?: number): string[] {
   const lines: string[] = [];
-  const who = members === undefined ? '' : `, ${members} peer${members === 1 ? '' : 's'} present`;
+  // "of N" while the session waits: how many more it needs to start
+  const of = expectedPeers !== undefined && record.status === 'waiting' ? ` of ${expectedPeers}` : '';
+  const who = members === undefined ? '' : `, ${members}${of} peer${(of ? expectedPeers : members) === 1 ? '' : 's'} present`;
   if (record.status === 'finished' && record.finished) {
     lines.push(`session ${id} finished at round ${record.finished.round} with parameters ${record.finished.hash}${who}`);
   } else if (record.status === 'running') {
@@ -57,6 +60,18 @@ export function describeRecord(id: string, rounds: number, record: SessionRecord
   if (record.eval) lines.push(`test accuracy ${(100 * record.eval.accuracy).toFixed(1)}% after round ${record.eval.round}`);
   if (record.snapshot) lines.push(`stored parameters: round ${record.snapshot.round} (${record.snapshot.bytes} bytes): signvote session download ${id} ...`);
   return lines;
+}
+
+/** why there is nothing to download yet, and when there will be (the session's checkpointEvery) */
+async function noSnapshotYet(server: string, id: string, token: string): Promise<string> {
+  const status = await sessionStatus(server, id, token).catch(() => null);
+  const every = status?.config.checkpointEvery ?? 0;
+  const next = every > 0 ? (Math.floor((status?.record.round ?? 0) / every) + 1) * every : 0;
+  const when =
+    every > 0
+      ? `the session stores one every ${every} rounds (the next at round ${next}) and its final parameters when it finishes`
+      : 'the final parameters are stored when the session finishes; for one every N rounds before that, create the session with --checkpoint-every N';
+  return `session ${id} has no stored snapshot yet: ${when}`;
 }
 
 /** `--server URL1,URL2`: the first of them that answers (a usage error when one is not a URL) */
@@ -84,8 +99,9 @@ export function addSessionCommands(program: Command): void {
       ]),
     )
     .action(async (opts: SessionFlags & { server: string; listed?: boolean; json?: boolean }) => {
-      const server = await firstServer(opts.server);
+      // the config first: a typo in it is found without a server
       const config = sessionConfigFromFlags(opts);
+      const server = await firstServer(opts.server);
       const created = await createSessionOnServer(server, config, { model: opts.model, listed: opts.listed ?? false });
       // stderr: with --json stdout stays one JSON object
       const shardsNote = voteShardsAtCreation(parseSessionConfig(config));
@@ -122,7 +138,7 @@ export function addSessionCommands(program: Command): void {
     .action(async (id: string, opts: { server: string; token: string; json?: boolean }) => {
       const status = await sessionStatus(await firstServer(opts.server), id, opts.token);
       if (opts.json) console.log(JSON.stringify(status));
-      else console.log(describeRecord(id, status.config.rounds, status.record, status.members).join('\n'));
+      else console.log(describeRecord(id, status.config.rounds, status.record, status.members, status.config.expectedPeers).join('\n'));
     });
 
   session
@@ -139,13 +155,25 @@ export function addSessionCommands(program: Command): void {
       ]),
     )
     .action(async (id: string, opts: { server: string; token: string; out?: string }) => {
-      const res = await call(await firstServer(opts.server), `/api/sessions/${encodeURIComponent(id)}/snapshot`, { headers: { authorization: `Bearer ${opts.token}` } });
-      if (!res.ok) throw refused(`cannot download session ${id}`, await res.json().catch(() => ({})), res);
+      // a path that cannot be written fails before anything is downloaded
+      const out = opts.out === undefined ? undefined : checkWritablePath('--out', opts.out);
+      const server = await firstServer(opts.server);
+      const res = await call(server, `/api/sessions/${encodeURIComponent(id)}/snapshot`, { headers: { authorization: `Bearer ${opts.token}` } });
+      if (!res.ok) {
+        const body: unknown = await res.json().catch(() => ({}));
+        if ((body as { code?: unknown }).code === 'no-snapshot') throw new CliError(await noSnapshotYet(server, id, opts.token), EXIT.refused);
+        throw refused(`cannot download session ${id}`, body, res);
+      }
       const bytes = new Uint8Array(await res.arrayBuffer());
       // checked here too: a file that does not decode or hash must not be written as if it did
       const cp = decodeCheckpoint(bytes);
-      const file = resolve(opts.out ?? `signvote-${id}-round-${cp.round}.ckpt`);
-      writeFileSync(file, bytes);
+      const file = out ?? resolve(`signvote-${id}-round-${cp.round}.ckpt`);
+      try {
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, bytes);
+      } catch (err) {
+        throw new CliError(`--out ${opts.out ?? file}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, EXIT.error);
+      }
       console.log(`${file}: session ${id}, round ${cp.round}, parameters ${hashParams(cp.x)} (${bytes.byteLength} bytes)`);
     });
 }

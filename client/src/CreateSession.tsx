@@ -17,6 +17,7 @@ import {
   type FormState,
 } from './form';
 import { rememberSession } from './known-sessions';
+import { plural } from './session-text';
 import { ShareLink, useServerInfo } from './ShareLink';
 
 interface Props {
@@ -127,7 +128,7 @@ export function CreateSession({ server, onOpen }: Props) {
     return (
       <section className="panel created" aria-labelledby="created-title">
         <h1 id="created-title">Session created</h1>
-        <p>Open this link in other tabs or on other machines; each one joins as a peer. Training starts once {form.expectedPeers} peers are in, or earlier when you press <b>Start now</b> in the session view (this browser keeps the session's creator key).</p>
+        <p>Open this link in other tabs or on other machines; each one joins as a peer. Training starts once {plural(form.expectedPeers, 'peer')} {Number(form.expectedPeers) === 1 ? 'is' : 'are'} in, or earlier when you press <b>Start now</b> in the session view (this browser keeps the session's creator key).</p>
         <ShareLink link={link} info={info} />
         <p>Headless Node peer, from a checkout of signvote:</p>
         <pre className="command" data-testid="cli-command">

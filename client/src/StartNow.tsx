@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { startSessionNow } from './api';
 import { creatorKey } from './known-sessions';
+import { plural } from './session-text';
 
 /**
  * The creator's "Start now (n of N here)": a session waits for `expectedPeers` before its first
@@ -77,8 +78,4 @@ export function StartNow({ server, session, waiting, present, expected }: Props)
       )}
     </div>
   );
-}
-
-function plural(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SessionModel } from './session-model';
-import { aggregatorRecentlyChanged, describeRole, describeSplit, describeState, noticeMs, recentlyNotCounted } from './session-text';
+import { aggregatorRecentlyChanged, describeRole, describeSplit, describeState, noticeMs, plural, recentlyNotCounted } from './session-text';
 import type { RoundInfo } from './peer-messages';
 
 const round = (r: number, over: Partial<RoundInfo> = {}): { type: 'round' } & RoundInfo => ({
@@ -276,3 +276,12 @@ describe('SessionModel', () => {
   });
 });
 
+
+describe('plural', () => {
+  it('says 1 peer, 2 peers, 0 shards, also for the form\'s strings', () => {
+    expect(plural(1, 'peer')).toBe('1 peer');
+    expect(plural(2, 'peer')).toBe('2 peers');
+    expect(plural(0, 'shard')).toBe('0 shards');
+    expect(plural('1', 'peer')).toBe('1 peer');
+  });
+});

@@ -72,3 +72,8 @@ export function short(id: string | null): string {
   if (id === null) return '—';
   return id.length > 10 ? `${id.slice(0, 8)}…` : id;
 }
+
+/** `1 peer`, `2 peers`: a count and its noun, for the page's sentences. */
+export function plural(n: number | string, noun: string): string {
+  return `${n} ${noun}${Number(n) === 1 ? '' : 's'}`;
+}

@@ -9,6 +9,7 @@ import { loadExperimentConfig } from './experiment/config';
 import { writeReport } from './experiment/report';
 import { runGrid } from './experiment/runner';
 import type { NodeBackend } from './ort-node';
+import { commandExit, UsageError } from './usage-error';
 
 const positiveInt = (name: string) => (v: string) => {
   const n = Number(v);
@@ -22,7 +23,8 @@ const shardArg = (v: string) => {
   return { index: Number(m[1]), count: Number(m[2]) };
 };
 
-const program = new Command('experiment').description('paper experiments through the session state machine');
+// usage errors reach the catch below (exit 2) instead of commander's own process.exit(1)
+const program = new Command('experiment').description('paper experiments through the session state machine').exitOverride();
 
 program
   .command('run', { isDefault: true })
@@ -34,7 +36,9 @@ program
   .option('--shard <i/k>', 'run only shard i of k (cost-balanced split; parallel processes)', shardArg)
   .addOption(new Option('--backend <b>', 'gradient oracle').choices(['auto', 'node', 'wasm']).default('auto'))
   .action(async (opts: { config: string; smoke: boolean; seeds?: number; out?: string; shard?: { index: number; count: number }; backend: NodeBackend }) => {
-    const config = await loadExperimentConfig(opts.config);
+    const config = await loadExperimentConfig(opts.config).catch((err: unknown) => {
+      throw new UsageError((err as Error).message);
+    });
     const out = opts.out ?? join('results', opts.smoke ? `${config.name}-smoke` : config.name);
     const command = ['npm run experiment --', '--config', opts.config, opts.smoke ? '--smoke' : '', opts.seeds ? `--seeds ${opts.seeds}` : '',
       opts.out ? `--out ${opts.out}` : ''].filter(Boolean).join(' ');
@@ -58,6 +62,7 @@ program
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  process.stderr.write(`experiment: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  const { code, printed } = commandExit(err);
+  if (!printed) process.stderr.write(`experiment: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(code);
 });

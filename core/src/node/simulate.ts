@@ -11,6 +11,7 @@ import { runModelSimulation, type ModelSimulationResult } from '../sim/model';
 import { runSimulation, type SimulationResult } from '../sim/synthetic';
 import { datasetNames, loadDataset, type DatasetName } from './datasets';
 import { createNodeOracle, type NodeBackend } from './ort-node';
+import { commandExit, UsageError } from './usage-error';
 
 /**
  * Terminal simulator: n virtual peers of one (or every) algorithm in one process, as session
@@ -116,7 +117,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   }>();
   const model = o.model;
   for (const [flag, set] of [['--dirichlet', o.dirichlet], ['--eval-every', o.evalEvery], ['--limit', o.limit]] as const) {
-    if (model === undefined && set !== undefined) throw new Error(`${flag} needs --model`);
+    if (model === undefined && set !== undefined) throw new UsageError(`${flag} needs --model`);
   }
   const batch = o.batch ?? (model ? 32 : 8);
   const rounds = o.rounds ?? (model ? 250 : 500);
@@ -206,7 +207,7 @@ function modelFromFlag(value: string): { model: Model; config: { model?: ModelNa
   try {
     bytes = new Uint8Array(readFileSync(value));
   } catch {
-    throw new Error(`--model ${value}: neither a built-in model (${modelNames.join(', ')}) nor a readable file`);
+    throw new UsageError(`--model ${value}: neither a built-in model (${modelNames.join(', ')}) nor a readable file`);
   }
   if (value.endsWith('.json')) {
     const network = networkSchema.parse(JSON.parse(new TextDecoder().decode(bytes)));
@@ -219,10 +220,9 @@ function modelFromFlag(value: string): { model: Model; config: { model?: ModelNa
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (invokedDirectly) {
   main(process.argv.slice(2)).catch((err: unknown) => {
-    const code = (err as { code?: string }).code;
-    if (code === 'commander.helpDisplayed' || code === 'commander.version') process.exit(0);
-    // commander already printed its own usage error
-    if (typeof code !== 'string' || !code.startsWith('commander.')) process.stderr.write(`simulate: ${(err as Error).message ?? String(err)}\n`);
-    process.exit(1);
+    // usage errors exit 2, as signvote's do; commander already printed its own
+    const { code, printed } = commandExit(err);
+    if (!printed) process.stderr.write(`simulate: ${(err as Error).message ?? String(err)}\n`);
+    process.exit(code);
   });
 }

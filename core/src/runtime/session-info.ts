@@ -18,12 +18,16 @@ export async function fetchSessionConfig(serverUrl: string, sessionId: string, t
   try {
     response = await fetch(url, { headers: { 'x-session-token': token } });
   } catch (err) {
-    throw new SignalingError('connect', `cannot reach signaling server ${url.origin}: ${(err as Error).message}`);
+    // fetch says only "fetch failed"; the reason (ECONNREFUSED, a certificate code) is its cause
+    const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+    const why = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : (err as Error).message;
+    throw new SignalingError('connect', `cannot reach signaling server ${url.origin}: ${why}`);
   }
   const body: unknown = await response.json().catch(() => null);
   if (!response.ok) {
     const e = errorSchema.safeParse(body);
-    const code = e.success && e.data.code ? e.data.code : response.status === 404 ? 'unknown-session' : response.status === 403 ? 'bad-token' : 'internal';
+    // 503: the server's session store (Redis) is out of reach for now, worth trying again
+    const code = e.success && e.data.code ? e.data.code : response.status === 404 ? 'unknown-session' : response.status === 403 ? 'bad-token' : response.status === 503 ? 'unavailable' : 'internal';
     throw new SignalingError(code, e.success ? e.data.error : `the signaling server answered ${response.status}`);
   }
   const parsed = answerSchema.safeParse(body);
