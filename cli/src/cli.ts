@@ -88,7 +88,7 @@ program
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN --json --checkpoint ckpt/peer1.bin',
       'signvote peer --server http://127.0.0.1:8080 --session SESSION --token TOKEN --data iris.csv --export iris.onnx',
       'signvote peer --server http://10.0.0.1:8080,http://10.0.0.2:8080 --session SESSION --token TOKEN   # servers on one Redis',
-    ]) + '\nExit codes: 0 finished, 1 error or lost the server, 2 usage (a bad flag, a path that cannot be written or read, a server certificate not trusted here: NODE_EXTRA_CA_CERTS), 3 server unreachable or its Redis down (try again), 4 refused (unknown session, wrong token, session full), 5 the session had already finished (its final numbers are printed), 6 this peer cannot reach the state the session record holds.\n',
+    ]) + '\nExit codes: 0 finished, 1 error or lost the server, 2 usage (a bad flag, a path that cannot be written or read, a server certificate not trusted here: NODE_EXTRA_CA_CERTS), 3 server unreachable or its Redis down (try again), 4 refused (unknown session, wrong token, session full), 5 the session had already finished (its final numbers are printed), 6 this peer cannot reach the state the session record holds, 7 removed from the session: the others could not reach it over WebRTC (check the firewall and the session ICE servers, --ice).\n',
   )
   .action(runPeer);
 

@@ -11,6 +11,8 @@ export const EXIT = {
   finished: 5,
   /** this peer cannot reach the state the session record holds (docs/session.md) */
   diverged: 6,
+  /** the signaling server removed this peer: a majority of the others could not reach it over WebRTC */
+  dropped: 7,
   interrupted: 130,
   terminated: 143,
 } as const;

@@ -99,6 +99,24 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   // without the signaling server the transport closes, so the session cannot go on here
   let leave: (reason: string) => void = () => {};
   const lost = new Promise<string>((r) => (leave = r));
+  /** exit code when the signaling server is gone: 7 when it removed this peer (unreachable over WebRTC) */
+  let lostCode: number = EXIT.error;
+  /** this peer's data shard once fixed, and the current term's members: a peer left training alone says so */
+  let shardInfo: { shard: number; shards: number; size: number } | undefined;
+  let members = 0;
+  /** the member count last noted as fewer than the data was split for */
+  let fewerNoted = Infinity;
+  const noteFewer = () => {
+    // past the last round (done) the others leave as they finish: that is not training with fewer
+    if (flags.json || done || !shardInfo) return;
+    // own data: every peer is its own shard, so the session's size is what it was made for
+    const split = shardInfo.shards > 1 ? shardInfo.shards : expectedPeers;
+    if (members >= split) fewerNoted = Infinity;
+    else if (members < fewerNoted) {
+      fewerNoted = members;
+      note(fewerPeers(members, split, shardInfo));
+    }
+  };
   const accuracyText = () => (lastAccuracy === undefined ? '' : ` acc ${(100 * lastAccuracy).toFixed(1)}%`);
   const onEvent = (e: PeerEvent) => {
     switch (e.type) {
@@ -112,6 +130,8 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
       case 'shard':
         if (flags.json) event({ event: 'shard', shard: e.shard, shards: e.shards, size: e.size });
         else note(`training shard ${e.shard + 1} of ${e.shards} (${e.size} samples)`);
+        shardInfo = e;
+        noteFewer();
         break;
       case 'members':
         // the aggregator says how many it waits for; a worker counts the members it hears of
@@ -190,6 +210,9 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
         // once finished (or past the last round), new terms are the others leaving: nothing to
         // act on here, in either mode
         if (done) break;
+        // the term's members are the ones training (membership as the session peer applied it)
+        members = e.peers.length;
+        noteFewer();
         if (flags.json) event({ event: 'term', term: e.term, peers: e.peers, aggregator: e.aggregator, split: e.split, voteShard: e.voteShard, at: Date.now() });
         break;
       case 'aggregator':
@@ -219,8 +242,13 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
         else note(e.ok ? `signaling server ${e.from} went away; resumed through ${e.to}` : `signaling server ${e.from} went away; ${e.to} did not take this peer (${e.error ?? 'unknown'})`);
         break;
       case 'disconnected':
-        if (flags.json) event({ event: 'disconnected', reason: e.reason });
-        leave(`disconnected from the signaling server (${e.reason})`);
+        if (flags.json) event({ event: 'disconnected', reason: e.reason, ...(e.dropped === undefined ? {} : { dropped: e.dropped }) });
+        if (e.dropped !== undefined) {
+          lostCode = EXIT.dropped;
+          leave(`${e.dropped}. The ICE servers are the session's: \`signvote session create --ice turn:HOST:3478 ...\` (docs/cli.md)`);
+        } else {
+          leave(`disconnected from the signaling server (${e.reason})`);
+        }
         break;
       case 'error':
         if (flags.json) event({ event: 'error', error: e.error });
@@ -332,13 +360,13 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   if (outcome !== null) {
     if (flags.json) event({ event: 'left', reason: outcome });
     else note(`left the session: ${outcome}`);
-    return exit(EXIT.error);
+    return exit(lostCode);
   }
   let exportFailed = false;
   if (exportPath !== undefined) {
     // the parameters every finisher holds (one hash), as a standalone forward ONNX graph
     const path = exportPath;
-    const bytes = exportOnnx(peer.model, peer.session.state().x);
+    const bytes = exportOnnx(peer.model, peer.session.state().x, { data: peer.config.data });
     try {
       await mkdir(dirname(path), { recursive: true });
       await writeFile(path, bytes);
@@ -363,4 +391,15 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   // and its upload of the final parameters must arrive (80 MB at d = 10M), within reason
   await Promise.race([peer.settled(), new Promise((r) => setTimeout(r, 60_000).unref())]);
   exit(exportFailed ? EXIT.error : EXIT.ok);
+}
+
+/**
+ * The human line when fewer peers train than the data was split for (others left or were
+ * removed): shards are fixed once the session starts, so the missing peers' data is not trained.
+ */
+function fewerPeers(now: number, split: number, shard: { shard: number; shards: number; size: number }): string {
+  if (shard.shards === 1) return now === 1 ? `this peer trains alone now (the session was made for ${split}), on its own data only` : `${now} of the ${split} peers the session was made for train now`;
+  const missing = split - now;
+  if (now === 1) return `this peer trains alone now: the data was split for ${split} peers, and only this peer's shard ${shard.shard + 1} of ${shard.shards} (${shard.size} samples) is trained from here`;
+  return `${now} of the ${split} peers the data was split for train now: ${missing} shard${missing === 1 ? ' is' : 's are'} not trained from here`;
 }

@@ -198,8 +198,9 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
         halt(e.reason);
         return;
       case 'disconnected':
-        // reported only once no server of the link took this tab back (the others are tried first)
-        if (!finished) halt(`lost the signaling server (${e.reason})`);
+        // reported only once no server of the link took this tab back (the others are tried first);
+        // a tab the session removed as unreachable says why (dropped)
+        if (!finished) halt(e.dropped ?? `lost the signaling server (${e.reason})`);
         return;
       case 'signaling':
         post({ type: 'log', message: e.ok ? `signaling server ${e.from} went away; resumed through ${e.to}` : `signaling server ${e.from} went away; ${e.to} did not take this tab (${e.error ?? 'unknown'})` });
@@ -288,7 +289,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
     exportModel() {
       if (!running) return null;
       const { x, round } = running.session.state();
-      return { bytes: exportOnnx(running.model, x), name: running.model.name.replace(/\.onnx$/i, ''), round };
+      return { bytes: exportOnnx(running.model, x, { data: running.config.data }), name: running.model.name.replace(/\.onnx$/i, ''), round };
     },
     predict(input) {
       return running ? predictProbabilities(running.model, running.session.state().x, input) : null;

@@ -6,6 +6,7 @@ import {
   hashParams,
   sessionModelSpec,
   type Checkpoint,
+  type LocalDataSpec,
   type Model,
   type SessionConfig,
 } from '@signvote/core';
@@ -25,6 +26,8 @@ export interface FinalModel {
   readonly model: Model;
   /** the parameters, in `model.layout` order (length model.d) */
   readonly x: Float32Array;
+  /** the session's own-data spec (config.data): its preprocessing goes into the exported graph */
+  readonly data: LocalDataSpec | undefined;
   /** the checkpoint as the server sent it (signvote-checkpoint, msgpack; `signvote peer --resume` takes it) */
   readonly checkpoint: Uint8Array;
 }
@@ -50,10 +53,10 @@ export async function loadFinalModel(server: string, session: string, token: str
   const file = config.modelFile ? await fetchModelFile(server, config.modelFile) : undefined;
   const model = createModel(sessionModelSpec(config, file));
   if (model.d !== cp.x.length) throw new Error(`the stored parameters are ${cp.x.length} numbers, the session's model has d = ${model.d}`);
-  return { round: cp.round, hash: finished.hash, model, x: cp.x, checkpoint: bytes };
+  return { round: cp.round, hash: finished.hash, model, x: cp.x, data: config.data, checkpoint: bytes };
 }
 
 /** The final model as ONNX, built in the page (core exportOnnx), with the file name to save it as. */
 export function finalOnnx(f: FinalModel): { bytes: Uint8Array; name: string } {
-  return { bytes: exportOnnx(f.model, f.x), name: `${f.model.name.replace(/\.onnx$/i, '')}-round${f.round}.onnx` };
+  return { bytes: exportOnnx(f.model, f.x, { data: f.data }), name: `${f.model.name.replace(/\.onnx$/i, '')}-round${f.round}.onnx` };
 }

@@ -17,15 +17,18 @@ import { bin, expectClean, killAll, repoRoot, startPeerProcess, startServer, typ
 /**
  * Bring your own model and data across real processes: `signvote session create --model
  * FILE.onnx --data-spec` uploads the file; two `signvote peer --data FILE.csv --export` each
- * fetch and hash-check it, train on their own CSV over WebRTC, and write the trained model,
- * which onnxruntime-node runs to exactly the accuracy the peer reported on its held-out rows.
+ * fetch and hash-check it, train on their own CSV (standardized as the spec says) over WebRTC,
+ * and write the trained model, which onnxruntime-node runs on the raw held-out rows (the
+ * standardization is in the file) to exactly the accuracy the peer reported.
  * Peers whose CSV rows or image files are malformed say which and never join.
  */
 
 const tabularOnnx = join(repoRoot, 'core/fixtures/onnx/tabular-layernorm.onnx');
 const classes = ['north', 'east', 'south'];
 const features = Array.from({ length: 12 }, (_, i) => `f${i}`);
-const csvSpec = { format: 'csv', labelColumn: 'region', classes, testFraction: 0.25 } as const;
+// per-feature shifts and scales (LayerNorm in the model would undo one shared for all features)
+const standardize = { mean: features.map((_, i) => (i % 3) - 1), std: features.map((_, i) => 0.5 + 0.25 * (i % 4)) };
+const csvSpec = { format: 'csv', labelColumn: 'region', classes, standardize, testFraction: 0.25 } as const;
 
 let server: ServerProcess;
 let dir: string;
@@ -112,8 +115,10 @@ describe('own model and own data across processes', () => {
       expect(last.accuracy).toBeGreaterThanOrEqual(0.8);
       const exported = p.events.find((e) => e.event === 'exported');
       expect(exported).toMatchObject({ accuracy: last.accuracy, hash: last.hash });
-      // the peer's held-out rows, split as it split them (same spec, same session seed)
-      const local = prepareLocalData(localDataSchema.parse(csvSpec), await readLocalSource(join(dir, `${'ab'[i]}.csv`)), { inputShape: [12], numClasses: 3 }, 5);
+      // the peer's held-out rows as written in its file, split as it split them (by label and
+      // session seed): the spec without its standardize
+      const raw = localDataSchema.parse({ ...csvSpec, standardize: undefined });
+      const local = prepareLocalData(raw, await readLocalSource(join(dir, `${'ab'[i]}.csv`)), { inputShape: [12], numClasses: 3 }, 5);
       expect(await exportedAccuracy(join(dir, `${'ab'[i]}.onnx`), local.test)).toBe(last.accuracy);
     }
   }, 240_000);

@@ -18,12 +18,15 @@ import { readFacts, waitUntil } from '../src/session-page';
  * A tab brings its own CSV: the session trains an uploaded ONNX file on each peer's own rows.
  * The tab is shown a malformed file's line and column, then picks a good file, sees the
  * samples per class, joins the vote, trains with a headless Node peer (its own CSV), tries the
- * model on a pasted row, and downloads it; onnxruntime-node runs the download to exactly the
- * accuracy the tab reported on its held-out rows.
+ * model on a pasted row, and downloads it; onnxruntime-node runs the download on raw rows (the
+ * spec's standardize is in the file): the pasted row to the panel's probabilities, the tab's
+ * held-out rows to exactly the accuracy it reported.
  */
 
 const classes = ['north', 'east', 'south'];
-const spec = { format: 'csv', labelColumn: 'region', classes, testFraction: 0.25 } as const;
+// per-feature shifts and scales: the tab standardizes what it reads, the download takes raw rows
+const standardize = { mean: Array.from({ length: 12 }, (_, i) => (i % 3) - 1), std: Array.from({ length: 12 }, (_, i) => 0.5 + 0.25 * (i % 4)) };
+const spec = { format: 'csv', labelColumn: 'region', classes, standardize, testFraction: 0.25 } as const;
 const header = [...Array.from({ length: 12 }, (_, i) => `f${i}`), 'region'].join(',');
 
 describe.skipIf(!hasChromium())('a tab trains on a local CSV with a Node peer and downloads the model', () => {
@@ -105,7 +108,8 @@ describe.skipIf(!hasChromium())('a tab trains on a local CSV with a Node peer an
     expect(node.rounds.at(-1)?.hash).toBe(done.hash);
 
     // try it: a row of class "east"'s centre is classified with probabilities that sum to 1
-    await page.getByTestId('csv-row').fill(Array.from({ length: 12 }, () => '0.1').join(','));
+    const row = Array.from({ length: 12 }, (_, i) => 0.1 + 0.2 * i);
+    await page.getByTestId('csv-row').fill(row.join(','));
     await page.getByTestId('predict-row').click();
     const p = await page.getByTestId('prediction').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-p'))));
     expect(p).toHaveLength(3);
@@ -122,8 +126,13 @@ describe.skipIf(!hasChromium())('a tab trains on a local CSV with a Node peer an
     const ort = await loadOrtNode();
     if (!ort) throw new Error('onnxruntime-node does not load here');
     const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(file)));
-    // the tab's held-out rows, split as the tab split them (same spec, same session seed)
-    const local = prepareLocalData(localDataSchema.parse(spec), { kind: 'csv', file: 'tab.csv', bytes: new Uint8Array(readFileSync(join(dir, 'tab.csv'))) }, { inputShape: [12], numClasses: 3 }, config.seed);
+    // the pasted row, raw: the probabilities the panel showed (it standardizes, the file does too)
+    const tried = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', Float32Array.from(row), [1, 12]) });
+    const triedP = Array.from(tried.probabilities.data as Float32Array);
+    for (let c = 0; c < 3; c++) expect(Math.abs(triedP[c] - p[c]), `class ${c}: file ${triedP[c]}, panel ${p[c]}`).toBeLessThan(1e-5);
+    // the tab's held-out rows as written, split as the tab split them (by label and session seed)
+    const raw = localDataSchema.parse({ ...spec, standardize: undefined });
+    const local = prepareLocalData(raw, { kind: 'csv', file: 'tab.csv', bytes: new Uint8Array(readFileSync(join(dir, 'tab.csv'))) }, { inputShape: [12], numClasses: 3 }, config.seed);
     const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', local.test.inputs, [local.test.count, 12]) });
     const probs = out.probabilities.data as Float32Array;
     let correct = 0;

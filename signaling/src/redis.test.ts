@@ -114,11 +114,14 @@ describe('signaling servers on one Redis', () => {
     await reporter.join({ sessionId: id, token, info: node });
     const notices: string[] = [];
     const heard: string[] = [];
-    victim.subscribe({ error: (n) => notices.push(n.code), disconnect: (r) => heard.push(r) });
+    const why: (string | undefined)[] = [];
+    victim.subscribe({ error: (n) => notices.push(n.code), disconnect: (r, d) => (heard.push(r), why.push(d)) });
     // two members: one report is a majority
     reporter.reportUnreachable(dropped.peerId);
     await until(() => heard.length === 1);
     expect(notices).toContain('dropped');
+    // the reason crossed the adapter ahead of the disconnect
+    expect(why[0]).toMatch(/^the signaling server removed this peer from the session: the only other member \(.+\) reported that it could not open a WebRTC connection to it/);
     expect(victim.url).toBe(a.url);
     await until(() => reporter.membership?.peers.length === 1);
     expect(await a.members(id)).toBe(1);

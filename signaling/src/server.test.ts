@@ -222,7 +222,7 @@ describe('signaling server', () => {
     for (const c of cs) js.push(await c.join({ sessionId: id, token, info: { backend: 'node' } }));
     const victim = js[4].peerId;
     const notices: string[] = [];
-    cs[4].subscribe({ error: (n) => notices.push(n.code) });
+    const told = new Promise<{ reason: string; dropped: string | undefined }>((r) => cs[4].subscribe({ error: (n) => notices.push(n.code), disconnect: (reason, dropped) => r({ reason, dropped }) }));
     const epochs = nextEpochs(cs[0], 1);
     cs[0].reportUnreachable(victim);
     cs[1].reportUnreachable(victim);
@@ -232,6 +232,27 @@ describe('signaling server', () => {
     const [m] = await epochs;
     expect(m.peers.map((p) => p.id)).toEqual(js.slice(0, 4).map((j) => j.peerId));
     await until(() => notices.includes('dropped'));
+    // the dropped peer hears why (the notice arrives before the disconnect) and whom to suspect
+    const { reason, dropped } = await told;
+    expect(reason).toBe('io server disconnect');
+    const reporters = js.slice(0, 3).map((j) => j.peerId).join(', ');
+    expect(dropped).toBe(
+      `the signaling server removed this peer from the session: 3 of the 4 other members (${reporters}) reported that they could not open a WebRTC connection to it. ` +
+        "Check that no firewall blocks UDP on this machine or theirs, and that the session's ICE servers (STUN/TURN URLs and credentials) are right and reachable from every peer; a TURN server relays where direct connections fail",
+    );
+    // the others stay, and hear nothing of the kind
+    expect(cs[0].connected).toBe(true);
+  });
+
+  it('tells the dropped peer of a pair that the only other member could not reach it', async () => {
+    const s = await server();
+    const { id, token } = await client(s).createSession({ expectedPeers: 2 });
+    const [a, b] = [client(s), client(s)];
+    const ja = await a.join({ sessionId: id, token, info: { backend: 'node' } });
+    const jb = await b.join({ sessionId: id, token, info: { backend: 'node' } });
+    const told = new Promise<string | undefined>((r) => b.subscribe({ disconnect: (_reason, dropped) => r(dropped) }));
+    a.reportUnreachable(jb.peerId);
+    expect(await told).toMatch(new RegExp(`^the signaling server removed this peer from the session: the only other member \\(${ja.peerId}\\) reported that it could not open a WebRTC connection to it\\.`));
   });
 
   it('serves datasets as decodable bytes, 404s unknown names, and serves the static dir', async () => {

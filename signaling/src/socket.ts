@@ -295,19 +295,20 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
     if (!sessionId || !peerId) return fail('not-joined', 'join a session before reporting peers');
     const dropped = await store.update(sessionId, (session, registry) => {
       if (!session.members.has(peerId)) return 'not-member' as const;
-      return registry.report(session, peerId, msg.peer) ? registry.membership(session) : null;
+      // who reported it, as of this report (a drop clears the reports)
+      const reporters = [...(session.reports.get(msg.peer) ?? []), peerId].filter((r, i, all) => session.members.has(r) && all.indexOf(r) === i);
+      const others = session.members.size - 1;
+      return registry.report(session, peerId, msg.peer) ? { membership: registry.membership(session), reporters, others } : null;
     });
     if (dropped === 'not-member') return fail('not-joined', 'join a session before reporting peers');
     if (dropped) {
-      log.warn({ session: sessionId, peer: msg.peer }, 'peer dropped: unreachable for a majority');
-      // wherever its socket is: the adapter reaches the other server processes
+      log.warn({ session: sessionId, peer: msg.peer, reporters: dropped.reporters }, 'peer dropped: unreachable for a majority');
+      // wherever its socket is: the adapter reaches the other server processes. The notice goes
+      // first on the same connection, so the peer knows why before the disconnect
       const target = io.in(peerRoom(sessionId, msg.peer));
-      target.emit(SIGNALING_EVENTS.error, {
-        code: 'dropped',
-        error: 'a majority of the session could not reach this peer over WebRTC',
-      } satisfies ErrorNotice);
+      target.emit(SIGNALING_EVENTS.error, { code: 'dropped', error: droppedReason(dropped.reporters, dropped.others) } satisfies ErrorNotice);
       target.disconnectSockets(true);
-      publishMembership(sessionId, dropped);
+      publishMembership(sessionId, dropped.membership);
     }
     return { ok: true };
   });
@@ -335,4 +336,19 @@ export function onConnection(socket: Socket, ctx: ConnectionContext): void {
       }
     });
   });
+}
+
+/**
+ * What a dropped peer is told (signaling:error code 'dropped'): who could not reach it, and what
+ * to check. Either end of the failed connections may be at fault; the majority decides only
+ * which peer leaves.
+ */
+export function droppedReason(reporters: readonly string[], others: number): string {
+  const names = reporters.length > 5 ? `${reporters.slice(0, 5).join(', ')} and ${reporters.length - 5} more` : reporters.join(', ');
+  const who = others === 1 ? `the only other member (${names}) reported that it` : `${reporters.length} of the ${others} other members (${names}) reported that they`;
+  return (
+    `the signaling server removed this peer from the session: ${who} could not open a WebRTC connection to it. ` +
+    'Check that no firewall blocks UDP on this machine or theirs, and that the ' +
+    "session's ICE servers (STUN/TURN URLs and credentials) are right and reachable from every peer; a TURN server relays where direct connections fail"
+  );
 }

@@ -90,7 +90,8 @@ export type PeerEvent =
   /** the data split is fixed (the session started): this peer trains `shard` of `shards` */
   | { readonly type: 'shard'; readonly shard: number; readonly shards: number; readonly size: number }
   | { readonly type: 'members'; readonly epoch: number; readonly peers: readonly Member[] }
-  | { readonly type: 'disconnected'; readonly reason: string }
+  /** `dropped`: the signaling server removed this peer, and why (others could not reach it over WebRTC) */
+  | { readonly type: 'disconnected'; readonly reason: string; readonly dropped?: string }
   /** its signaling server went away: a try at resuming its seat through `to` (`ok`: it did) */
   | { readonly type: 'signaling'; readonly from: string; readonly to: string; readonly ok: boolean; readonly error?: string };
 
@@ -240,9 +241,11 @@ export async function startPeer(options: StartPeerOptions): Promise<RunningPeer>
 
     signaling.subscribe({
       membership: (m) => emit({ type: 'members', epoch: m.epoch, peers: m.peers }),
-      disconnect: (reason) => emit({ type: 'disconnected', reason }),
+      disconnect: (reason, dropped) => emit(dropped === undefined ? { type: 'disconnected', reason } : { type: 'disconnected', reason, dropped }),
     });
-    emit({ type: 'members', epoch: joined.membership.epoch, peers: joined.membership.peers });
+    // an epoch heard while the model and data loaded is newer than the join's
+    const members = signaling.membership ?? joined.membership;
+    emit({ type: 'members', epoch: members.epoch, peers: members.peers });
 
     const activeOracle = oracle;
     const adversary = options.adversary;

@@ -98,7 +98,7 @@ describe('every ONNX fixture trains in a two-peer session; its export reproduces
       expect(last.testAccuracy).toBeGreaterThanOrEqual(c.atLeast);
       // both peers hold the same parameters (one hash), the ones exported
       expect(new Set(run.session.peers.map((p) => p.hash)).size).toBe(1);
-      const bytes = exportOnnx(model, run.session.params);
+      const bytes = exportOnnx(model, run.session.params, { data: undefined });
       expect(await exportedAccuracy(bytes, model, test)).toBe(last.testAccuracy);
     } finally {
       await oracle.dispose();

@@ -42,8 +42,12 @@ export interface SignalingListener {
   error?(notice: ErrorNotice): void;
   /** the session record, pushed when its status changes (start, finish, everyone left) */
   record?(record: SessionRecordView): void;
-  /** the socket closed by the server or the network (not by our own close()): this peer has left the session */
-  disconnect?(reason: string): void;
+  /**
+   * the socket closed by the server or the network (not by our own close()): this peer has left
+   * the session. `dropped`: the server's sentence when it removed this peer (a majority of the
+   * others reported it unreachable over WebRTC; the notice arrives before the disconnect)
+   */
+  disconnect?(reason: string, dropped?: string): void;
 }
 
 export interface JoinedSession {
@@ -168,8 +172,8 @@ export function createSignalingClient(url: string | readonly string[], options: 
   /** a move to another server in progress */
   let failover: Promise<boolean> | undefined;
   let moving = false;
-  /** the session dropped this peer (unreachable for a majority): no seat to resume */
-  let dropped = false;
+  /** why the session dropped this peer (unreachable for a majority): no seat to resume */
+  let dropped: string | undefined;
   const held: SignalIn[] = [];
   // a joiner of a 200-member session hears ~5 signals per member before its transport subscribes
   const MAX_HELD = 8192;
@@ -204,14 +208,14 @@ export function createSignalingClient(url: string | readonly string[], options: 
   socket.on(SIGNALING_EVENTS.error, (payload: unknown) => {
     const parsed = errorNoticeSchema.safeParse(payload);
     const notice: ErrorNotice = parsed.success ? parsed.data : { code: 'invalid', error: 'unreadable error notice from server' };
-    if (notice.code === 'dropped') dropped = true;
+    if (notice.code === 'dropped') dropped = notice.error;
     each((l) => l.error?.(notice));
   });
   socket.on('disconnect', (reason: string) => {
     if (closed || failover) return;
     // a peer the session dropped, or one that never joined, has no seat to resume
     // with one URL there is nowhere to go: the disconnect is reported at once, as it always was
-    if (!joined || !resumeKey || dropped || urls.length === 1) return each((l) => l.disconnect?.(reason));
+    if (!joined || !resumeKey || dropped !== undefined || urls.length === 1) return each((l) => l.disconnect?.(reason, dropped));
     moving = true;
     failover = moveOn(reason).finally(() => (failover = undefined));
   });

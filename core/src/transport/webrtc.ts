@@ -479,17 +479,13 @@ export function createWebRtcTransport(options: WebRtcTransportOptions): WebRtcTr
     }
   };
 
-  let leftReason: string | undefined;
   const unsubscribe = signaling.subscribe({
     membership: applyMembership,
     signal: onSignal,
-    error: (notice) => {
-      if (notice.code === 'dropped') leftReason = `dropped by the signaling server: ${notice.error}`;
-    },
     // without the membership authority epochs stop, so the mesh cannot be trusted to be current
-    disconnect: (reason) => {
+    disconnect: (reason, dropped) => {
       if (closed) return;
-      const why = leftReason ?? `signaling connection lost (${reason})`;
+      const why = dropped ?? `signaling connection lost (${reason})`;
       const current = [...listeners];
       void transport.close().then(() => {
         for (const l of current) l.left?.(why);
