@@ -73,7 +73,9 @@ export function ModelTools({ training, config }: Props) {
         <button type="button" onClick={download} disabled={!hasModel} data-testid="download-model">
           Download model (ONNX)
         </button>
-        <span className="hint">the parameters this tab holds now; outputs <code>logits</code> and <code>probabilities</code></span>
+        <span className="hint">
+          the parameters this tab holds now; it takes {config.data?.format === 'csv' ? 'the raw feature columns of a CSV row' : 'pixels in [0, 1]'} (the session's standardization is inside it) and outputs <code>logits</code> and <code>probabilities</code>
+        </span>
       </div>
       <h3>Try it</h3>
       {!hasModel ? (
