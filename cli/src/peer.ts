@@ -9,8 +9,10 @@ import {
   SessionEndedError,
   SignalingError,
   startPeer,
+  watchFewerPeers,
   type AdversaryKind,
   type CheckpointStore,
+  type FewerPeersWatch,
   type PeerEvent,
   type SessionConfig,
   type TrainTest,
@@ -101,21 +103,11 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   const lost = new Promise<string>((r) => (leave = r));
   /** exit code when the signaling server is gone: 7 when it removed this peer (unreachable over WebRTC) */
   let lostCode: number = EXIT.error;
-  /** this peer's data shard once fixed, and the current term's members: a peer left training alone says so */
-  let shardInfo: { shard: number; shards: number; size: number } | undefined;
-  let members = 0;
-  /** the member count last noted as fewer than the data was split for */
-  let fewerNoted = Infinity;
-  const noteFewer = () => {
+  /** a peer left training with fewer than the data was split for says so (set once joined) */
+  let fewer: FewerPeersWatch | undefined;
+  const noteFewer = (line: string | null | undefined) => {
     // past the last round (done) the others leave as they finish: that is not training with fewer
-    if (flags.json || done || !shardInfo) return;
-    // own data: every peer is its own shard, so the session's size is what it was made for
-    const split = shardInfo.shards > 1 ? shardInfo.shards : expectedPeers;
-    if (members >= split) fewerNoted = Infinity;
-    else if (members < fewerNoted) {
-      fewerNoted = members;
-      note(fewerPeers(members, split, shardInfo));
-    }
+    if (line && !flags.json && !done) note(line);
   };
   const accuracyText = () => (lastAccuracy === undefined ? '' : ` acc ${(100 * lastAccuracy).toFixed(1)}%`);
   const onEvent = (e: PeerEvent) => {
@@ -123,6 +115,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
       case 'joined':
         rounds = e.config.rounds;
         expectedPeers = e.config.expectedPeers;
+        fewer = watchFewerPeers(expectedPeers);
         d = e.d;
         if (flags.json) event({ event: 'joined', peerId: e.peerId, backend: e.backend, shard: e.shard, d: e.d, rounds });
         else note(`joined ${flags.session} as ${e.peerId} (${e.backend}, d = ${e.d})`);
@@ -130,8 +123,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
       case 'shard':
         if (flags.json) event({ event: 'shard', shard: e.shard, shards: e.shards, size: e.size });
         else note(`training shard ${e.shard + 1} of ${e.shards} (${e.size} samples)`);
-        shardInfo = e;
-        noteFewer();
+        noteFewer(fewer?.shard(e));
         break;
       case 'members':
         // the aggregator says how many it waits for; a worker counts the members it hears of
@@ -211,8 +203,7 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
         // act on here, in either mode
         if (done) break;
         // the term's members are the ones training (membership as the session peer applied it)
-        members = e.peers.length;
-        noteFewer();
+        noteFewer(fewer?.members(e.peers.length));
         if (flags.json) event({ event: 'term', term: e.term, peers: e.peers, aggregator: e.aggregator, split: e.split, voteShard: e.voteShard, at: Date.now() });
         break;
       case 'aggregator':
@@ -391,15 +382,4 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   // and its upload of the final parameters must arrive (80 MB at d = 10M), within reason
   await Promise.race([peer.settled(), new Promise((r) => setTimeout(r, 60_000).unref())]);
   exit(exportFailed ? EXIT.error : EXIT.ok);
-}
-
-/**
- * The human line when fewer peers train than the data was split for (others left or were
- * removed): shards are fixed once the session starts, so the missing peers' data is not trained.
- */
-function fewerPeers(now: number, split: number, shard: { shard: number; shards: number; size: number }): string {
-  if (shard.shards === 1) return now === 1 ? `this peer trains alone now (the session was made for ${split}), on its own data only` : `${now} of the ${split} peers the session was made for train now`;
-  const missing = split - now;
-  if (now === 1) return `this peer trains alone now: the data was split for ${split} peers, and only this peer's shard ${shard.shard + 1} of ${shard.shards} (${shard.size} samples) is trained from here`;
-  return `${now} of the ${split} peers the data was split for train now: ${missing} shard${missing === 1 ? ' is' : 's are'} not trained from here`;
 }

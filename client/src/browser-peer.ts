@@ -11,6 +11,8 @@ import {
   exportOnnx,
   predictProbabilities,
   sessionModelName,
+  watchFewerPeers,
+  type FewerPeersWatch,
   RecordError,
   type SessionRecordView,
 } from '@signvote/core';
@@ -110,9 +112,18 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
     dispose: () => inner.dispose(),
   });
 
+  // a tab left training with fewer peers than the data was split for says so, as the CLI does
+  let fewer: FewerPeersWatch | undefined;
+  let lastRound = Infinity;
+  const noteFewer = (line: string | null | undefined) => {
+    if (line) post({ type: 'log', message: line });
+  };
+
   const onEvent = (e: PeerEvent) => {
     switch (e.type) {
       case 'joined':
+        fewer = watchFewerPeers(e.config.expectedPeers);
+        lastRound = e.config.rounds - 1;
         post({
           type: 'ready',
           peerId: e.peerId,
@@ -128,6 +139,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
         return;
       case 'shard':
         post({ type: 'log', message: `training shard ${e.shard + 1} of ${e.shards} (${e.size} samples)` });
+        noteFewer(fewer?.shard(e));
         return;
       case 'members':
         members = e.peers.map((m) => ({ id: m.id, backend: m.info.backend, ...(m.info.label ? { label: m.info.label } : {}) }));
@@ -139,6 +151,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
         members = [...members.filter((m) => e.peers.includes(m.id)), ...e.peers.filter((id) => !members.some((m) => m.id === id)).map((id) => ({ id }))];
         post({ type: 'peers', peers: members });
         post({ type: 'term', term: e.term, aggregator: e.aggregator, peers: e.peers, split: e.split, voteShard: e.voteShard });
+        noteFewer(fewer?.members(e.peers.length));
         return;
       case 'aggregator':
         aggregator = e.aggregator;
@@ -168,6 +181,8 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
           agreement: e.agreement,
         });
         if ((e.round + 1) % options.weightsEvery === 0) postWeights(e.round);
+        // past the last round the others leave as they finish: not training with fewer
+        if (e.round >= lastRound) fewer?.done();
         return;
       }
       case 'evaluation':

@@ -26,6 +26,7 @@ export { adversaryKinds, isAdversaryKind, type AdversaryKind } from './optim/adv
 export { lowAgreement, rocAuc } from './optim/agreement';
 export { startPeer, type PeerEvent, type RunningPeer, type StartPeerOptions, type TrainTest } from './runtime/peer';
 export { createProgressMeter, formatDuration, formatRate, type ProgressMeter } from './runtime/progress';
+export { watchFewerPeers, type FewerPeersWatch } from './runtime/fewer-peers';
 export { sha256Hex, verifyModelFile, fetchModelFile, modelFilePath, ModelFileMismatchError } from './runtime/model-file';
 export { fetchSessionConfig } from './runtime/session-info';
 export {
