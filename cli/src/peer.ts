@@ -345,7 +345,8 @@ export async function runPeer(flags: PeerFlags): Promise<void> {
   ]);
   if (outcome instanceof SessionEndedError) {
     // diverged: this peer cannot reach the state the session record holds (exit 6); dropped: it
-    // was not counted for too long (exit 1). The reason is in the gave-up event/line.
+    // was not counted for too long; failed: its gradient cannot be computed (exit 1). The reason
+    // is in the gave-up event/line.
     return exit(outcome.kind === 'diverged' ? EXIT.diverged : EXIT.error);
   }
   if (outcome !== null) {

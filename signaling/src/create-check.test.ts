@@ -59,7 +59,10 @@ describe('creating a session no peer can join', () => {
   it('refuses own data whose classes, features or standardization do not fit the model', async () => {
     const s = await server();
     const tabular = await uploaded(s, 'tabular-layernorm.onnx'); // 12 inputs, 3 classes
+    const tokens = await uploaded(s, 'embedding.onnx'); // 8 token ids in [0, 32), 4 classes
     const cases: [unknown, string][] = [
+      [{ modelFile: tokens, data: csv(4, { standardize: { mean: Array(8).fill(15), std: Array(8).fill(9) } }) }, 'data: the session standardizes its features, its model takes token ids (whole numbers in [0, 32)) as they are'],
+      [{ modelFile: tokens, data: { format: 'images', classes: csv(4).classes, height: 2, width: 4 } }, "data: the session's samples are images, its model takes token ids (whole numbers in [0, 32))"],
       [{ model: 'mlp', data: csv(3) }, 'data: the session names 3 classes, its model has 10 outputs'],
       [{ modelFile: tabular, data: csv(3, { features: ['a', 'b', 'c', 'd'] }) }, 'data: the session names 4 features (a, b, c, d), its model takes 12 inputs'],
       [{ modelFile: tabular, data: csv(3, { standardize: { mean: [0, 0], std: [1, 1] } }) }, 'data: the session standardizes 2 features, its model takes 12 inputs'],
@@ -81,6 +84,7 @@ describe('creating a session no peer can join', () => {
     for (const config of [
       { modelFile: tabular, data: csv(3, { standardize: { mean: Array(12).fill(0), std: Array(12).fill(1) } }) },
       { modelFile: tabular, data: csv(3) },
+      { modelFile: tokens, data: csv(4) },
       { model: 'cnn', data: { format: 'images', classes: csv(10).classes, height: 28, width: 28, standardize: { mean: [0.1], std: [0.3] } } },
       { model: 'lenet5' },
       {},

@@ -27,6 +27,8 @@ export interface ModelSummary {
   readonly d: number;
   readonly inputShape: readonly number[];
   readonly numClasses: number;
+  /** the model takes token ids in [0, tokens) (an integer input), not features; absent otherwise */
+  readonly tokens?: number;
 }
 
 export interface ModelFiles {

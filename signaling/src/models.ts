@@ -90,7 +90,11 @@ export function createModelRoutes(options: ModelRouteOptions): ModelRoutes {
     let summary = await files.summary(sha256);
     if (!summary) {
       const model = createModel({ onnx: bytes, name }, { caps: { bytes: limits.maxModelBytes } });
-      summary = { sha256, bytes: bytes.byteLength, name, d: model.d, inputShape: [...model.inputShape], numClasses: model.numClasses };
+      const input = model.program.input;
+      summary = {
+        sha256, bytes: bytes.byteLength, name, d: model.d, inputShape: [...model.inputShape], numClasses: model.numClasses,
+        ...(input.kind === 'index' && input.indexBound !== null ? { tokens: input.indexBound } : {}),
+      };
       await files.write(summary, bytes);
       options.log.info({ sha256, bytes: bytes.byteLength, d: model.d }, 'model file stored');
     }

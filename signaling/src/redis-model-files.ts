@@ -25,6 +25,7 @@ const summarySchema = z.object({
   d: z.number().int().positive(),
   inputShape: z.array(z.number().int().positive()),
   numClasses: z.number().int().positive(),
+  tokens: z.number().int().positive().optional(),
 });
 
 export class RedisModelFiles implements ModelFiles {

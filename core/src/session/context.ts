@@ -2,7 +2,7 @@ import type { SessionConfig } from '../config';
 import type { Strategy } from '../optim/strategy';
 import type { Message, VerdictMessage } from '../protocol/messages';
 import type { PeerId } from '../transport/transport';
-import type { DropReason, SessionEvent } from './events';
+import type { DropReason, GiveUpKind, SessionEvent } from './events';
 import type { RecordLink } from './record-link';
 import type { Replica, VerdictRecord } from './replica';
 import type { RoundReport } from './round-report';
@@ -86,7 +86,7 @@ export interface PeerContext {
   /** installs the session record's stored snapshot at `point`: the reason it cannot, or null */
   takeFromRecord(point: { readonly round: number; readonly hash: string }): Promise<string | null>;
   /** this peer gives up: it cannot reach the record's state (diverged) or is not counted (dropped) */
-  giveUp(kind: 'diverged' | 'dropped', reason: string): void;
+  giveUp(kind: GiveUpKind, reason: string): void;
   isStopped(): boolean;
 }
 

@@ -122,15 +122,20 @@ export type SessionEvent =
   | { readonly type: 'not-counted'; readonly rounds: number; readonly reason: string }
   /**
    * this peer gives up: `diverged` it cannot reach the state the session record holds; `dropped`
-   * it was not counted for too long. `finished` then rejects with a SessionEndedError.
+   * it was not counted for too long; `failed` its worker step failed three times in a row (a
+   * gradient that cannot be computed here: its input, its engine). `finished` then rejects with
+   * a SessionEndedError.
    */
-  | { readonly type: 'gave-up'; readonly kind: 'diverged' | 'dropped'; readonly reason: string }
+  | { readonly type: 'gave-up'; readonly kind: GiveUpKind; readonly reason: string }
   | { readonly type: 'error'; readonly error: string };
+
+/** Why a peer gave up (the `gave-up` event). */
+export type GiveUpKind = 'diverged' | 'dropped' | 'failed';
 
 /** Why `SessionPeer.finished` rejected (the `gave-up` event). */
 export class SessionEndedError extends Error {
   constructor(
-    readonly kind: 'diverged' | 'dropped',
+    readonly kind: GiveUpKind,
     message: string,
   ) {
     super(message);

@@ -7,7 +7,7 @@ import type { Membership, PeerId, Transport } from '../transport/transport';
 import { AggregatorRole } from './aggregator-role';
 import type { Checkpoint, CheckpointStore } from './checkpoint';
 import { realClock, type Clock, type PeerContext, type SessionView } from './context';
-import type { DropReason, Role, SessionEvent } from './events';
+import type { DropReason, GiveUpKind, Role, SessionEvent } from './events';
 import { Replica, type VerdictRecord } from './replica';
 import { RoundReport, type SessionStats } from './round-report';
 import { createOutbox } from './outbox';
@@ -138,6 +138,8 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   let shardTally: ShardTally | null = null;
 
   const fail = (where: string, e: unknown): void => {
+    // after leave/stop, work cut off by it (a step, an evaluation) is not an error to report
+    if (stopped) return;
     emit({ type: 'error', error: `${where}: ${e instanceof Error ? e.message : String(e)}` });
   };
   const guard = (where: string, fn: () => void): void => {
@@ -240,7 +242,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
   if (link !== null) view.started = link.started();
   watch?.watchSilence();
 
-  function giveUp(kind: 'diverged' | 'dropped', reason: string): void {
+  function giveUp(kind: GiveUpKind, reason: string): void {
     if (stopped) return;
     report.giveUp(kind, reason);
     void peer.stop();

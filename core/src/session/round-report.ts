@@ -4,7 +4,7 @@ import { countBits } from '../protocol/messages';
 import type { PeerId } from '../transport/transport';
 import type { Checkpoint, CheckpointStore, WorkerMemory } from './checkpoint';
 import type { Clock } from './context';
-import { SessionEndedError, type DropReason, type Role, type SessionEvent, type TalliedRange, type VoteSplit } from './events';
+import { SessionEndedError, type DropReason, type GiveUpKind, type Role, type SessionEvent, type TalliedRange, type VoteSplit } from './events';
 import { hashPair } from './hash';
 import type { Replica, VerdictRecord } from './replica';
 
@@ -181,7 +181,7 @@ export class RoundReport {
   }
 
   /** This peer gives up (`gave-up`, after the evaluations): `finished` rejects. */
-  giveUp(kind: 'diverged' | 'dropped', reason: string): void {
+  giveUp(kind: GiveUpKind, reason: string): void {
     if (this.finishedSent) return;
     this.finishedSent = true;
     const done = (): void => {

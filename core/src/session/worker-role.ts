@@ -41,6 +41,9 @@ interface TermRound {
   readonly round: number;
 }
 
+/** Worker steps that fail in a row before this peer gives up (`gave-up`, kind `failed`). */
+const STEP_FAILURES = 3;
+
 export class WorkerRole {
   /** the round of the current term this peer is to vote in (null until its aggregator opens one) */
   private votingIn: TermRound | null = null;
@@ -49,6 +52,8 @@ export class WorkerRole {
   /** the ballot computed for `round` at parameters `hash`, with the mean batch loss of its step */
   private ballot: { round: number; hash: string; payload: Uint8Array; loss: number } | null = null;
   private stepping = false;
+  /** worker steps that threw in a row (reset by one that completes) */
+  private stepFailures = 0;
   /** the sync asked in this term, so that one disagreement asks once */
   private syncAsked: { term: number; round: number; hash: string } | null = null;
   /** rounds in a row this peer voted in and its ballot was not counted */
@@ -268,6 +273,7 @@ export class WorkerRole {
     this.stepping = true;
     const { ctx } = this;
     const { replica, view, strategy } = ctx;
+    let failure: { error: unknown } | null = null;
     try {
       while (!ctx.isStopped() && this.votingIn !== null && this.votingIn.term === view.term && this.votingIn.round === replica.round) {
         if (this.ballot !== null && this.ballot.round === replica.round && this.ballot.hash === replica.hash) {
@@ -301,14 +307,23 @@ export class WorkerRole {
         } finally {
           release();
         }
+        this.stepFailures = 0;
         this.ballot = { round, hash: at, payload: encodeBallot(ballot, replica.d), loss: lossCount > 0 ? lossSum / lossCount : NaN };
         if (replica.round !== round && ctx.view.term === term) this.sendLate(this.ballot);
       }
     } catch (e) {
-      ctx.fail('worker step', e);
+      failure = { error: e };
     } finally {
       this.stepping = false;
     }
+    // a peer that left cut its own step off: not a failure
+    if (failure === null || ctx.isStopped()) return;
+    // retried at once, so a lone peer (no verdict to start the next step) does not wait forever;
+    // a gradient that fails three times in a row will not be computed here: leave, saying why
+    const why = failure.error instanceof Error ? failure.error.message : String(failure.error);
+    if (++this.stepFailures >= STEP_FAILURES) return ctx.giveUp('failed', `its worker step failed ${STEP_FAILURES} times in a row: ${why}`);
+    ctx.fail('worker step', failure.error);
+    void this.stepLoop();
   }
 
   /**

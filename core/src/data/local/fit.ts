@@ -13,6 +13,8 @@ export interface ModelShape {
   /** per-sample input shape, e.g. [784] or [1, 28, 28] */
   readonly inputShape: readonly number[];
   readonly numClasses: number;
+  /** the model takes token ids in [0, tokens), not features (an embedding's integer input) */
+  readonly tokens?: number;
 }
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -23,6 +25,13 @@ export function dataSpecMismatch(spec: LocalDataSpec, model: ModelShape): string
     return `the session names ${spec.classes.length} classes, its model has ${model.numClasses} outputs`;
   }
   const inputs = model.inputShape.reduce((a, b) => a * b, 1);
+  // token ids are taken as they are: pixels or standardized values are no ids
+  if (model.tokens !== undefined && spec.format === 'images') {
+    return `the session's samples are images, its model takes token ids (whole numbers in [0, ${model.tokens}))`;
+  }
+  if (model.tokens !== undefined && spec.standardize) {
+    return `the session standardizes its features, its model takes token ids (whole numbers in [0, ${model.tokens})) as they are`;
+  }
   if (spec.format === 'csv') {
     if (spec.features && spec.features.length !== inputs) {
       return `the session names ${plural(spec.features.length, 'feature')} (${spec.features.join(', ')}), its model takes ${inputs} inputs`;
