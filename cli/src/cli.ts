@@ -77,7 +77,7 @@ program
   .option('--checkpoint <file>', 'save checkpoints here (every checkpointEvery rounds); on start, continue from it when it belongs to this session')
   .option('--resume <file>', "start from this checkpoint although it was saved in another session (e.g. after a server restart)")
   .option('--data <path>', "this peer's own data, for sessions that say so: a CSV file or a folder with one sub-folder of PNG/JPEG images per class (never uploaded)")
-  .option('--export <file>', 'when the session finishes, write the trained model here as ONNX (input as the model\'s, outputs logits and probabilities)')
+  .option('--export <file>', 'when the session finishes, write the trained model here as ONNX (it takes raw samples, as this peer reads them from --data; outputs logits and probabilities)')
   .option('--json', 'stdout: one JSON object per round {"round","term","role","split","voteShard","loss","accuracy","hash","bytesUp","bytesDown","agreement","lowAgreement"}; stderr: other events as JSON lines')
   .option('--timings', 'with --json: add "ms", "computeMs", "cpuMs", "counted", "at", "wireUp"/"wireDown" (bytes over the data channels since the previous round, framing included) and "rss"/"heap"/"arrayBuffers" (bytes) to each round object')
   .addOption(new Option('--adversary <kind>', 'FOR TESTS AND RESEARCH: vote as an adversary (sign-flip, random, collude, label-flip, silent; docs/algorithms.md)').choices([...adversaryKinds]))

@@ -35,8 +35,13 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** flag names a person may write in a config file for the schema's key (`--peers` is `expectedPeers`) */
+const FLAG_KEYS: Readonly<Record<string, string>> = { peers: 'expectedPeers', batch: 'batchSize', deadline: 'deadlineMs', algo: 'algorithm', ice: 'iceServers' };
+
 /** the known name closest to `key` by edit distance (case-insensitive), if it is close */
 function nearest(key: string, names: readonly string[]): string | null {
+  const flag = FLAG_KEYS[key];
+  if (flag !== undefined && names.includes(flag)) return flag;
   let best: string | null = null;
   let bestDistance = Infinity;
   for (const name of names) {

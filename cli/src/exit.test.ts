@@ -15,6 +15,12 @@ describe('exit codes', () => {
     expect(exitCodeOf(new CliError('y', EXIT.unreachable))).toBe(EXIT.unreachable);
   });
 
+  it('a config the server refuses is a usage error (2), as `session create` and `start` both meet it', () => {
+    const refused = Object.assign(new Error('invalid session config: data: the session names 3 classes, its model has 10 outputs'), { code: 'invalid' });
+    expect(exitCodeOf(refused)).toBe(EXIT.usage);
+    expect(exitCodeOf(Object.assign(new Error('bad join'), { code: 'invalid' }))).toBe(EXIT.refused);
+  });
+
   it('the server saying its Redis is out of reach is 3 (try again), over HTTP (503) and over the socket', () => {
     expect(exitCodeOf(Object.assign(new Error('x'), { code: 'unavailable' }))).toBe(EXIT.unreachable);
     expect(exitCodeOf(Object.assign(new Error('the session store (Redis) is unreachable; try again shortly'), { code: 'internal' }))).toBe(EXIT.unreachable);

@@ -40,8 +40,9 @@ export function exitCodeOf(err: unknown): number {
   // (signaling redis-health.ts STORE_UNREACHABLE) when the server's Redis is out of reach
   if (code === 'connect' || code === 'timeout' || code === 'unavailable' || /cannot reach signaling server|\(Redis\) is unreachable; try again/.test(message)) return EXIT.unreachable;
   if (code === 'finished') return EXIT.finished;
+  // a config the server refuses (code 'invalid', as `start` meets it in-process) is the flags' fault, as when the CLI refuses it
+  if (/^invalid session config/.test(message)) return EXIT.usage;
   if (typeof code === 'string' && ['unknown-session', 'bad-token', 'session-full', 'invalid', 'not-creator'].includes(code)) return EXIT.refused;
   if (/^(unknown session|wrong token)/.test(message)) return EXIT.refused;
-  if (/^invalid session config/.test(message)) return EXIT.usage;
   return EXIT.error;
 }

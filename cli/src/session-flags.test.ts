@@ -43,6 +43,10 @@ describe('session config files', () => {
     expect(usage(() => sessionConfigFromFlags(parse('--config', typo))).message).toBe(
       `--config ${typo}: unknown keys expectedPeer (did you mean expectedPeers?), round (did you mean rounds?), algorithm.lrr (did you mean lr?) (the keys: docs/cli.md, "signvote session create")`,
     );
+    // a flag's name in the file points to the key it sets
+    const flagNames = file('flags.json', JSON.stringify({ peers: 2, batch: 8 }));
+    expect(usage(() => sessionConfigFromFlags(parse('--config', flagNames))).message).toMatch(/unknown keys peers \(did you mean expectedPeers\?\), batch \(did you mean batchSize\?\)/);
+    expect(usage(() => sessionConfigFromFlags(parse('--config', '/nonexistent/c.json'))).message).toBe('--config /nonexistent/c.json: no such file');
     const bogus = file('bogus.json', JSON.stringify({ expectedPeers: 2, bogusKey: 1 }));
     expect(usage(() => sessionConfigFromFlags(parse('--config', bogus))).message).toMatch(/unknown key bogusKey \(the keys/);
     const ok = file('ok.json', JSON.stringify({ expectedPeers: 2, rounds: 10, algorithm: { name: 'signsgd', lr: 0.01 }, partition: { kind: 'iid' } }));

@@ -96,7 +96,9 @@ function readJson(path: string, flag: string): unknown {
   try {
     return JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new CliError(`${flag} ${path}: ${(err as Error).message}`, EXIT.usage);
+    const code = (err as { code?: unknown }).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a JSON file' : (err as Error).message;
+    throw new CliError(`${flag} ${path}: ${why}`, EXIT.usage);
   }
 }
 
