@@ -83,13 +83,17 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
    * and no other took it back, or the session gave up on it): stop the peer as the CLI's peer
    * does, so a tab never trains on alone unseen, and say why.
    */
-  const halt = (detail: string) => {
+  const halt = (detail: string, keepState = false) => {
     if (leaving || halted) return;
     halted = true;
     fail(detail);
     const peer = running;
     void (async () => {
       try {
+        // Start rejoins from what this tab held, not from its last periodic checkpoint: with the
+        // session kept in Redis, a session every member lost resumes from a state beyond its head
+        // (not after a gave-up: a diverged state is no state to resume from)
+        if (keepState && peer && peer.session.state().round > 0) await peer.session.saveCheckpoint();
         await peer?.stop();
       } finally {
         gradients?.terminate(detail);
@@ -215,7 +219,7 @@ export function startBrowserPeer(options: BrowserPeerOptions): BrowserPeer {
       case 'disconnected':
         // reported only once no server of the link took this tab back (the others are tried first);
         // a tab the session removed as unreachable says why (dropped)
-        if (!finished) halt(e.dropped ?? `lost the signaling server (${e.reason})`);
+        if (!finished) halt(e.dropped ?? `lost the signaling server (${e.reason})`, e.dropped === undefined);
         return;
       case 'signaling':
         post({ type: 'log', message: e.ok ? `signaling server ${e.from} went away; resumed through ${e.to}` : `signaling server ${e.from} went away; ${e.to} did not take this tab (${e.error ?? 'unknown'})` });

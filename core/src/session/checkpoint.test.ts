@@ -166,3 +166,31 @@ describe('checkpoints', () => {
     await second.stop();
   });
 });
+
+describe('saveCheckpoint', () => {
+  it('saves the state a peer holds now, whatever checkpointEvery says; false without a store', async () => {
+    const saved: Checkpoint[] = [];
+    const store = { load: async () => null, save: async (cp: Checkpoint) => void saved.push(cp) };
+    let stopAt: () => void = () => {};
+    const atRound7 = new Promise<void>((r) => (stopAt = r));
+    const sim = createSim({
+      n: 2,
+      config: { rounds: 40, checkpointEvery: 0 },
+      checkpoints: (i) => (i === 0 ? store : undefined),
+      onEvent: (i, e) => {
+        if (i === 0 && e.type === 'round' && e.round === 7) stopAt();
+      },
+    });
+    await atRound7;
+    const [withStore, without] = sim.peers.map((p) => p.peer);
+    expect(saved).toEqual([]);
+    expect(await withStore.saveCheckpoint()).toBe(true);
+    expect(await without.saveCheckpoint()).toBe(false);
+    const state = withStore.state();
+    expect(saved).toHaveLength(1);
+    expect(saved[0].round).toBe(state.round);
+    expect(saved[0].hash).toBe(hashPair(saved[0].x, saved[0].xPrev));
+    expect(hashParams(saved[0].x)).toBe(state.hash);
+    await sim.stop();
+  });
+});

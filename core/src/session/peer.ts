@@ -97,6 +97,12 @@ export interface SessionPeer {
    * no member waiting for one of its messages has to take the end from a snapshot.
    */
   flushed(timeoutMs: number): Promise<boolean>;
+  /**
+   * Saves this peer's state (round, x, x_prev, momentum) to its checkpoint store now, whatever
+   * `checkpointEvery` says; resolves false when it has no store. A tab whose signaling server is
+   * gone saves so that Start resumes from the state it held (docs/session.md "Checkpoints").
+   */
+  saveCheckpoint(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -430,6 +436,7 @@ export function createSessionPeer(options: SessionPeerOptions): SessionPeer {
     }),
     stats: () => report.stats(),
     finished: report.finished,
+    saveCheckpoint: () => report.saveNow(),
     flushed: (timeoutMs) =>
       new Promise<boolean>((resolve) => {
         const timer = clock.setTimeout(() => resolve(false), timeoutMs);

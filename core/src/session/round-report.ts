@@ -170,7 +170,7 @@ export class RoundReport {
     this.roundBytesUp = this.roundBytesDown = 0;
     this.lastRoundAt = now;
     if (evaluating) this.evaluateLater(rec.round, new Float32Array(replica.x));
-    if (this.o.checkpoints && config.checkpointEvery > 0 && round % config.checkpointEvery === 0) this.save(this.o.checkpoints);
+    if (this.o.checkpoints && config.checkpointEvery > 0 && round % config.checkpointEvery === 0) void this.save(this.o.checkpoints);
     if (round >= config.rounds) this.lastRound();
   }
 
@@ -238,7 +238,18 @@ export class RoundReport {
     void this.evaluating.then(() => this.evaluateNext());
   }
 
-  private save(store: CheckpointStore): void {
+  /**
+   * Saves this peer's state now to its checkpoint store (false: it has none). For a peer whose
+   * session is over without it leaving (its signaling server gone): the checkpoint it resumes
+   * from is then the state it held, not the last periodic one.
+   */
+  async saveNow(): Promise<boolean> {
+    if (!this.o.checkpoints) return false;
+    await this.save(this.o.checkpoints);
+    return true;
+  }
+
+  private save(store: CheckpointStore): Promise<void> {
     const { x, xPrev, round } = this.o.replica;
     const cp: Checkpoint = {
       session: this.o.session,
@@ -249,7 +260,7 @@ export class RoundReport {
       savedAt: Date.now(),
       memory: this.o.memory(),
     };
-    store.save(cp).catch((e) => this.o.fail('saving checkpoint', e));
+    return store.save(cp).catch((e) => this.o.fail('saving checkpoint', e));
   }
 }
 
