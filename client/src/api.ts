@@ -221,7 +221,7 @@ export function readJoinLink(search: string): { readonly join: JoinParams } | { 
     return { problem: `This link is malformed: ${JSON.stringify(shown)} is not a session id (ids are 1 to 64 letters, digits, _ and -). Copy the whole link again.` };
   }
   if (!token) return { problem: `This link lacks its token: session ${session} opens only with the &token= its creator's link carries. Ask for the whole link.` };
-  if (!TOKEN.test(token)) return { problem: 'This link is malformed: its token has characters no join link carries (spaces, control characters, or over 500 characters). Copy the whole link again.' };
+  if (!TOKEN.test(token)) return { problem: 'This link is malformed: its token has characters no join link carries (spaces, control or non-ASCII characters, or over 500 characters). Copy the whole link again.' };
   return { join: { session, token, servers: serverList(q.get('servers')) } };
 }
 
