@@ -59,18 +59,7 @@ describe.skipIf(!hasChromium())('a tab whose signaling server goes away', () => 
   };
 
   it('stops its peer, says it lost the server, and offers to start again (aggregator and worker)', async () => {
-    const child = spawn(process.execPath, [join(repoRoot, 'cli', 'bin', 'signvote.mjs'), 'serve', '--port', '0', '--json', '--quiet'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    serve = child;
-    let out = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    const base = await new Promise<string>((resolve, reject) => {
-      child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-        out += d;
-        const line = /\{.*"url".*\}/.exec(out)?.[0];
-        if (line) resolve((JSON.parse(line) as { url: string }).url);
-      });
-      child.once('exit', (code) => reject(new Error(`signvote serve exited (${code}): ${out}`)));
-    });
+    const { child, base } = await startServe(['--port', '0']);
     const res = await fetch(`${base}/api/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
     expect(res.status).toBe(201);
     const link = ((await res.json()) as { url: string }).url;
