@@ -86,6 +86,18 @@ ${rows(9)}`, spec, { features: 4, inputShape: [4] })).message).toBe('the session
   });
 });
 
+describe('a CSV data spec on its own', () => {
+  it('refuses a feature column named twice, and the label column named as a feature', () => {
+    const issues = (spec: unknown) => {
+      const r = csvDataSchema.safeParse(spec);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(issues({ format: 'csv', classes: ['a', 'b'], features: ['x', 'x', 'y'] })).toEqual(['features: feature columns must be distinct']);
+    expect(issues({ format: 'csv', classes: ['a', 'b'], labelColumn: 'y', features: ['x', 'y'] })).toEqual(['features: the label column cannot also be a feature column']);
+    expect(issues({ format: 'csv', classes: ['a', 'b'], labelColumn: 'y', features: ['x', 'z'] })).toEqual([]);
+  });
+});
+
 describe('a data spec against its model, before any file', () => {
   it('names what does not fit, and passes what does', () => {
     const classes = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);

@@ -24,9 +24,12 @@ export const csvDataSchema = z.object({
   /** label values as written in the label column, in class-index order */
   classes,
   /** feature columns in the model's input order; default every column but the label, in file order */
-  features: z.array(name).min(1).max(65_536).optional(),
+  features: z.array(name).min(1).max(65_536).refine((f) => new Set(f).size === f.length, 'feature columns must be distinct').optional(),
   standardize: standardize.optional(),
   testFraction,
+}).refine((s) => s.labelColumn === undefined || !s.features?.includes(s.labelColumn), {
+  message: 'the label column cannot also be a feature column',
+  path: ['features'],
 });
 export type CsvDataSpec = z.infer<typeof csvDataSchema>;
 
