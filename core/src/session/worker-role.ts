@@ -326,31 +326,30 @@ export class WorkerRole {
     void this.stepLoop();
   }
 
+  private sendBallot(): void {
+    const { view } = this.ctx;
+    const votingIn = this.votingIn, ballot = this.ballot;
+    if (votingIn === null || ballot === null || view.aggregator === null) return;
+    if (this.sentIn !== null && this.sentIn.term === votingIn.term && this.sentIn.round === votingIn.round) return;
+    this.sentIn = votingIn;
+    this.deliver(ballot, true);
+  }
+
   /**
    * A step that finished after its round closed: its ballot still goes out, to be dropped as
    * `stale-round`, because a ballot is what tells an aggregator that stopped waiting for this
    * peer (two deadlines missed) to wait for it again. Without it a peer back from a stall, or
    * one whose first step was slow, stays one round late for good wherever rounds are quicker
-   * than its step: it applies every verdict and never votes again.
+   * than its step: it applies every verdict and never votes again. This peer's own tally never
+   * stopped waiting for it, so it is not given its own part.
    */
   private sendLate(ballot: { readonly round: number; readonly hash: string; readonly payload: Uint8Array }): void {
-    const { view, self, strategy, replica } = this.ctx;
-    const plan = view.plan;
-    if (plan.k > 1) {
-      plan.aggregators.forEach((p, j) => {
-        if (p !== self) this.ctx.send(p, { type: 'ballot', round: ballot.round, hash: ballot.hash, payload: sliceBallot(ballot.payload, strategy.ballotKind, replica.d, plan.ranges[j]), slice: j });
-      });
-    } else if (view.aggregator !== null && view.aggregator !== self) {
-      this.ctx.send(view.aggregator, { type: 'ballot', round: ballot.round, hash: ballot.hash, payload: ballot.payload });
-    }
+    if (this.ctx.view.aggregator !== null) this.deliver(ballot, false);
   }
 
-  private sendBallot(): void {
+  /** The ballot to the term's aggregator, or its slices to the k range aggregators (`own`: also to this peer's own tally). */
+  private deliver(ballot: { readonly round: number; readonly hash: string; readonly payload: Uint8Array }, own: boolean): void {
     const { view, self } = this.ctx;
-    const votingIn = this.votingIn, ballot = this.ballot;
-    if (votingIn === null || ballot === null || view.aggregator === null) return;
-    if (this.sentIn !== null && this.sentIn.term === votingIn.term && this.sentIn.round === votingIn.round) return;
-    this.sentIn = votingIn;
     const plan = view.plan;
     if (plan.k > 1) {
       // the other shards' slices first: taking its own may close a round and move this peer on
@@ -360,11 +359,14 @@ export class WorkerRole {
         if (p !== self) this.ctx.send(p, { type: 'ballot', round: ballot.round, hash: ballot.hash, payload: slices[j], slice: j });
       });
       const mine = plan.aggregators.indexOf(self);
-      if (mine >= 0) this.ctx.acceptOwnSlice(mine, ballot.round, ballot.hash, slices[mine]);
+      if (own && mine >= 0) this.ctx.acceptOwnSlice(mine, ballot.round, ballot.hash, slices[mine]);
       return;
     }
-    if (view.aggregator === self) this.ctx.acceptOwnBallot(ballot.round, ballot.hash, ballot.payload);
-    else this.ctx.send(view.aggregator, { type: 'ballot', round: ballot.round, hash: ballot.hash, payload: ballot.payload });
+    if (view.aggregator === self) {
+      if (own) this.ctx.acceptOwnBallot(ballot.round, ballot.hash, ballot.payload);
+    } else if (view.aggregator !== null) {
+      this.ctx.send(view.aggregator, { type: 'ballot', round: ballot.round, hash: ballot.hash, payload: ballot.payload });
+    }
   }
 }
 
